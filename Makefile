@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh clone: `make test` and `make run`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: test run lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP) $@
+
+## make test: lint, strict type checks and the test suite
+test: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+## make run: the nightly job on the committed sample exports, then a query of the result
+run: $(STAMP)
+	$(BIN)/scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
+	$(BIN)/scenario-analytics query --snapshots snapshots procurement-discovery
+
+## make bench: heavy measurements (not part of make test)
+bench: $(TEST_STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) snapshots .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,106 @@
+-- Purpose: type every raw session row and give the first reject reason that applies (or none).
+-- Grain: one row per session row read from the exports (raw_sessions), accepted or rejected.
+-- Phase: build
+CREATE OR REPLACE TABLE staged_sessions AS
+WITH typed AS (
+    SELECT
+        file_id,
+        pos,
+        kind,
+        raw,
+        malformed,
+        CASE WHEN id_t IN ('string', 'integer', 'text')
+              AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '' THEN id END AS session_id,
+        CASE WHEN user_id_t IN ('string', 'integer', 'text')
+              AND trim(user_id, ' ' || chr(9) || chr(10) || chr(13)) <> '' THEN user_id END
+            AS user_id,
+        CASE WHEN scenario_id_t IN ('string', 'integer', 'text')
+              AND trim(scenario_id, ' ' || chr(9) || chr(10) || chr(13)) <> ''
+            THEN scenario_id END AS scenario_id,
+        CASE WHEN user_email_t IN ('string', 'text') THEN user_email END AS user_email,
+        CASE WHEN scenario_slug_t IN ('string', 'text') THEN scenario_slug END AS scenario_slug,
+        CASE WHEN scenario_name_t IN ('string', 'text') THEN scenario_name END AS scenario_name,
+        -- created_at: YYYY-MM-DD, T or space, HH:MM, optional :SS and fraction, optional offset.
+        CASE WHEN created_at_t IN ('string', 'text') THEN
+            regexp_extract(
+                trim(created_at, ' ' || chr(9) || chr(10) || chr(13)),
+                '^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([01][0-9]|2[0-3]):([0-5][0-9])'
+                || '(:([0-5][0-9])([.]([0-9]+))?)?(Z|([+-])([01][0-9]|2[0-3])(:([0-5][0-9]))?)?$',
+                0)
+        END AS ts_text,
+        trim(created_at, ' ' || chr(9) || chr(10) || chr(13)) AS ts_raw,
+        -- Numbers: JSON/Parquet numbers, or CSV text; a JSON string is not a number.
+        CASE WHEN score_t IN ('integer', 'number', 'text') THEN
+            coalesce(
+                TRY_CAST(trim(score, ' ' || chr(9)) AS DECIMAL(38, 20)),
+                TRY_CAST(TRY_CAST(trim(score, ' ' || chr(9)) AS DOUBLE) AS DECIMAL(38, 20)))
+        END AS score_value,
+        score_t IS NOT NULL AND score_t <> 'null' AS score_present,
+        CASE WHEN duration_seconds_t IN ('integer', 'number', 'text') THEN
+            coalesce(
+                TRY_CAST(trim(duration_seconds, ' ' || chr(9)) AS DECIMAL(38, 20)),
+                TRY_CAST(TRY_CAST(trim(duration_seconds, ' ' || chr(9)) AS DOUBLE)
+                         AS DECIMAL(38, 20)))
+        END AS duration_value,
+        duration_seconds_t IS NOT NULL AND duration_seconds_t <> 'null' AS duration_present,
+        CASE
+            WHEN is_valid_attempt_t = 'boolean' THEN is_valid_attempt = 'true'
+            WHEN is_valid_attempt_t = 'text'
+                AND lower(trim(is_valid_attempt, ' ' || chr(9))) IN ('true', '1') THEN true
+            WHEN is_valid_attempt_t = 'text'
+                AND lower(trim(is_valid_attempt, ' ' || chr(9))) IN ('false', '0') THEN false
+        END AS is_valid_attempt
+    FROM raw_sessions
+),
+parsed AS (
+    SELECT
+        *,
+        CASE WHEN ts_text <> '' THEN
+            TRY_CAST(
+                regexp_extract(ts_raw, '^([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) || ' '
+                || regexp_extract(ts_raw, '^[^T ]+[T ]([0-9]{2}:[0-9]{2})', 1)
+                || ':' || coalesce(nullif(regexp_extract(ts_raw, '^[^T ]+[T ][0-9]{2}:[0-9]{2}:([0-9]{2})', 1), ''), '00')
+                || '.' || rpad(left(regexp_extract(ts_raw, '[.]([0-9]+)', 1), 6), 6, '0')
+                AS TIMESTAMP)
+            - to_minutes(
+                CAST(CASE
+                    WHEN regexp_extract(ts_raw, '([+-])[0-9]{2}(:[0-9]{2})?$', 1) = '' THEN 0
+                    ELSE (CASE regexp_extract(ts_raw, '([+-])[0-9]{2}(:[0-9]{2})?$', 1)
+                              WHEN '-' THEN -1 ELSE 1 END)
+                         * (CAST(regexp_extract(ts_raw, '[+-]([0-9]{2})(:[0-9]{2})?$', 1) AS INTEGER) * 60
+                            + coalesce(TRY_CAST(regexp_extract(ts_raw, '[+-][0-9]{2}:([0-9]{2})$', 1)
+                                                AS INTEGER), 0))
+                END AS BIGINT))
+        END AS created_at
+    FROM typed
+)
+SELECT
+    file_id,
+    pos,
+    kind,
+    raw,
+    CASE
+        WHEN malformed THEN 'malformed_record'
+        WHEN session_id IS NULL THEN 'missing_id'
+        WHEN user_id IS NULL THEN 'missing_user_id'
+        WHEN scenario_id IS NULL THEN 'missing_scenario_id'
+        WHEN created_at IS NULL THEN 'bad_created_at'
+        WHEN score_present AND (score_value IS NULL OR score_value < 0 OR score_value > 100)
+            THEN 'bad_score'
+        WHEN duration_present AND (duration_value IS NULL OR duration_value < 0)
+            THEN 'bad_duration'
+        WHEN is_valid_attempt IS NULL THEN 'bad_is_valid_attempt'
+        WHEN is_valid_attempt AND NOT score_present THEN 'valid_attempt_without_score'
+    END AS reject_reason,
+    session_id,
+    user_id,
+    scenario_id,
+    user_email,
+    scenario_slug,
+    scenario_name,
+    created_at,
+    CAST(CASE WHEN score_value BETWEEN 0 AND 100 THEN score_value END AS DECIMAL(9, 4)) AS score,
+    CAST(CASE WHEN duration_value >= 0 THEN duration_value END AS DECIMAL(38, 6))
+        AS duration_seconds,
+    is_valid_attempt
+FROM parsed;

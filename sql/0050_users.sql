@@ -1,0 +1,43 @@
+-- Purpose: the users of the snapshot with their email and system-user flag. The email is
+-- the member record's (if non-empty), else the one on the user's latest accepted session
+-- that has one (latest created_at, then highest session id), over all sessions whatever
+-- the as-of date; emails are trimmed and lower-cased; system users end with @exec.com.
+-- Grain: one row per user: every member, and every user with an accepted, de-duplicated
+-- session created up to the end of the as-of day.
+-- Phase: build
+CREATE OR REPLACE TABLE users AS
+WITH session_email AS (
+    SELECT user_id, email
+    FROM (
+        SELECT user_id,
+               lower(trim(user_email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)))
+                   AS email,
+               row_number() OVER (PARTITION BY user_id
+                                  ORDER BY created_at DESC, session_id DESC) AS rn
+        FROM sessions
+        WHERE trim(user_email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) <> ''
+    )
+    WHERE rn = 1
+),
+member_email AS (
+    SELECT user_id,
+           lower(trim(email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))) AS email
+    FROM members
+    WHERE trim(email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) <> ''
+),
+snapshot_users AS (
+    SELECT user_id, true AS is_member FROM members
+    UNION ALL
+    SELECT DISTINCT user_id, false AS is_member
+    FROM sessions
+    WHERE created_at <= $as_of_end
+      AND user_id NOT IN (SELECT user_id FROM members)
+)
+SELECT
+    u.user_id,
+    coalesce(m.email, s.email) AS email,
+    coalesce(coalesce(m.email, s.email) LIKE '%@exec.com', false) AS is_system,
+    u.is_member
+FROM snapshot_users AS u
+LEFT JOIN member_email AS m ON m.user_id = u.user_id
+LEFT JOIN session_email AS s ON s.user_id = u.user_id;

@@ -1,0 +1,3 @@
+from scenario_analytics.cli import main
+
+main()

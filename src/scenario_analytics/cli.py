@@ -1,0 +1,397 @@
+"""The `scenario-analytics` command: parses options, calls the library, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from scenario_analytics import __version__
+from scenario_analytics.config import JobConfig, load_job
+from scenario_analytics.database import EngineSettings
+from scenario_analytics.errors import AnalyticsError, ExitCode, InvalidUsageError
+from scenario_analytics.pipeline import (
+    LoadResult,
+    RunOptions,
+    check_reject_ratio,
+    run as run_job,
+    validate as validate_exports,
+)
+from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery
+from scenario_analytics.requests import utc_today
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def log(message: str) -> None:
+    click.echo(f"scenario-analytics: {message}", err=True)
+
+
+def handle_errors(func: F) -> F:
+    """One place that turns exceptions into `error: what — what next` and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except AnalyticsError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"scenario-analytics: error: {exc}", err=True)
+            sys.exit(int(exc.exit_code))
+        except OSError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(
+                f"scenario-analytics: error: {exc.strerror or exc} ({exc.filename}) — check "
+                "the path and its permissions, then run again",
+                err=True,
+            )
+            sys.exit(int(ExitCode.FAILURE))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def yesterday() -> date:
+    return utc_today() - timedelta(days=1)
+
+
+exports_option = click.option(
+    "--exports",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder holding the platform's exports (overrides the job file).",
+)
+snapshots_option = click.option(
+    "--snapshots",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Snapshot store folder (overrides the job file).",
+)
+job_option = click.option(
+    "--job",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Job file (TOML) with paths, engine settings and the materialized filter set.",
+)
+ratio_option = click.option(
+    "--max-reject-ratio",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Largest share of rejected session rows allowed before nothing is published "
+    "(exit 4). Default: the job file's, else 0.01.",
+)
+
+
+@click.group(context_settings=CONTEXT, no_args_is_help=True)
+@click.version_option(__version__, "--version", prog_name="scenario-analytics")
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+def main(debug: bool) -> None:
+    """Turn Exec session exports into scenario analytics snapshots.
+
+    \b
+    Example:
+      scenario-analytics run --exports data/sample --snapshots snapshots --as-of 2026-11-26
+      scenario-analytics query --snapshots snapshots procurement-discovery
+    """
+
+
+def _job(job_file: Path | None) -> JobConfig:
+    return load_job(job_file) if job_file else JobConfig()
+
+
+def _required(value: Path | None, option: str) -> Path:
+    if value is None:
+        raise InvalidUsageError(f"{option} is required", f"pass {option} DIR or set it in --job")
+    return value
+
+
+@main.command(context_settings=CONTEXT)
+@exports_option
+@snapshots_option
+@click.option(
+    "--as-of",
+    callback=parse_day,
+    help="Snapshot date YYYY-MM-DD (UTC). Default: yesterday, UTC.",
+)
+@job_option
+@ratio_option
+@handle_errors
+def run(
+    exports: Path | None,
+    snapshots: Path | None,
+    as_of: date | None,
+    job: Path | None,
+    max_reject_ratio: float | None,
+) -> None:
+    """Build and publish the snapshot of one day.
+
+    \b
+    Example:
+      scenario-analytics run --exports /data/exports --snapshots /data/snapshots
+      scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
+    """
+    config = _job(job)
+    options = RunOptions(
+        exports=_required(exports or config.exports, "--exports"),
+        snapshots=_required(snapshots or config.snapshots, "--snapshots"),
+        as_of=as_of or yesterday(),
+        max_reject_ratio=(
+            max_reject_ratio if max_reject_ratio is not None else config.max_reject_ratio
+        ),
+        materialize=config.materialize,
+        engine=EngineSettings(**config.engine.model_dump()),
+    )
+    result = run_job(options, log)
+    counts = result.manifest["counts"]
+    assert isinstance(counts, dict)
+    log(
+        f"published {result.path} in {result.seconds:.1f}s: "
+        f"{counts['sessions_read']:,} session rows read, {counts['sessions_rejected']:,} "
+        f"rejected, {counts['sessions_in_snapshot']:,} sessions, "
+        f"{counts['scenarios']:,} scenarios"
+    )
+    click.echo(str(result.path))
+
+
+def _emit(answer: Answer) -> None:
+    click.echo(answer.body)
+    if answer.exit_code != ExitCode.OK:
+        log(answer.message)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("scenario", required=False)
+@click.option(
+    "--snapshots",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Snapshot store folder.",
+)
+@click.option(
+    "--as-of",
+    callback=parse_day,
+    help="Snapshot date YYYY-MM-DD. Default: the one latest.json names.",
+)
+@click.option("--user-ids", help="Comma-separated user ids (unioned with --user-emails).")
+@click.option("--user-emails", help="Comma-separated emails (unioned with --user-ids).")
+@click.option("--group-ids", help="Comma-separated workspace group ids.")
+@click.option("--start-date", help="ISO 8601 date or date-time; sessions on or after it.")
+@click.option("--end-date", help="ISO 8601 date or date-time; sessions on or before it.")
+@click.option(
+    "--exclude-system-users", is_flag=True, help="Drop sessions of @exec.com users."
+)
+@click.option(
+    "--requests",
+    "requests_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=True),
+    help="File of JSON requests, one per line, answered in order (- for stdin).",
+)
+@handle_errors
+def query(
+    scenario: str | None,
+    snapshots: Path,
+    as_of: date | None,
+    user_ids: str | None,
+    user_emails: str | None,
+    group_ids: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    exclude_system_users: bool,
+    requests_file: Path | None,
+) -> None:
+    """Print a scenario's summary (or the API's error body) as JSON, from a snapshot.
+
+    SCENARIO is a scenario id or slug. Exit 0, 2 (invalid request) or 3 (not found).
+
+    \b
+    Example:
+      scenario-analytics query --snapshots snapshots procurement-discovery \\
+          --group-ids g1 --start-date 2026-11-01 --exclude-system-users
+      scenario-analytics query --snapshots snapshots --requests requests.jsonl
+    """
+    if (scenario is None) == (requests_file is None):
+        raise InvalidUsageError("give either SCENARIO or --requests FILE", "see --help")
+    try:
+        reader = SnapshotQuery(snapshots, as_of)
+    except SnapshotNotFound as exc:
+        _emit(exc.answer)
+        sys.exit(int(exc.answer.exit_code))
+    try:
+        if requests_file is not None:
+            _answer_many(reader, requests_file)
+            return
+        assert scenario is not None
+        params: dict[str, object] = {
+            "user_ids": user_ids,
+            "user_emails": user_emails,
+            "group_ids": group_ids,
+            "start_date": start_date,
+            "end_date": end_date,
+            "exclude_system_users": exclude_system_users,
+        }
+        answer = reader.answer(scenario, {k: v for k, v in params.items() if v is not None})
+        _emit(answer)
+        if answer.exit_code != ExitCode.OK:
+            sys.exit(int(answer.exit_code))
+    finally:
+        reader.close()
+
+
+def _answer_many(reader: SnapshotQuery, requests_file: Path) -> None:
+    with click.open_file(str(requests_file), encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except json.JSONDecodeError:
+                request = None
+            if not isinstance(request, dict) or not isinstance(request.get("scenario_id"), str):
+                click.echo(
+                    json.dumps(
+                        {
+                            "error": {
+                                "type": "invalid_request",
+                                "code": "invalid_parameter",
+                                "message": f"line {number}: not a JSON object with a "
+                                "string scenario_id",
+                            }
+                        },
+                        separators=(",", ":"),
+                    )
+                )
+                continue
+            scenario = request.pop("scenario_id")
+            click.echo(reader.answer(scenario, request).body)
+
+
+def _validation_json(result: LoadResult) -> dict[str, object]:
+    entities: dict[str, dict[str, int]] = {}
+    for stats in result.files:
+        totals = entities.setdefault(
+            stats.entity, {"rows_read": 0, "rows_accepted": 0, "rows_rejected": 0}
+        )
+        totals["rows_read"] += stats.rows_read
+        totals["rows_accepted"] += stats.rows_accepted
+        totals["rows_rejected"] += stats.rows_rejected
+    return {
+        "files": [
+            {**s.manifest_entry(), "format": s.format, "rejects_by_reason": s.rejects_by_reason}
+            for s in result.files
+        ],
+        "entities": entities,
+        "rejects_by_reason": result.rejects_by_reason,
+        "ignored_files": result.folder.ignored,
+    }
+
+
+def _print_table(result: LoadResult) -> None:
+    width = max([len(s.path) for s in result.files] + [4])
+    click.echo(f"{'file':<{width}}  {'entity':<17} {'read':>10} {'accepted':>10} {'rejected':>9}")
+    for s in result.files:
+        click.echo(
+            f"{s.path:<{width}}  {s.entity:<17} {s.rows_read:>10,} {s.rows_accepted:>10,} "
+            f"{s.rows_rejected:>9,}"
+        )
+        for reason, count in s.rejects_by_reason.items():
+            click.echo(f"{'':<{width}}    {reason}: {count:,}")
+    for rel in result.folder.ignored:
+        click.echo(f"{rel:<{width}}  (ignored: matches no entity or format)")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--exports",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder holding the platform's exports.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.option(
+    "--max-reject-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Largest share of rejected session rows before exit 4.",
+)
+@handle_errors
+def validate(exports: Path, as_json: bool, max_reject_ratio: float) -> None:
+    """Check an exports folder: rows read, accepted and rejected per file, by reason.
+
+    Exit 0, 1 if a file cannot be read, 4 if too many session rows are rejected.
+
+    \b
+    Example:
+      scenario-analytics validate --exports data/sample
+      scenario-analytics validate --exports data/sample --json | jq .entities
+    """
+    result = validate_exports(exports, log)
+    if as_json:
+        click.echo(json.dumps(_validation_json(result), indent=2))
+    else:
+        _print_table(result)
+    check_reject_ratio(result, max_reject_ratio)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write the exports into (must be empty or missing).",
+)
+@click.option("--sessions", type=click.IntRange(min=0), required=True, help="Session rows.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "parquet"]),
+    default="parquet",
+    show_default=True,
+    help="File format of the sessions and most entities.",
+)
+@click.option(
+    "--bad-rows",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of extra session rows made to be rejected, across every reason.",
+)
+@handle_errors
+def generate(out: Path, sessions: int, seed: int, fmt: str, bad_rows: float) -> None:
+    """Write realistic synthetic exports that `run` accepts; prints what it wrote as JSON.
+
+    \b
+    Example:
+      scenario-analytics generate --out /tmp/exports --sessions 1000000 --seed 7
+    """
+    from scenario_analytics.generate import generate_exports
+
+    try:
+        report = generate_exports(out, sessions, seed, fmt, bad_rows)  # type: ignore[arg-type]
+    except FileExistsError as exc:
+        raise InvalidUsageError(
+            f"{out} is not empty", "choose a new --out folder or empty it first"
+        ) from exc
+    click.echo(json.dumps(report.to_json(), indent=2))
+    log(f"wrote {report.sessions_written:,} session rows to {out}")
+
+
+if __name__ == "__main__":
+    main()

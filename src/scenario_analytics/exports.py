@@ -1,0 +1,108 @@
+"""Finding the export files in an exports folder: which entity, which format."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenario_analytics.errors import AnalyticsError, UnreadableFileError
+
+ENTITIES: tuple[str, ...] = ("sessions", "scenarios", "members", "groups", "group_memberships")
+
+# Longest suffix first so `.jsonl.gz` wins over `.gz`.
+_FORMATS: tuple[tuple[str, str, bool], ...] = (
+    (".jsonl.gz", "jsonl", True),
+    (".ndjson.gz", "jsonl", True),
+    (".json.gz", "json", True),
+    (".csv.gz", "csv", True),
+    (".jsonl", "jsonl", False),
+    (".ndjson", "jsonl", False),
+    (".json", "json", False),
+    (".csv", "csv", False),
+    (".parquet", "parquet", False),
+)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One input file. `rel_path` is relative to the exports folder, POSIX style."""
+
+    rel_path: str
+    path: Path
+    entity: str
+    fmt: str
+    gzip: bool
+    size: int
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ExportsFolder:
+    root: Path
+    files: list[ExportFile]
+    ignored: list[str]
+
+    def of(self, entity: str) -> list[ExportFile]:
+        return [f for f in self.files if f.entity == entity]
+
+
+def _format_of(name: str) -> tuple[str, bool] | None:
+    lower = name.lower()
+    for suffix, fmt, gz in _FORMATS:
+        if lower.endswith(suffix):
+            return fmt, gz
+    return None
+
+
+def _entity_of(parts: tuple[str, ...]) -> str | None:
+    if len(parts) > 1:
+        return parts[0] if parts[0] in ENTITIES else None
+    name = parts[0]
+    for entity in sorted(ENTITIES, key=len, reverse=True):
+        if name.startswith(entity) and len(name) > len(entity) and name[len(entity)] in "-_.":
+            return entity
+    return None
+
+
+def discover(root: Path) -> ExportsFolder:
+    """List the files of an exports folder, sorted by relative path (byte order).
+
+    Files that match no entity or have an unknown extension are returned in `ignored`.
+    """
+    if not root.is_dir():
+        raise AnalyticsError(
+            f"exports folder {root} does not exist or is not a folder",
+            "pass --exports with the folder that holds the platform's exports",
+        )
+    files: list[ExportFile] = []
+    ignored: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
+        dirnames.sort()
+        for filename in filenames:
+            path = Path(dirpath) / filename
+            rel = path.relative_to(root).as_posix()
+            entity = _entity_of(tuple(rel.split("/")))
+            fmt = _format_of(filename)
+            if entity is None or fmt is None or not path.is_file():
+                ignored.append(rel)
+                continue
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                raise UnreadableFileError(rel, exc.strerror or str(exc)) from exc
+            files.append(ExportFile(rel, path, entity, fmt[0], fmt[1], size))
+    files.sort(key=lambda f: f.rel_path.encode())
+    ignored.sort(key=str.encode)
+    return ExportsFolder(root, files, ignored)
+
+
+def _raise_walk_error(error: OSError) -> None:
+    raise UnreadableFileError(str(error.filename), error.strerror or str(error))

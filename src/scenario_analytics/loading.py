@@ -1,0 +1,537 @@
+"""Loading export files into DuckDB raw tables: every row kept, as text plus a type tag.
+
+Each entity has one raw table (`raw_sessions`, `raw_members`, ...). A raw row holds, for
+every field of the entity, the value as text and a tag saying what the file had there:
+`string`, `integer`, `number`, `boolean`, `null`, `object`, `array` (JSON and Parquet
+values), `text` (a CSV value, which is always text), or NULL when the field is absent.
+Validation (`sql/0010_*.sql`) turns these into typed rows or reject reasons, the same
+way for every format. Nothing here loops over rows in Python: JSON Lines and CSV are
+streamed by pyarrow in blocks into DuckDB, JSON documents and Parquet are read by DuckDB.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from scenario_analytics.database import quote_ident
+from scenario_analytics.errors import UnreadableFileError
+from scenario_analytics.exports import ExportFile
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an entity and where each format keeps it (nested paths first)."""
+
+    name: str
+    json_paths: tuple[str, ...]
+    columns: tuple[tuple[str, ...], ...]  # Parquet column paths; CSV uses the flat ones
+
+    @property
+    def csv_names(self) -> tuple[str, ...]:
+        return tuple(path[0] for path in self.columns if len(path) == 1)
+
+
+def _flat(name: str) -> Field:
+    return Field(name, (f"$.{name}",), ((name,),))
+
+
+def _nested(name: str, parent: str, child: str) -> Field:
+    return Field(name, (f"$.{parent}.{child}", f"$.{name}"), ((parent, child), (name,)))
+
+
+ENTITY_FIELDS: dict[str, tuple[Field, ...]] = {
+    "sessions": (
+        _flat("id"),
+        _nested("user_id", "user", "id"),
+        _nested("user_email", "user", "email"),
+        _nested("user_first_name", "user", "first_name"),
+        _nested("user_last_name", "user", "last_name"),
+        _nested("scenario_id", "scenario", "id"),
+        _nested("scenario_slug", "scenario", "slug"),
+        _nested("scenario_name", "scenario", "name"),
+        _flat("score"),
+        _flat("duration_seconds"),
+        _flat("is_valid_attempt"),
+        _flat("created_at"),
+    ),
+    "members": (
+        _flat("id"),
+        _flat("email"),
+        _flat("first_name"),
+        _flat("last_name"),
+        _flat("role"),
+    ),
+    "scenarios": (_flat("id"), _flat("slug"), _flat("name")),
+    "groups": (_flat("id"), _flat("name")),
+    "group_memberships": (_flat("group_id"), _flat("user_id")),
+}
+
+# Columns a CSV header or Parquet schema must have, or the file cannot be read.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "sessions": ("id", "user_id", "scenario_id", "created_at", "is_valid_attempt"),
+    "members": ("id",),
+    "scenarios": ("id",),
+    "groups": ("id",),
+    "group_memberships": ("group_id", "user_id"),
+}
+
+# A byte that cannot stand raw in valid JSON, used as pyarrow's "delimiter" so that a
+# JSON Lines file reads as one text column; a line holding it is malformed anyway.
+_LINE_DELIMITER = "\x1e"
+_BLOCK_SIZE = 16 << 20
+
+
+def raw_table(entity: str) -> str:
+    return f"raw_{entity}"
+
+
+def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for entity, fields in ENTITY_FIELDS.items():
+        columns = ", ".join(f"{f.name} VARCHAR, {f.name}_t VARCHAR" for f in fields)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {raw_table(entity)} (file_id INTEGER, pos BIGINT, "
+            f"malformed BOOLEAN, raw VARCHAR, kind VARCHAR, {columns})"
+        )
+
+
+@dataclass
+class FileLoad:
+    """What loading one file found before validation."""
+
+    file_id: int
+    export: ExportFile
+    removed_lines: list[int] = field(default_factory=list)
+
+
+# Type tags of JSON values, as DuckDB's json_type names them.
+_JSON_TAG = (
+    "CASE json_type({v}) WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'integer' "
+    "WHEN 'UBIGINT' THEN 'integer' WHEN 'DOUBLE' THEN 'number' WHEN 'BOOLEAN' THEN 'boolean' "
+    "WHEN 'NULL' THEN 'null' WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
+    "ELSE 'other' END"
+)
+
+
+def _coalesce_alternatives(tags: list[str], values: list[str]) -> tuple[str, str]:
+    """The first alternative that is present and not null wins; else null if any was null."""
+    if len(tags) == 1:
+        return tags[0], values[0]
+    present = [f"nullif({t}, 'null')" for t in tags]
+    any_null = " OR ".join(f"{t} = 'null'" for t in tags)
+    tag = f"coalesce({', '.join(present)}, CASE WHEN {any_null} THEN 'null' END)"
+    value = "coalesce(" + ", ".join(
+        f"CASE WHEN {t} <> 'null' THEN {v} END" for t, v in zip(tags, values, strict=True)
+    ) + ")"
+    return tag, value
+
+
+def _json_select(entity: str, source: str) -> str:
+    """SQL turning `source(pos, raw, doc)` (doc: JSON text or NULL) into raw rows."""
+    fields = ENTITY_FIELDS[entity]
+    select: list[str] = []
+    index = 1
+    for f in fields:
+        tags, values = [], []
+        for _ in f.json_paths:
+            element = f"v[{index}]"
+            tags.append(_JSON_TAG.format(v=element))
+            values.append(f"({element} ->> '$')")
+            index += 1
+        tag, value = _coalesce_alternatives(tags, values)
+        select.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
+    return f"""
+        SELECT $file_id::INTEGER AS file_id, pos, NOT ok AS malformed, raw, 'json' AS kind,
+               {", ".join(select)}
+        FROM (
+            SELECT pos, raw, ok, CASE WHEN ok THEN json_extract(doc, $paths::VARCHAR[]) END AS v
+            FROM (
+                SELECT pos, raw, doc,
+                       coalesce(CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' END,
+                                false) AS ok
+                FROM {source}
+            )
+        )
+    """
+
+
+def _json_paths(entity: str) -> list[str]:
+    return [p for f in ENTITY_FIELDS[entity] for p in f.json_paths]
+
+
+def _open_text(export: ExportFile) -> pa.NativeFile:
+    return pa.input_stream(str(export.path), compression="gzip" if export.gzip else None)
+
+
+def _stream_with_positions(
+    reader: pacsv.CSVStreamingReader, first_line: int
+) -> Iterator[pa.RecordBatch]:
+    """Add `pos` (provisional line number, before removed lines are accounted) to batches."""
+    start = first_line
+    for batch in reader:
+        n = batch.num_rows
+        if n == 0:
+            continue
+        ones = pa.repeat(pa.scalar(1, pa.int64()), n)
+        pos = pc.subtract(pc.cumulative_sum(ones, start=start), 1)
+        yield pa.RecordBatch.from_arrays(
+            [*batch.columns, pos], names=[*batch.schema.names, "pos"]
+        )
+        start += n
+
+
+class Loader:
+    """Reads export files into the raw tables of one DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        create_raw_tables(con)
+        con.execute(
+            "CREATE OR REPLACE TABLE removed_lines (file_id INTEGER, line BIGINT)"
+        )
+
+    def load(self, file_id: int, export: ExportFile) -> None:
+        loaders: dict[str, Callable[[FileLoad], None]] = {
+            "jsonl": self._load_jsonl,
+            "json": self._load_json,
+            "csv": self._load_csv,
+            "parquet": self._load_parquet,
+        }
+        load = FileLoad(file_id, export)
+        try:
+            loaders[export.fmt](load)
+        except UnreadableFileError:
+            raise
+        except (OSError, pa.ArrowException, duckdb.Error, EOFError) as exc:
+            raise UnreadableFileError(export.rel_path, _describe(exc)) from exc
+
+    # -- JSON Lines ---------------------------------------------------------------
+    def _load_jsonl(self, load: FileLoad) -> None:
+        malformed: list[tuple[int, str]] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            malformed.append((int(row.number), row.text))
+            return "skip"
+
+        reader = pacsv.open_csv(
+            _open_text(load.export),
+            read_options=pacsv.ReadOptions(
+                use_threads=False, column_names=["line"], block_size=_BLOCK_SIZE
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=_LINE_DELIMITER,
+                quote_char=False,
+                escape_char=False,
+                double_quote=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"line": pa.binary()}, strings_can_be_null=False, null_values=[]
+            ),
+        )
+        stream = pa.RecordBatchReader.from_batches(
+            pa.schema([("line", pa.binary()), ("pos", pa.int64())]),
+            _stream_with_positions(reader, 1),
+        )
+        self.con.register("jsonl_stream", stream)
+        try:
+            source = """(
+                SELECT pos, coalesce(txt, CAST(line AS VARCHAR)) AS raw, txt AS doc
+                FROM (SELECT pos, line, try(decode(line)) AS txt FROM jsonl_stream)
+                WHERE txt IS NULL OR trim(txt, ' \t\r') <> ''
+            )"""
+            self._insert(load, _json_select(load.export.entity, source))
+        finally:
+            self.con.unregister("jsonl_stream")
+        self._record_malformed(load, malformed, first_line=1, blank=lambda t: not t.strip())
+
+    # -- JSON documents (API list page or array) ------------------------------------
+    def _load_json(self, load: FileLoad) -> None:
+        with tempfile.TemporaryDirectory(prefix="scenario-analytics-") as tmp:
+            path = load.export.path
+            if load.export.gzip:
+                path = Path(tmp) / "document.json"
+                with gzip.open(load.export.path, "rb") as src, path.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            self.con.execute(
+                """CREATE OR REPLACE TEMP TABLE json_document AS
+                   SELECT CASE WHEN starts_with(content, chr(65279)) THEN content[2:]
+                               ELSE content END AS content
+                   FROM read_text(?)""",
+                [str(path)],
+            )
+        shape = self.con.execute(
+            """SELECT CASE WHEN NOT json_valid(content) THEN 'invalid'
+                           WHEN json_type(content) = 'ARRAY' THEN 'array'
+                           WHEN json_type(content) = 'OBJECT'
+                                AND json_type(content, '$.data') = 'ARRAY' THEN 'page'
+                           ELSE 'other' END
+               FROM json_document"""
+        ).fetchone()
+        kind = shape[0] if shape else "invalid"
+        if kind == "invalid":
+            raise UnreadableFileError(load.export.rel_path, "not valid JSON")
+        if kind == "other":
+            raise UnreadableFileError(
+                load.export.rel_path,
+                'JSON is neither an array nor an API list page {"data": [...]}',
+            )
+        path_expr = "'$[*]'" if kind == "array" else "'$.data[*]'"
+        source = f"""(
+            SELECT pos, CAST(element AS VARCHAR) AS raw, CAST(element AS VARCHAR) AS doc
+            FROM (
+                SELECT unnest(items) AS element, generate_subscripts(items, 1) AS pos
+                FROM (SELECT json_extract(content, {path_expr}) AS items FROM json_document)
+            )
+        )"""
+        self._insert(load, _json_select(load.export.entity, source))
+        self.con.execute("DROP TABLE json_document")
+
+    # -- CSV ----------------------------------------------------------------------
+    def _load_csv(self, load: FileLoad) -> None:
+        entity = load.export.entity
+        malformed: list[tuple[int, str]] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            malformed.append((int(row.number), row.text))
+            return "skip"
+
+        with _open_text(load.export) as header_stream:
+            header = _read_csv_header(header_stream, load.export.rel_path)
+        self._require(load, [(name,) for name in header])
+        reader = pacsv.open_csv(
+            _open_text(load.export),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=_BLOCK_SIZE),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.binary() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+        names = reader.schema.names
+        stream = pa.RecordBatchReader.from_batches(
+            pa.schema([*[(n, pa.binary()) for n in names], ("pos", pa.int64())]),
+            _stream_with_positions(reader, 2),
+        )
+        decoded = ", ".join(
+            f"try(decode({quote_ident(n)})) AS {quote_ident('t_' + str(i))}"
+            for i, n in enumerate(names)
+        )
+        text_of = {n: quote_ident(f"t_{i}") for i, n in enumerate(names)}
+        fields_sql: list[str] = []
+        for f in ENTITY_FIELDS[entity]:
+            column = next((text_of[c] for c in f.csv_names if c in text_of), None)
+            if column is None:
+                fields_sql.append(f"NULL AS {f.name}, NULL AS {f.name}_t")
+            else:
+                value = f"nullif(trim({column}, ' \t'), '')"
+                fields_sql.append(
+                    f"CASE WHEN {value} IS NOT NULL THEN {column} END AS {f.name}, "
+                    f"CASE WHEN {value} IS NULL THEN 'null' ELSE 'text' END AS {f.name}_t"
+                )
+        all_decoded = " AND ".join(f"{c} IS NOT NULL" for c in text_of.values())
+        all_empty = " AND ".join(f"coalesce({c}, 'x') = ''" for c in text_of.values())
+        raw = "json_object(" + ", ".join(
+            f"$name_{i}, coalesce({text_of[n]}, CAST({quote_ident(n)} AS VARCHAR))"
+            for i, n in enumerate(names)
+        ) + ")"
+        sql = f"""
+            SELECT $file_id::INTEGER AS file_id, pos, NOT ({all_decoded}) AS malformed,
+                   CAST({raw} AS VARCHAR) AS raw, 'csv' AS kind, {", ".join(fields_sql)}
+            FROM (SELECT *, {decoded} FROM csv_stream)
+            WHERE NOT ({all_empty})
+        """
+        self.con.register("csv_stream", stream)
+        try:
+            params = {f"name_{i}": n for i, n in enumerate(names)}
+            self._insert(load, sql, params)
+        finally:
+            self.con.unregister("csv_stream")
+        self._record_malformed(load, malformed, first_line=2, blank=lambda t: not t.strip())
+
+    # -- Parquet ------------------------------------------------------------------
+    def _load_parquet(self, load: FileLoad) -> None:
+        path = str(load.export.path)
+        schema = self.con.execute(
+            "SELECT name, type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [path]
+        ).fetchall()
+        types = {str(name): str(type_) for name, type_ in schema}
+        struct_fields = {
+            name: self._struct_fields(path, name) for name, t in types.items() if t.startswith("STRUCT")
+        }
+        available: list[tuple[str, ...]] = [(n,) for n in types]
+        available += [(n, c) for n, cols in struct_fields.items() for c in cols]
+        self._require(load, available)
+        fields_sql: list[str] = []
+        for f in ENTITY_FIELDS[load.export.entity]:
+            alternatives = [p for p in f.columns if p in available]
+            if not alternatives:
+                fields_sql.append(f"NULL AS {f.name}, NULL AS {f.name}_t")
+                continue
+            tags, values = [], []
+            for column_path in alternatives:
+                ref = ".".join(quote_ident(p) for p in column_path)
+                type_ = (
+                    types[column_path[0]]
+                    if len(column_path) == 1
+                    else struct_fields[column_path[0]][column_path[1]]
+                )
+                tag, value = _parquet_value(ref, type_)
+                tags.append(tag)
+                values.append(value)
+            tag, value = _coalesce_alternatives(tags, values)
+            fields_sql.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
+        sql = f"""
+            SELECT $file_id::INTEGER AS file_id, file_row_number + 1 AS pos, false AS malformed,
+                   NULL AS raw, 'parquet' AS kind, {", ".join(fields_sql)}
+            FROM read_parquet($path, file_row_number = true)
+        """
+        self._insert(load, sql, {"path": path})
+
+    def _struct_fields(self, path: str, column: str) -> dict[str, str]:
+        rows = self.con.execute(
+            f"SELECT name, type FROM (DESCRIBE SELECT {quote_ident(column)}.* "
+            "FROM read_parquet(?))",
+            [path],
+        ).fetchall()
+        return {str(name): str(type_) for name, type_ in rows}
+
+    # -- shared -------------------------------------------------------------------
+    def _require(self, load: FileLoad, available: list[tuple[str, ...]]) -> None:
+        fields = {f.name: f for f in ENTITY_FIELDS[load.export.entity]}
+        missing = [
+            name
+            for name in REQUIRED_FIELDS[load.export.entity]
+            if not any(
+                path in available
+                for path in (
+                    fields[name].columns if load.export.fmt == "parquet" else
+                    [(c,) for c in fields[name].csv_names]
+                )
+            )
+        ]
+        if missing:
+            raise UnreadableFileError(
+                load.export.rel_path, f"required column(s) missing: {', '.join(missing)}"
+            )
+
+    def _insert(self, load: FileLoad, select_sql: str, params: dict[str, object] | None = None) -> None:
+        entity = load.export.entity
+        bound: dict[str, object] = {"file_id": load.file_id, **(params or {})}
+        if "$paths" in select_sql:
+            bound["paths"] = _json_paths(entity)
+        self.con.execute(f"INSERT INTO {raw_table(entity)} BY NAME {select_sql}", bound)
+
+    def _record_malformed(
+        self,
+        load: FileLoad,
+        rows: list[tuple[int, str]],
+        first_line: int,
+        blank: Callable[[str], bool],
+    ) -> None:
+        """Rows pyarrow could not split: malformed records, or blank lines to skip.
+
+        Either way the line was taken out of pyarrow's stream, so the provisional
+        positions of later rows are shifted back to true line numbers.
+        """
+        if not rows:
+            return
+        entity = load.export.entity
+        lines = sorted(line for line, _ in rows)
+        self.con.executemany(
+            "INSERT INTO removed_lines VALUES (?, ?)", [(load.file_id, n) for n in lines]
+        )
+        # Row k of the stream (provisional pos = first_line + k) sits at line
+        # first_line + k + (number of removed lines before it).
+        self.con.execute(
+            f"""
+            UPDATE {raw_table(entity)} AS r SET pos = r.pos + m.shift
+            FROM (
+                SELECT p.pos, max(g.shift) AS shift
+                FROM (SELECT pos FROM {raw_table(entity)} WHERE file_id = $file_id) p
+                JOIN (
+                    SELECT line - (row_number() OVER (ORDER BY line) - 1) AS first_pos,
+                           row_number() OVER (ORDER BY line) AS shift
+                    FROM removed_lines WHERE file_id = $file_id
+                ) g ON p.pos >= g.first_pos
+                GROUP BY p.pos
+            ) m
+            WHERE r.file_id = $file_id AND r.pos = m.pos
+            """,
+            {"file_id": load.file_id},
+        )
+        kept = [(line, text) for line, text in rows if not blank(text)]
+        if kept:
+            self.con.executemany(
+                f"INSERT INTO {raw_table(entity)} (file_id, pos, malformed, raw, kind) "
+                "VALUES (?, ?, true, ?, ?)",
+                [(load.file_id, line, text, load.export.fmt) for line, text in kept],
+            )
+
+
+def _parquet_value(ref: str, type_: str) -> tuple[str, str]:
+    """Type tag and text of one Parquet column, from its DuckDB type."""
+    t = type_.upper()
+    null_or = f"CASE WHEN {ref} IS NULL THEN 'null' ELSE '{{tag}}' END"
+    if t in {"VARCHAR", "UUID"}:
+        return null_or.format(tag="string"), f"CAST({ref} AS VARCHAR)"
+    if t in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+             "UINTEGER", "UBIGINT", "UHUGEINT"}:
+        return null_or.format(tag="integer"), f"CAST({ref} AS VARCHAR)"
+    if t in {"FLOAT", "DOUBLE"} or t.startswith("DECIMAL"):
+        return null_or.format(tag="number"), f"CAST({ref} AS VARCHAR)"
+    if t == "BOOLEAN":
+        return null_or.format(tag="boolean"), f"CAST({ref} AS VARCHAR)"
+    if t == "TIMESTAMP WITH TIME ZONE":
+        return (
+            null_or.format(tag="string"),
+            f"strftime(CAST({ref} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%fZ')",
+        )
+    if t.startswith("TIMESTAMP"):
+        return (
+            null_or.format(tag="string"),
+            f"strftime(CAST({ref} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%f')",
+        )
+    if t == "DATE":
+        return null_or.format(tag="string"), f"CAST({ref} AS VARCHAR)"
+    return null_or.format(tag="other"), "NULL"
+
+
+def _read_csv_header(stream: pa.NativeFile, rel_path: str) -> list[str]:
+    """The header line of a CSV file, with pyarrow's own parsing (BOM, quotes, CRLF)."""
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 16),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),
+        convert_options=pacsv.ConvertOptions(include_columns=[], include_missing_columns=True),
+    )
+    names = list(reader.schema.names)
+    if len(set(names)) != len(names):
+        raise UnreadableFileError(rel_path, "the CSV header repeats a column name")
+    return names
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, EOFError) or "gzip" in text.lower() or "zlib" in text.lower():
+        return f"compressed data is truncated or corrupt ({text})"
+    if "parquet" in text.lower() or "magic" in text.lower():
+        return f"not a Parquet file ({text})"
+    return text

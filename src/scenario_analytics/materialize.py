@@ -1,0 +1,78 @@
+"""The set of filtered summaries a snapshot precomputes, as rows of the `filters` table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from scenario_analytics.config import MaterializeConfig
+from scenario_analytics.requests import SummaryRequest, as_of_end, parse_request
+
+
+def materialized_requests(
+    spec: MaterializeConfig, as_of: date, group_ids: list[str]
+) -> list[SummaryRequest]:
+    """Every request of the set, unfiltered first, without repeats, in a stable order."""
+    end = as_of_end(as_of)
+    audiences: list[tuple[str, ...]] = []
+    if "all_users" in spec.audiences:
+        audiences.append(())
+    if "each_group" in spec.audiences:
+        audiences.extend((g,) for g in sorted(group_ids, key=str.encode))
+    requests = [SummaryRequest()]
+    for groups in audiences:
+        for system in spec.system_users:
+            for window in spec.windows:
+                start: datetime | None = None
+                stop: datetime | None = None
+                if window != "all":
+                    start = datetime.combine(as_of - timedelta(days=window - 1), time.min)
+                    stop = end
+                requests.append(
+                    SummaryRequest(
+                        group_ids=groups,
+                        start_date=start,
+                        end_date=stop,
+                        exclude_system_users=system == "exclude",
+                    )
+                )
+    for extra in spec.requests:
+        requests.append(parse_request(extra.model_dump(exclude_defaults=True)))
+    unique: dict[str, SummaryRequest] = {}
+    for request in requests:
+        unique.setdefault(request.key, request)
+    return list(unique.values())
+
+
+def create_filters_table(
+    con: duckdb.DuckDBPyConnection, requests: list[SummaryRequest]
+) -> None:
+    con.execute(
+        """CREATE OR REPLACE TABLE filters (
+               filter_id INTEGER, request_key VARCHAR, user_ids VARCHAR[],
+               user_emails VARCHAR[], group_ids VARCHAR[], start_date TIMESTAMP,
+               end_date TIMESTAMP, exclude_system_users BOOLEAN)"""
+    )
+    table = pa.table(
+        {
+            "filter_id": pa.array(range(len(requests)), pa.int32()),
+            "request_key": [r.key for r in requests],
+            "user_ids": pa.array([list(r.user_ids) for r in requests], pa.list_(pa.string())),
+            "user_emails": pa.array(
+                [list(r.user_emails) for r in requests], pa.list_(pa.string())
+            ),
+            "group_ids": pa.array([list(r.group_ids) for r in requests], pa.list_(pa.string())),
+            "start_date": pa.array([r.start_date for r in requests], pa.timestamp("us")),
+            "end_date": pa.array([r.end_date for r in requests], pa.timestamp("us")),
+            "exclude_system_users": pa.array(
+                [r.exclude_system_users for r in requests], pa.bool_()
+            ),
+        }
+    )
+    con.register("filters_arrow", table)
+    try:
+        con.execute("INSERT INTO filters SELECT * FROM filters_arrow")
+    finally:
+        con.unregister("filters_arrow")

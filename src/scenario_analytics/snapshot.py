@@ -1,0 +1,90 @@
+"""Writing one snapshot's files (Parquet tables, API JSON bodies, manifest) into a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import duckdb
+
+from scenario_analytics.database import quote_literal
+
+# Table name -> the query that fills it; rows in a fixed order so files are reproducible.
+TABLES: dict[str, str] = {
+    "summaries": """
+        SELECT scenario_id, request_key, user_ids, user_emails, group_ids, start_date, end_date,
+               exclude_system_users, participant_count, total_sessions, average_best_score,
+               average_best_rank, average_lift_percentage, total_practice_minutes,
+               average_session_duration_seconds, gold_count, gold_percentage, silver_count,
+               silver_percentage, bronze_count, bronze_percentage, unranked_count,
+               unranked_percentage, body
+        FROM summaries ORDER BY scenario_id, request_key""",
+    "participants": """
+        SELECT p.scenario_id, p.user_id, p.session_count, p.first_score,
+               CASE WHEN p.first_score >= 90 THEN 'gold' WHEN p.first_score >= 75 THEN 'silver'
+                    WHEN p.first_score >= 50 THEN 'bronze' ELSE 'unranked' END AS first_rank,
+               p.best_score,
+               CASE WHEN p.best_score >= 90 THEN 'gold' WHEN p.best_score >= 75 THEN 'silver'
+                    WHEN p.best_score >= 50 THEN 'bronze' ELSE 'unranked' END AS best_rank,
+               p.lift, p.total_duration_seconds, p.sessions_with_duration
+        FROM filter_participants AS p JOIN filters AS f ON f.filter_id = p.filter_id
+        WHERE f.request_key = ''
+        ORDER BY p.scenario_id, p.user_id""",
+    "scenarios": """
+        SELECT scenario_id, slug, name, in_scenarios_export FROM snapshot_scenarios
+        ORDER BY scenario_id""",
+    "sessions": """
+        SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds
+        FROM graded_sessions ORDER BY scenario_id, user_id, created_at, session_id""",
+    "users": "SELECT user_id, email, is_system, is_member FROM users ORDER BY user_id",
+    "groups": "SELECT group_id, name FROM groups ORDER BY group_id",
+    "group_memberships": """
+        SELECT group_id, user_id FROM group_memberships ORDER BY group_id, user_id""",
+    "rejects": """
+        SELECT entity, source_file, position, reason, raw FROM rejects
+        ORDER BY source_file, position""",
+}
+
+
+def encode_path_segment(value: str) -> str:
+    """RFC 3986 percent-encoding for a path segment; `.` and `..` are encoded too."""
+    encoded = quote(value, safe="-._~")
+    if encoded in {".", ".."}:
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def summary_path(scenario_id: str) -> str:
+    return f"api/scenarios/{encode_path_segment(scenario_id)}/analytics/summary.json"
+
+
+def write_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> list[dict[str, object]]:
+    outputs: list[dict[str, object]] = []
+    for name, query in TABLES.items():
+        path = folder / f"{name}.parquet"
+        con.execute(
+            f"COPY ({query}) TO {quote_literal(str(path))} "
+            "(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 122880)"
+        )
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({quote_literal(str(path))})")
+        count = rows.fetchone()
+        outputs.append({"path": path.name, "rows": int(count[0]) if count else 0})
+    return outputs
+
+
+def write_summary_bodies(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, object]:
+    """One summary.json per scenario: exactly the unfiltered response body."""
+    rows = con.execute(
+        "SELECT scenario_id, body FROM summaries WHERE request_key = '' ORDER BY scenario_id"
+    ).fetchall()
+    for scenario_id, body in rows:
+        path = folder / summary_path(str(scenario_id))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(body), encoding="utf-8")
+    return {"path": "api/scenarios/*/analytics/summary.json", "rows": len(rows)}
+
+
+def write_manifest(folder: Path, manifest: dict[str, object]) -> None:
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    (folder / "manifest.json").write_text(text, encoding="utf-8")

@@ -1,0 +1,200 @@
+"""The snapshot store: a lock, atomic publishing, `latest.json`, and clean-up.
+
+Layout under the store root:
+
+    latest.json                         {"snapshot_date": ..., "path": "snapshot_date=..."}
+    snapshot_date=YYYY-MM-DD  ->  .versions/YYYY-MM-DD.<build id>    (a symbolic link)
+    .versions/<date>.<build id>/        one complete snapshot, never changed once published
+    .staging/<build id>/                a snapshot being written (removed if a run dies)
+    .lock                               held with flock() by the running job
+
+A snapshot is written in `.staging`, moved into `.versions` (same file system: a
+rename), and made visible by renaming a new symbolic link over `snapshot_date=...`.
+Each step is atomic, so readers see the old snapshot or the new one, never a part.
+Rebuilding a date swaps the link; the replaced version stays for readers that hold it
+open and is removed by a later run after a grace period.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from scenario_analytics.errors import AnalyticsError, StoreLockedError
+
+_LINK = re.compile(r"^snapshot_date=(\d{4}-\d{2}-\d{2})$")
+REPLACED_GRACE_SECONDS = 3600.0
+
+
+def snapshot_dir_name(snapshot_date: date) -> str:
+    return f"snapshot_date={snapshot_date.isoformat()}"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never a part."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def versions(self) -> Path:
+        return self.root / ".versions"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / ".staging"
+
+    # -- reading ------------------------------------------------------------------
+    def dates(self) -> list[date]:
+        """Published snapshot dates, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in self.root.iterdir():
+            match = _LINK.match(entry.name)
+            if match and entry.is_dir():
+                found.append(date.fromisoformat(match.group(1)))
+        return sorted(found)
+
+    def latest(self) -> date | None:
+        try:
+            data = json.loads((self.root / "latest.json").read_text(encoding="utf-8"))
+            return date.fromisoformat(str(data["snapshot_date"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def snapshot_path(self, snapshot_date: date) -> Path | None:
+        """The resolved folder of a published snapshot (stable while a reader uses it)."""
+        link = self.root / snapshot_dir_name(snapshot_date)
+        try:
+            resolved = link.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        return resolved if (resolved / "manifest.json").is_file() else None
+
+    # -- writing ------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store for one run; a second run fails at once (exit 5).
+
+        flock() locks die with their process, so a killed run never blocks the next.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        handle = path.open("a+")
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise StoreLockedError(
+                    f"the snapshot store {self.root} is in use by {holder}",
+                    "wait for that run to finish, then run again (safe to retry)",
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def new_staging(self) -> Path:
+        path = self.staging / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        return path
+
+    def publish(self, staging: Path, snapshot_date: date) -> Path:
+        """Make a fully written snapshot visible; returns its public path."""
+        self.versions.mkdir(parents=True, exist_ok=True)
+        version = self.versions / f"{snapshot_date.isoformat()}.{staging.name}"
+        _fsync_tree(staging)
+        os.rename(staging, version)
+        public = self.root / snapshot_dir_name(snapshot_date)
+        previous = public.resolve() if public.is_symlink() else None
+        tmp_link = self.root / f".{public.name}.{staging.name}.link"
+        os.symlink(os.path.relpath(version, self.root), tmp_link)
+        os.replace(tmp_link, public)
+        if previous is not None and previous != version and previous.is_dir():
+            # Keep it for readers holding it open; clean_up() removes it later.
+            (previous / ".replaced").touch()
+        latest = self.latest()
+        if latest is None or snapshot_date >= latest:
+            body = {"snapshot_date": snapshot_date.isoformat(), "path": public.name}
+            write_atomically(self.root / "latest.json", json.dumps(body).encode() + b"\n")
+        _fsync_dir(self.root)
+        return public
+
+    def clean_up(self, grace_seconds: float = REPLACED_GRACE_SECONDS) -> list[str]:
+        """Remove what killed runs left behind and versions replaced long enough ago."""
+        removed: list[str] = []
+        if self.staging.is_dir():
+            for entry in self.staging.iterdir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(f".staging/{entry.name}")
+        for entry in self.root.glob(".snapshot_date=*.link"):
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+        for entry in self.root.glob(".latest.json.*.tmp"):
+            entry.unlink(missing_ok=True)
+        if self.versions.is_dir():
+            live = {
+                (self.root / snapshot_dir_name(d)).resolve().name for d in self.dates()
+            }
+            now = time.time()
+            for entry in self.versions.iterdir():
+                if entry.name in live:
+                    continue
+                marker = entry / ".replaced"
+                # A version no link names and no marker: a publish died between the
+                # rename and the link. A marked one: replaced; keep it for the grace.
+                if marker.exists() and now - marker.stat().st_mtime < grace_seconds:
+                    continue
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(f".versions/{entry.name}")
+        return removed
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for filename in filenames:
+            fd = os.open(os.path.join(dirpath, filename), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def require_store(root: Path) -> Store:
+    if root.exists() and not root.is_dir():
+        raise AnalyticsError(f"snapshot store {root} is not a folder")
+    return Store(root)
