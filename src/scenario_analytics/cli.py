@@ -1,4 +1,4 @@
-"""The `scenario-analytics` command: parses options, calls the library, maps errors to exit codes."""
+"""The `scenario-analytics` command: parse options, call the library, map errors to exit codes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,11 @@ from scenario_analytics.pipeline import (
     LoadResult,
     RunOptions,
     check_reject_ratio,
+)
+from scenario_analytics.pipeline import (
     run as run_job,
+)
+from scenario_analytics.pipeline import (
     validate as validate_exports,
 )
 from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery
@@ -193,9 +197,7 @@ def _emit(answer: Answer) -> None:
 @click.option("--group-ids", help="Comma-separated workspace group ids.")
 @click.option("--start-date", help="ISO 8601 date or date-time; sessions on or after it.")
 @click.option("--end-date", help="ISO 8601 date or date-time; sessions on or before it.")
-@click.option(
-    "--exclude-system-users", is_flag=True, help="Drop sessions of @exec.com users."
-)
+@click.option("--exclude-system-users", is_flag=True, help="Drop sessions of @exec.com users.")
 @click.option(
     "--requests",
     "requests_file",

@@ -90,8 +90,6 @@ def load_job(path: Path) -> JobConfig:
         if value is not None and not value.is_absolute():
             updates[key] = base / value
     if job.engine.temp_directory is not None and not job.engine.temp_directory.is_absolute():
-        engine = job.engine.model_copy(
-            update={"temp_directory": base / job.engine.temp_directory}
-        )
+        engine = job.engine.model_copy(update={"temp_directory": base / job.engine.temp_directory})
         updates["engine"] = engine
     return job.model_copy(update=updates)

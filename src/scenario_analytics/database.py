@@ -17,7 +17,9 @@ class EngineSettings:
     temp_directory: Path | None = None
 
 
-def connect(settings: EngineSettings | None = None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+def connect(
+    settings: EngineSettings | None = None, database: str = ":memory:"
+) -> duckdb.DuckDBPyConnection:
     settings = settings or EngineSettings()
     con = duckdb.connect(database)
     # Every timestamp in this job is UTC; a session time zone would leak into casts.

@@ -129,9 +129,13 @@ def _coalesce_alternatives(tags: list[str], values: list[str]) -> tuple[str, str
     present = [f"nullif({t}, 'null')" for t in tags]
     any_null = " OR ".join(f"{t} = 'null'" for t in tags)
     tag = f"coalesce({', '.join(present)}, CASE WHEN {any_null} THEN 'null' END)"
-    value = "coalesce(" + ", ".join(
-        f"CASE WHEN {t} <> 'null' THEN {v} END" for t, v in zip(tags, values, strict=True)
-    ) + ")"
+    value = (
+        "coalesce("
+        + ", ".join(
+            f"CASE WHEN {t} <> 'null' THEN {v} END" for t, v in zip(tags, values, strict=True)
+        )
+        + ")"
+    )
     return tag, value
 
 
@@ -183,9 +187,7 @@ def _stream_with_positions(
             continue
         ones = pa.repeat(pa.scalar(1, pa.int64()), n)
         pos = pc.subtract(pc.cumulative_sum(ones, start=start), 1)
-        yield pa.RecordBatch.from_arrays(
-            [*batch.columns, pos], names=[*batch.schema.names, "pos"]
-        )
+        yield pa.RecordBatch.from_arrays([*batch.columns, pos], names=[*batch.schema.names, "pos"])
         start += n
 
 
@@ -195,9 +197,7 @@ class Loader:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         create_raw_tables(con)
-        con.execute(
-            "CREATE OR REPLACE TABLE removed_lines (file_id INTEGER, line BIGINT)"
-        )
+        con.execute("CREATE OR REPLACE TABLE removed_lines (file_id INTEGER, line BIGINT)")
 
     def load(self, file_id: int, export: ExportFile) -> None:
         loaders: dict[str, Callable[[FileLoad], None]] = {
@@ -348,10 +348,14 @@ class Loader:
                 )
         all_decoded = " AND ".join(f"{c} IS NOT NULL" for c in text_of.values())
         all_empty = " AND ".join(f"coalesce({c}, 'x') = ''" for c in text_of.values())
-        raw = "json_object(" + ", ".join(
-            f"$name_{i}, coalesce({text_of[n]}, CAST({quote_ident(n)} AS VARCHAR))"
-            for i, n in enumerate(names)
-        ) + ")"
+        raw = (
+            "json_object("
+            + ", ".join(
+                f"$name_{i}, coalesce({text_of[n]}, CAST({quote_ident(n)} AS VARCHAR))"
+                for i, n in enumerate(names)
+            )
+            + ")"
+        )
         sql = f"""
             SELECT $file_id::INTEGER AS file_id, pos, NOT ({all_decoded}) AS malformed,
                    CAST({raw} AS VARCHAR) AS raw, 'csv' AS kind, {", ".join(fields_sql)}
@@ -374,7 +378,9 @@ class Loader:
         ).fetchall()
         types = {str(name): str(type_) for name, type_ in schema}
         struct_fields = {
-            name: self._struct_fields(path, name) for name, t in types.items() if t.startswith("STRUCT")
+            name: self._struct_fields(path, name)
+            for name, t in types.items()
+            if t.startswith("STRUCT")
         }
         available: list[tuple[str, ...]] = [(n,) for n in types]
         available += [(n, c) for n, cols in struct_fields.items() for c in cols]
@@ -422,8 +428,9 @@ class Loader:
             if not any(
                 path in available
                 for path in (
-                    fields[name].columns if load.export.fmt == "parquet" else
-                    [(c,) for c in fields[name].csv_names]
+                    fields[name].columns
+                    if load.export.fmt == "parquet"
+                    else [(c,) for c in fields[name].csv_names]
                 )
             )
         ]
@@ -432,7 +439,9 @@ class Loader:
                 load.export.rel_path, f"required column(s) missing: {', '.join(missing)}"
             )
 
-    def _insert(self, load: FileLoad, select_sql: str, params: dict[str, object] | None = None) -> None:
+    def _insert(
+        self, load: FileLoad, select_sql: str, params: dict[str, object] | None = None
+    ) -> None:
         entity = load.export.entity
         bound: dict[str, object] = {"file_id": load.file_id, **(params or {})}
         if "$paths" in select_sql:
@@ -492,8 +501,18 @@ def _parquet_value(ref: str, type_: str) -> tuple[str, str]:
     null_or = f"CASE WHEN {ref} IS NULL THEN 'null' ELSE '{{tag}}' END"
     if t in {"VARCHAR", "UUID"}:
         return null_or.format(tag="string"), f"CAST({ref} AS VARCHAR)"
-    if t in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-             "UINTEGER", "UBIGINT", "UHUGEINT"}:
+    if t in {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+    }:
         return null_or.format(tag="integer"), f"CAST({ref} AS VARCHAR)"
     if t in {"FLOAT", "DOUBLE"} or t.startswith("DECIMAL"):
         return null_or.format(tag="number"), f"CAST({ref} AS VARCHAR)"

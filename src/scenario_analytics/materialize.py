@@ -46,9 +46,7 @@ def materialized_requests(
     return list(unique.values())
 
 
-def create_filters_table(
-    con: duckdb.DuckDBPyConnection, requests: list[SummaryRequest]
-) -> None:
+def create_filters_table(con: duckdb.DuckDBPyConnection, requests: list[SummaryRequest]) -> None:
     con.execute(
         """CREATE OR REPLACE TABLE filters (
                filter_id INTEGER, request_key VARCHAR, user_ids VARCHAR[],
@@ -60,9 +58,7 @@ def create_filters_table(
             "filter_id": pa.array(range(len(requests)), pa.int32()),
             "request_key": [r.key for r in requests],
             "user_ids": pa.array([list(r.user_ids) for r in requests], pa.list_(pa.string())),
-            "user_emails": pa.array(
-                [list(r.user_emails) for r in requests], pa.list_(pa.string())
-            ),
+            "user_emails": pa.array([list(r.user_emails) for r in requests], pa.list_(pa.string())),
             "group_ids": pa.array([list(r.group_ids) for r in requests], pa.list_(pa.string())),
             "start_date": pa.array([r.start_date for r in requests], pa.timestamp("us")),
             "end_date": pa.array([r.end_date for r in requests], pa.timestamp("us")),

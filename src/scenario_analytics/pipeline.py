@@ -131,9 +131,7 @@ def load_exports(
 
 def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> None:
     """Rejected Parquet rows get their raw record (as JSON) only now: they are few."""
-    rows = con.execute(
-        "SELECT DISTINCT source_file FROM rejects WHERE raw IS NULL"
-    ).fetchall()
+    rows = con.execute("SELECT DISTINCT source_file FROM rejects WHERE raw IS NULL").fetchall()
     by_path = {f.rel_path: f for f in folder.files}
     for (rel,) in rows:
         export = by_path[str(rel)]
@@ -302,9 +300,7 @@ def run(options: RunOptions, log: Log = _quiet) -> RunResult:
     return RunResult(options.as_of, public, manifest, time.monotonic() - started)
 
 
-def validate(
-    exports: Path, log: Log = _quiet, engine: EngineSettings | None = None
-) -> LoadResult:
+def validate(exports: Path, log: Log = _quiet, engine: EngineSettings | None = None) -> LoadResult:
     """Load and check an exports folder without writing anything."""
     con = connect(engine)
     try:

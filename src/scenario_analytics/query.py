@@ -65,8 +65,7 @@ class SnapshotQuery:
         self.sql_files = [f for f in load_sql_files() if f.phase == "summarize"]
         self.con: duckdb.DuckDBPyConnection = connect()
         self.con.execute(
-            "CREATE TABLE scenario_index AS SELECT scenario_id, slug, name "
-            "FROM read_parquet($p)",
+            "CREATE TABLE scenario_index AS SELECT scenario_id, slug, name FROM read_parquet($p)",
             {"p": str(path / "scenarios.parquet")},
         )
         self.con.execute(

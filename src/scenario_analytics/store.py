@@ -158,9 +158,7 @@ class Store:
         for entry in self.root.glob(".latest.json.*.tmp"):
             entry.unlink(missing_ok=True)
         if self.versions.is_dir():
-            live = {
-                (self.root / snapshot_dir_name(d)).resolve().name for d in self.dates()
-            }
+            live = {(self.root / snapshot_dir_name(d)).resolve().name for d in self.dates()}
             now = time.time()
             for entry in self.versions.iterdir():
                 if entry.name in live:
