@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -88,7 +89,7 @@ def load_job(path: Path) -> JobConfig:
     for key in ("exports", "snapshots"):
         value = getattr(job, key)
         if value is not None and not value.is_absolute():
-            updates[key] = base / value
+            updates[key] = Path(os.path.normpath(base / value))
     if job.engine.temp_directory is not None and not job.engine.temp_directory.is_absolute():
         engine = job.engine.model_copy(update={"temp_directory": base / job.engine.temp_directory})
         updates["engine"] = engine
