@@ -29,14 +29,20 @@ WITH typed AS (
                 0)
         END AS ts_text,
         trim(created_at, ' ' || chr(9) || chr(10) || chr(13)) AS ts_raw,
-        -- Numbers: JSON/Parquet numbers, or CSV text; a JSON string is not a number.
-        CASE WHEN score_t IN ('integer', 'number', 'text') THEN
+        -- Numbers: JSON/Parquet numbers, or CSV text that is written as a decimal number
+        -- (the casts alone would also take `1_000`); a JSON string is not a number.
+        CASE WHEN score_t IN ('integer', 'number')
+              OR score_t = 'text' AND regexp_full_match(trim(score, ' ' || chr(9)),
+                                     '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') THEN
             coalesce(
                 TRY_CAST(trim(score, ' ' || chr(9)) AS DECIMAL(38, 20)),
                 TRY_CAST(TRY_CAST(trim(score, ' ' || chr(9)) AS DOUBLE) AS DECIMAL(38, 20)))
         END AS score_value,
         score_t IS NOT NULL AND score_t <> 'null' AS score_present,
-        CASE WHEN duration_seconds_t IN ('integer', 'number', 'text') THEN
+        CASE WHEN duration_seconds_t IN ('integer', 'number')
+              OR duration_seconds_t = 'text'
+                 AND regexp_full_match(trim(duration_seconds, ' ' || chr(9)),
+                                       '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') THEN
             coalesce(
                 TRY_CAST(trim(duration_seconds, ' ' || chr(9)) AS DECIMAL(38, 20)),
                 TRY_CAST(TRY_CAST(trim(duration_seconds, ' ' || chr(9)) AS DOUBLE)

@@ -2,14 +2,16 @@
 -- group memberships) by the contract's rules: parseable, and carrying their key.
 -- Grain: one row per row read, per entity table (staged_members, staged_scenarios,
 -- staged_groups, staged_group_memberships).
+-- An absent key has no type tag (NULL), hence the coalesce: absent is not present.
 -- Phase: build
 CREATE OR REPLACE TABLE staged_members AS
 SELECT
     file_id, pos, kind, raw,
     CASE
         WHEN malformed THEN 'malformed_record'
-        WHEN NOT (id_t IN ('string', 'integer', 'text')
-                  AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '') THEN 'missing_id'
+        WHEN NOT coalesce(id_t IN ('string', 'integer', 'text')
+                           AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+            THEN 'missing_id'
     END AS reject_reason,
     id AS user_id,
     CASE WHEN email_t IN ('string', 'text') THEN email END AS email,
@@ -23,8 +25,9 @@ SELECT
     file_id, pos, kind, raw,
     CASE
         WHEN malformed THEN 'malformed_record'
-        WHEN NOT (id_t IN ('string', 'integer', 'text')
-                  AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '') THEN 'missing_id'
+        WHEN NOT coalesce(id_t IN ('string', 'integer', 'text')
+                           AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+            THEN 'missing_id'
     END AS reject_reason,
     id AS scenario_id,
     CASE WHEN slug_t IN ('string', 'text') THEN slug END AS slug,
@@ -36,8 +39,9 @@ SELECT
     file_id, pos, kind, raw,
     CASE
         WHEN malformed THEN 'malformed_record'
-        WHEN NOT (id_t IN ('string', 'integer', 'text')
-                  AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '') THEN 'missing_id'
+        WHEN NOT coalesce(id_t IN ('string', 'integer', 'text')
+                           AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+            THEN 'missing_id'
     END AS reject_reason,
     id AS group_id,
     CASE WHEN name_t IN ('string', 'text') THEN name END AS name
@@ -48,11 +52,11 @@ SELECT
     file_id, pos, kind, raw,
     CASE
         WHEN malformed THEN 'malformed_record'
-        WHEN NOT (group_id_t IN ('string', 'integer', 'text')
-                  AND trim(group_id, ' ' || chr(9) || chr(10) || chr(13)) <> '')
+        WHEN NOT coalesce(group_id_t IN ('string', 'integer', 'text')
+                           AND trim(group_id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
             THEN 'missing_group_id'
-        WHEN NOT (user_id_t IN ('string', 'integer', 'text')
-                  AND trim(user_id, ' ' || chr(9) || chr(10) || chr(13)) <> '')
+        WHEN NOT coalesce(user_id_t IN ('string', 'integer', 'text')
+                           AND trim(user_id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
             THEN 'missing_user_id'
     END AS reject_reason,
     group_id,

@@ -12,8 +12,10 @@ streamed by pyarrow in blocks into DuckDB, JSON documents and Parquet are read b
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from scenario_analytics.database import quote_ident
+from scenario_analytics.database import quote_ident, quote_literal
 from scenario_analytics.errors import UnreadableFileError
 from scenario_analytics.exports import ExportFile
 
@@ -100,7 +102,7 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         columns = ", ".join(f"{f.name} VARCHAR, {f.name}_t VARCHAR" for f in fields)
         con.execute(
             f"CREATE OR REPLACE TABLE {raw_table(entity)} (file_id INTEGER, pos BIGINT, "
-            f"malformed BOOLEAN, raw VARCHAR, kind VARCHAR, {columns})"
+            f"malformed BOOLEAN, raw VARCHAR, kind VARCHAR, line_breaks INTEGER, {columns})"
         )
 
 
@@ -114,11 +116,13 @@ class FileLoad:
 
 
 # Type tags of JSON values, as DuckDB's json_type names them.
+# An absent path (SQL NULL) has no tag, so that a nested path's absence lets the flat
+# alternative (`user_id` for `user.id`) be used.
 _JSON_TAG = (
     "CASE json_type({v}) WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'integer' "
     "WHEN 'UBIGINT' THEN 'integer' WHEN 'DOUBLE' THEN 'number' WHEN 'BOOLEAN' THEN 'boolean' "
     "WHEN 'NULL' THEN 'null' WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
-    "ELSE 'other' END"
+    "ELSE CASE WHEN {v} IS NOT NULL THEN 'other' END END"
 )
 
 
@@ -140,7 +144,10 @@ def _coalesce_alternatives(tags: list[str], values: list[str]) -> tuple[str, str
 
 
 def _json_select(entity: str, source: str) -> str:
-    """SQL turning `source(pos, raw, doc)` (doc: JSON text or NULL) into raw rows."""
+    """SQL turning `source(pos, raw, doc, exact)` into raw rows.
+
+    `doc` is the record's JSON text (or NULL); `exact` its `_exact_numbers` (or NULL).
+    """
     fields = ENTITY_FIELDS[entity]
     select: list[str] = []
     index = 1
@@ -152,20 +159,47 @@ def _json_select(entity: str, source: str) -> str:
             values.append(f"({element} ->> '$')")
             index += 1
         tag, value = _coalesce_alternatives(tags, values)
+        if f.name in _EXACT_DECIMAL_FIELDS:
+            value = (
+                f"CASE WHEN {tag} IN ('integer', 'number') "
+                f"THEN coalesce(CAST(d.{f.name} AS VARCHAR), {value}) ELSE {value} END"
+            )
         select.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
     return f"""
         SELECT $file_id::INTEGER AS file_id, pos, NOT ok AS malformed, raw, 'json' AS kind,
                {", ".join(select)}
         FROM (
-            SELECT pos, raw, ok, CASE WHEN ok THEN json_extract(doc, $paths::VARCHAR[]) END AS v
+            SELECT pos, raw, ok, CASE WHEN ok THEN json_extract(doc, $paths::VARCHAR[]) END AS v,
+                   CASE WHEN ok THEN exact END AS d
             FROM (
-                SELECT pos, raw, doc,
+                SELECT pos, raw, doc, exact,
                        coalesce(CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' END,
                                 false) AS ok
                 FROM {source}
             )
         )
     """
+
+
+# Numbers read as exact decimals. `->>` renders a JSON number through a double
+# (`100.0000000000000001` becomes `100.0`), but `from_json` into a DECIMAL reads the digits
+# as written, so the range checks and the rounding see the value as written.
+_EXACT_DECIMAL_FIELDS = frozenset({"score", "duration_seconds"})
+
+
+def _exact_numbers(entity: str, json_text: str, shape: str = "{}", member: str = "") -> str:
+    """SQL reading the exact-decimal fields of the record(s) in `json_text`.
+
+    `shape` wraps the record structure: `{}` for one record, `[{}]` for an array of
+    records, `{"data": [{}]}` for an API page, whose `member` "data" holds the list.
+    The structure comes from constant field names, never from file data.
+    """
+    fields = [f.name for f in ENTITY_FIELDS[entity] if f.name in _EXACT_DECIMAL_FIELDS]
+    if not fields:
+        return "NULL"
+    record = json.dumps(dict.fromkeys(fields, "DECIMAL(38, 20)"))
+    exact = f"try(from_json({json_text}, {quote_literal(shape.replace('{}', record))}))"
+    return f"{exact}.{member}" if member else exact
 
 
 def _json_paths(entity: str) -> list[str]:
@@ -177,9 +211,13 @@ def _open_text(export: ExportFile) -> pa.NativeFile:
 
 
 def _stream_with_positions(
-    reader: pacsv.CSVStreamingReader, first_line: int
+    reader: pacsv.CSVStreamingReader, first_line: int, count_line_breaks: bool = False
 ) -> Iterator[pa.RecordBatch]:
-    """Add `pos` (provisional line number, before removed lines are accounted) to batches."""
+    """Add `pos` (provisional line number, before removed lines are accounted) to batches.
+
+    With `count_line_breaks`, also `line_breaks`: the line feeds inside the row's values
+    (a quoted CSV value may span lines), to turn record numbers into line numbers.
+    """
     start = first_line
     for batch in reader:
         n = batch.num_rows
@@ -187,7 +225,14 @@ def _stream_with_positions(
             continue
         ones = pa.repeat(pa.scalar(1, pa.int64()), n)
         pos = pc.subtract(pc.cumulative_sum(ones, start=start), 1)
-        yield pa.RecordBatch.from_arrays([*batch.columns, pos], names=[*batch.schema.names, "pos"])
+        arrays, names = [*batch.columns, pos], [*batch.schema.names, "pos"]
+        if count_line_breaks:
+            breaks = pc.multiply(ones, 0)
+            for column in batch.columns:
+                breaks = pc.add(breaks, pc.cast(pc.count_substring(column, "\n"), pa.int64()))
+            arrays.append(breaks)
+            names.append("line_breaks")
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
         start += n
 
 
@@ -211,11 +256,14 @@ class Loader:
             loaders[export.fmt](load)
         except UnreadableFileError:
             raise
-        except (OSError, pa.ArrowException, duckdb.Error, EOFError) as exc:
+        except (OSError, pa.ArrowException, duckdb.Error, EOFError, zlib.error) as exc:
             raise UnreadableFileError(export.rel_path, _describe(exc)) from exc
 
     # -- JSON Lines ---------------------------------------------------------------
     def _load_jsonl(self, load: FileLoad) -> None:
+        with _open_text(load.export) as probe:
+            if not probe.read(1):
+                return  # an empty file holds no rows (pyarrow refuses to read it)
         malformed: list[tuple[int, str]] = []
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -246,15 +294,16 @@ class Loader:
         )
         self.con.register("jsonl_stream", stream)
         try:
-            source = """(
-                SELECT pos, coalesce(txt, CAST(line AS VARCHAR)) AS raw, txt AS doc
+            source = f"""(
+                SELECT pos, coalesce(txt, CAST(line AS VARCHAR)) AS raw, txt AS doc,
+                       {_exact_numbers(load.export.entity, "txt")} AS exact
                 FROM (SELECT pos, line, try(decode(line)) AS txt FROM jsonl_stream)
                 WHERE txt IS NULL OR trim(txt, ' \t\r') <> ''
             )"""
             self._insert(load, _json_select(load.export.entity, source))
         finally:
             self.con.unregister("jsonl_stream")
-        self._record_malformed(load, malformed, first_line=1, blank=lambda t: not t.strip())
+        self._record_malformed(load, malformed, first_line=1, blank=_is_blank)
 
     # -- JSON documents (API list page or array) ------------------------------------
     def _load_json(self, load: FileLoad) -> None:
@@ -287,12 +336,22 @@ class Loader:
                 load.export.rel_path,
                 'JSON is neither an array nor an API list page {"data": [...]}',
             )
-        path_expr = "'$[*]'" if kind == "array" else "'$.data[*]'"
+        entity = load.export.entity
+        if kind == "array":
+            path_expr, exact = "'$[*]'", _exact_numbers(entity, "content", "[{}]")
+        else:
+            path_expr = "'$.data[*]'"
+            exact = _exact_numbers(entity, "content", '{"data": [{}]}', member="data")
+        # Exact numbers are read from the document itself: an element's text is rendered
+        # again by DuckDB, through doubles. Both lists are in element order.
         source = f"""(
-            SELECT pos, CAST(element AS VARCHAR) AS raw, CAST(element AS VARCHAR) AS doc
+            SELECT pos, CAST(element AS VARCHAR) AS raw, CAST(element AS VARCHAR) AS doc, exact
             FROM (
-                SELECT unnest(items) AS element, generate_subscripts(items, 1) AS pos
-                FROM (SELECT json_extract(content, {path_expr}) AS items FROM json_document)
+                SELECT unnest(items) AS element, unnest(exact_items) AS exact,
+                       generate_subscripts(items, 1) AS pos
+                FROM (SELECT json_extract(content, {path_expr}) AS items,
+                             {exact} AS exact_items
+                      FROM json_document)
             )
         )"""
         self._insert(load, _json_select(load.export.entity, source))
@@ -327,8 +386,14 @@ class Loader:
         )
         names = reader.schema.names
         stream = pa.RecordBatchReader.from_batches(
-            pa.schema([*[(n, pa.binary()) for n in names], ("pos", pa.int64())]),
-            _stream_with_positions(reader, 2),
+            pa.schema(
+                [
+                    *[(n, pa.binary()) for n in names],
+                    ("pos", pa.int64()),
+                    ("line_breaks", pa.int64()),
+                ]
+            ),
+            _stream_with_positions(reader, 2, count_line_breaks=True),
         )
         decoded = ", ".join(
             f"try(decode({quote_ident(n)})) AS {quote_ident('t_' + str(i))}"
@@ -347,6 +412,8 @@ class Loader:
                     f"CASE WHEN {value} IS NULL THEN 'null' ELSE 'text' END AS {f.name}_t"
                 )
         all_decoded = " AND ".join(f"{c} IS NOT NULL" for c in text_of.values())
+        # pyarrow reads a blank line as a row of empty fields, so such a row (`,,`) cannot
+        # be told from a blank line: both are skipped and not counted.
         all_empty = " AND ".join(f"coalesce({c}, 'x') = ''" for c in text_of.values())
         raw = (
             "json_object("
@@ -358,7 +425,8 @@ class Loader:
         )
         sql = f"""
             SELECT $file_id::INTEGER AS file_id, pos, NOT ({all_decoded}) AS malformed,
-                   CAST({raw} AS VARCHAR) AS raw, 'csv' AS kind, {", ".join(fields_sql)}
+                   CAST({raw} AS VARCHAR) AS raw, 'csv' AS kind, line_breaks,
+                   {", ".join(fields_sql)}
             FROM (SELECT *, {decoded} FROM csv_stream)
             WHERE NOT ({all_empty})
         """
@@ -368,13 +436,14 @@ class Loader:
             self._insert(load, sql, params)
         finally:
             self.con.unregister("csv_stream")
-        self._record_malformed(load, malformed, first_line=2, blank=lambda t: not t.strip())
+        self._record_malformed(load, malformed, first_line=2, blank=_is_blank)
+        self._records_to_lines(load)
 
     # -- Parquet ------------------------------------------------------------------
     def _load_parquet(self, load: FileLoad) -> None:
         path = str(load.export.path)
         schema = self.con.execute(
-            "SELECT name, type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [path]
+            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [path]
         ).fetchall()
         types = {str(name): str(type_) for name, type_ in schema}
         struct_fields = {
@@ -413,7 +482,7 @@ class Loader:
 
     def _struct_fields(self, path: str, column: str) -> dict[str, str]:
         rows = self.con.execute(
-            f"SELECT name, type FROM (DESCRIBE SELECT {quote_ident(column)}.* "
+            f"SELECT column_name, column_type FROM (DESCRIBE SELECT {quote_ident(column)}.* "
             "FROM read_parquet(?))",
             [path],
         ).fetchall()
@@ -489,10 +558,38 @@ class Loader:
         kept = [(line, text) for line, text in rows if not blank(text)]
         if kept:
             self.con.executemany(
-                f"INSERT INTO {raw_table(entity)} (file_id, pos, malformed, raw, kind) "
-                "VALUES (?, ?, true, ?, ?)",
-                [(load.file_id, line, text, load.export.fmt) for line, text in kept],
+                f"INSERT INTO {raw_table(entity)} (file_id, pos, malformed, raw, kind, "
+                "line_breaks) VALUES (?, ?, true, ?, ?, ?)",
+                [
+                    (load.file_id, line, text, load.export.fmt, text.count("\n"))
+                    for line, text in kept
+                ],
             )
+
+    def _records_to_lines(self, load: FileLoad) -> None:
+        """pyarrow numbers CSV records; a quoted value spanning lines makes them differ from
+        line numbers, so shift each row by the line breaks inside the rows before it."""
+        table = raw_table(load.export.entity)
+        params = {"file_id": load.file_id}
+        # fetchall, not fetchone: an unfinished result would block the next `register`.
+        ((found,),) = self.con.execute(
+            f"SELECT count(*) FROM {table} WHERE file_id = $file_id AND line_breaks > 0", params
+        ).fetchall()
+        if not found:
+            return
+        self.con.execute(
+            f"""
+            UPDATE {table} AS r SET pos = r.pos + m.shift
+            FROM (
+                SELECT pos, sum(coalesce(line_breaks, 0)) OVER (
+                           ORDER BY pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                       ) AS shift
+                FROM {table} WHERE file_id = $file_id
+            ) AS m
+            WHERE r.file_id = $file_id AND r.pos = m.pos AND m.shift > 0
+            """,
+            params,
+        )
 
 
 def _parquet_value(ref: str, type_: str) -> tuple[str, str]:
@@ -533,6 +630,12 @@ def _parquet_value(ref: str, type_: str) -> tuple[str, str]:
     return null_or.format(tag="other"), "NULL"
 
 
+def _is_blank(text: str) -> bool:
+    """A blank line, as the SQL side trims it: `str.strip()` would also drop lines of
+    control characters such as the record separator, which are malformed rows."""
+    return not text.strip(" \t\r\n")
+
+
 def _read_csv_header(stream: pa.NativeFile, rel_path: str) -> list[str]:
     """The header line of a CSV file, with pyarrow's own parsing (BOM, quotes, CRLF)."""
     reader = pacsv.open_csv(
@@ -549,7 +652,7 @@ def _read_csv_header(stream: pa.NativeFile, rel_path: str) -> list[str]:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, EOFError) or "gzip" in text.lower() or "zlib" in text.lower():
+    if isinstance(exc, EOFError | zlib.error) or "gzip" in text.lower() or "zlib" in text.lower():
         return f"compressed data is truncated or corrupt ({text})"
     if "parquet" in text.lower() or "magic" in text.lower():
         return f"not a Parquet file ({text})"

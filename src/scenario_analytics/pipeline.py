@@ -138,7 +138,8 @@ def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> 
         columns = [
             str(name)
             for (name,) in con.execute(
-                "SELECT name FROM (DESCRIBE SELECT * FROM read_parquet(?))", [str(export.path)]
+                "SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(?))",
+                [str(export.path)],
             ).fetchall()
         ]
         pairs = ", ".join(f"$k{i}, {quote_ident(c)}" for i, c in enumerate(columns))

@@ -1,0 +1,199 @@
+"""Shared fixtures: tiny exports folders written into `tmp_path`, and loading them."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from scenario_analytics.database import connect
+from scenario_analytics.pipeline import LoadResult, load_exports
+from scenario_analytics.sql_files import SqlFile, load_sql_files
+
+AS_OF = date(2026, 11, 26)
+
+
+def session(id: str = "s1", **overrides: Any) -> dict[str, Any]:
+    """A valid nested session record as the API returns it; `overrides` replace fields.
+
+    Nested fields can be overridden with `user=...`/`scenario=...`; a value of `...`
+    (Ellipsis) removes the field.
+    """
+    record: dict[str, Any] = {
+        "id": id,
+        "user": {"id": "u1", "email": "u1@acme.com", "first_name": "U", "last_name": "One"},
+        "scenario": {"id": "sc1", "slug": "scenario-one", "name": "Scenario One"},
+        "score": 80.5,
+        "rank": "silver",
+        "duration_seconds": 120,
+        "is_valid_attempt": True,
+        "created_at": "2026-11-01T10:00:00Z",
+    }
+    record.update(overrides)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+def flat_session(id: str = "s1", **overrides: Any) -> dict[str, Any]:
+    """A valid flat session record (the CSV/Parquet shape); `...` removes a field."""
+    record: dict[str, Any] = {
+        "id": id,
+        "user_id": "u1",
+        "user_email": "u1@acme.com",
+        "user_first_name": "U",
+        "user_last_name": "One",
+        "scenario_id": "sc1",
+        "scenario_slug": "scenario-one",
+        "scenario_name": "Scenario One",
+        "score": 80.5,
+        "rank": "silver",
+        "duration_seconds": 120,
+        "is_valid_attempt": True,
+        "created_at": "2026-11-01T10:00:00Z",
+    }
+    record.update(overrides)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+CSV_SESSION_HEADER = [
+    "id",
+    "user_id",
+    "user_email",
+    "scenario_id",
+    "score",
+    "duration_seconds",
+    "is_valid_attempt",
+    "created_at",
+]
+
+
+def csv_session(id: str = "s1", **overrides: str) -> list[str]:
+    """One CSV row (all text) in the order of CSV_SESSION_HEADER."""
+    values = {
+        "id": id,
+        "user_id": "u1",
+        "user_email": "u1@acme.com",
+        "scenario_id": "sc1",
+        "score": "80.5",
+        "duration_seconds": "120",
+        "is_valid_attempt": "true",
+        "created_at": "2026-11-01T10:00:00Z",
+    }
+    values.update(overrides)
+    return [values[name] for name in CSV_SESSION_HEADER]
+
+
+def _text_lines(items: list[Any]) -> str:
+    """JSON Lines: a str item is a raw line as written, anything else is JSON-encoded."""
+    return "".join((item if isinstance(item, str) else json.dumps(item)) + "\n" for item in items)
+
+
+def _csv_text(rows: list[Any]) -> str:
+    """CSV: a str item is a raw line, a list is a row written by the csv module."""
+    out = io.StringIO()
+    for row in rows:
+        if isinstance(row, str):
+            out.write(row + "\n")
+        else:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(row)
+    return out.getvalue()
+
+
+def _encode(rel_path: str, content: Any) -> bytes:
+    name = rel_path.removesuffix(".gz")
+    if isinstance(content, bytes):
+        return content
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    if isinstance(content, pa.Table) or name.endswith(".parquet"):
+        table = content if isinstance(content, pa.Table) else pa.Table.from_pylist(content)
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()
+    if name.endswith((".jsonl", ".ndjson")):
+        return _text_lines(content).encode("utf-8")
+    if name.endswith(".csv"):
+        return _csv_text(content).encode("utf-8")
+    return json.dumps(content).encode("utf-8")
+
+
+def write_exports(root: Path, files: dict[str, Any]) -> Path:
+    """Write an exports folder under `root` and return it.
+
+    Keys are paths relative to the folder; the format follows the extension:
+    - bytes or str: written as is (a str as UTF-8);
+    - `.jsonl`/`.ndjson`: a list of records (JSON-encoded) or raw lines (str);
+    - `.json`: any JSON value (a list of records, or a page dict);
+    - `.csv`: a list of rows (lists, written by `csv`) or raw lines (str), header first;
+    - `.parquet`: a list of dicts or a `pyarrow.Table`.
+    A trailing `.gz` gzip-compresses whatever the rest of the name gives.
+    """
+    for rel_path, content in files.items():
+        path = root / rel_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _encode(rel_path, content)
+        if rel_path.endswith(".gz") and not isinstance(content, bytes):
+            data = gzip.compress(data)
+        path.write_bytes(data)
+    return root
+
+
+@dataclass
+class Loaded:
+    """An exports folder loaded into DuckDB, with the result and handy queries."""
+
+    con: duckdb.DuckDBPyConnection
+    result: LoadResult
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params).fetchall()
+
+    def rejects(self, entity: str = "sessions") -> list[tuple[Any, ...]]:
+        """(source_file, position, reason, raw) of an entity, in file and position order."""
+        return self.rows(
+            "SELECT source_file, position, reason, raw FROM rejects WHERE entity = ? "
+            "ORDER BY source_file, position",
+            [entity],
+        )
+
+    def reasons(self, entity: str = "sessions") -> list[tuple[int, str]]:
+        """(position, reason) of an entity's rejects."""
+        return [(int(pos), str(reason)) for _f, pos, reason, _raw in self.rejects(entity)]
+
+    def staged(self, columns: str = "*", where: str = "true") -> list[tuple[Any, ...]]:
+        return self.rows(f"SELECT {columns} FROM staged_sessions WHERE {where} ORDER BY pos")
+
+    def file(self, rel_path: str) -> Any:
+        return next(f for f in self.result.files if f.path == rel_path)
+
+
+@pytest.fixture
+def sql_files() -> list[SqlFile]:
+    return load_sql_files()
+
+
+@pytest.fixture
+def load(tmp_path: Path, sql_files: list[SqlFile]) -> Iterator[Callable[..., Loaded]]:
+    """`load({"sessions/a.jsonl": [...]})` writes the exports and loads them."""
+    connections: list[duckdb.DuckDBPyConnection] = []
+
+    def _load(files: dict[str, Any], as_of: date = AS_OF) -> Loaded:
+        root = write_exports(tmp_path / "exports", files)
+        con = connect()
+        connections.append(con)
+        return Loaded(con, load_exports(con, root, as_of, sql_files))
+
+    yield _load
+    for con in connections:
+        con.close()

@@ -1,0 +1,143 @@
+"""Discovering export files: which entity, which format, which files are ignored."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from conftest import write_exports
+
+from scenario_analytics.errors import AnalyticsError
+from scenario_analytics.exports import discover
+
+
+def _touch(root: Path, *paths: str) -> Path:
+    return write_exports(root, {path: b"" for path in paths})
+
+
+def test_entity_folders_at_any_depth(tmp_path: Path) -> None:
+    root = _touch(
+        tmp_path,
+        "sessions/part-0001.jsonl",
+        "sessions/2026/11/26/part-0002.csv",
+        "members/x/y/z.parquet",
+        "scenarios/all.json",
+        "groups/g.ndjson",
+        "group_memberships/deep/m.csv.gz",
+    )
+    found = {f.rel_path: f.entity for f in discover(root).files}
+    assert found == {
+        "sessions/part-0001.jsonl": "sessions",
+        "sessions/2026/11/26/part-0002.csv": "sessions",
+        "members/x/y/z.parquet": "members",
+        "scenarios/all.json": "scenarios",
+        "groups/g.ndjson": "groups",
+        "group_memberships/deep/m.csv.gz": "group_memberships",
+    }
+
+
+def test_top_level_files_named_by_entity_and_separator(tmp_path: Path) -> None:
+    root = _touch(
+        tmp_path,
+        "sessions-2026-11-26.csv",
+        "sessions_part2.jsonl",
+        "sessions.json",
+        "members.csv",
+        "scenarios.parquet",
+        "groups-all.jsonl",
+        "group_memberships.jsonl",
+        "group_memberships-2.csv",
+    )
+    found = {f.rel_path: f.entity for f in discover(root).files}
+    assert found == {
+        "sessions-2026-11-26.csv": "sessions",
+        "sessions_part2.jsonl": "sessions",
+        "sessions.json": "sessions",
+        "members.csv": "members",
+        "scenarios.parquet": "scenarios",
+        "groups-all.jsonl": "groups",
+        # Not `groups`: the longer entity name is the one the file is named after.
+        "group_memberships.jsonl": "group_memberships",
+        "group_memberships-2.csv": "group_memberships",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "gzip"),
+    [
+        ("sessions/a.jsonl", "jsonl", False),
+        ("sessions/a.ndjson", "jsonl", False),
+        ("sessions/a.json", "json", False),
+        ("sessions/a.csv", "csv", False),
+        ("sessions/a.parquet", "parquet", False),
+        ("sessions/a.jsonl.gz", "jsonl", True),
+        ("sessions/a.ndjson.gz", "jsonl", True),
+        ("sessions/a.json.gz", "json", True),
+        ("sessions/a.csv.gz", "csv", True),
+        ("sessions/a.2026.csv", "csv", False),
+    ],
+)
+def test_format_from_extension(tmp_path: Path, name: str, fmt: str, gzip: bool) -> None:
+    (found,) = discover(_touch(tmp_path, name)).files
+    assert (found.rel_path, found.entity, found.fmt, found.gzip) == (name, "sessions", fmt, gzip)
+
+
+def test_unknown_extensions_and_entities_are_ignored(tmp_path: Path) -> None:
+    ignored = [
+        ".hidden.jsonl",
+        "README.md",
+        "archive/sessions.jsonl",  # an entity file below a folder that is not an entity
+        "group/a.jsonl",
+        "session.csv",  # singular: no entity
+        "sessions-old/a.jsonl",  # a folder must be named exactly after the entity
+        "sessions.txt",
+        "sessionsX.csv",
+        "sessions/.DS_Store",
+        "sessions/a.gz",
+        "sessions/a.parquet.gz",  # gzip only after a text extension
+        "sessions/a.tsv",
+        "sessions/notes.txt",
+        "users.csv",
+    ]
+    root = _touch(tmp_path, "sessions/a.jsonl", *ignored)
+    folder = discover(root)
+    assert [f.rel_path for f in folder.files] == ["sessions/a.jsonl"]
+    assert folder.ignored == sorted(ignored, key=str.encode)
+
+
+def test_files_sorted_by_relative_path_in_byte_order(tmp_path: Path) -> None:
+    names = [
+        "sessions/a.jsonl",
+        "sessions/B.jsonl",
+        "sessions/a/z.jsonl",
+        "sessions.jsonl",
+        "sessions-2.csv",
+        "members.csv",
+        "sessions/\u00e9.jsonl",
+    ]
+    root = _touch(tmp_path, *names)
+    assert [f.rel_path for f in discover(root).files] == [
+        "members.csv",
+        "sessions-2.csv",
+        "sessions.jsonl",
+        "sessions/B.jsonl",  # uppercase before lowercase
+        "sessions/a.jsonl",  # "." (0x2E) before "/" (0x2F)
+        "sessions/a/z.jsonl",
+        "sessions/\u00e9.jsonl",  # non-ASCII after ASCII (UTF-8 bytes)
+    ]
+
+
+def test_size_and_sha256(tmp_path: Path) -> None:
+    root = write_exports(tmp_path, {"sessions/a.jsonl": b'{"id": "s1"}\n'})
+    (found,) = discover(root).files
+    assert found.size == 13
+    assert found.sha256() == hashlib.sha256(b'{"id": "s1"}\n').hexdigest()
+
+
+def test_missing_exports_folder(tmp_path: Path) -> None:
+    with pytest.raises(AnalyticsError, match="does not exist"):
+        discover(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AnalyticsError, match="not a folder"):
+        discover(tmp_path / "file")
