@@ -20,15 +20,17 @@ WITH typed AS (
         CASE WHEN user_email_t IN ('string', 'text') THEN user_email END AS user_email,
         CASE WHEN scenario_slug_t IN ('string', 'text') THEN scenario_slug END AS scenario_slug,
         CASE WHEN scenario_name_t IN ('string', 'text') THEN scenario_name END AS scenario_name,
-        -- created_at: YYYY-MM-DD, T or space, HH:MM, optional :SS and fraction, optional offset.
-        CASE WHEN created_at_t IN ('string', 'text') THEN
-            regexp_extract(
-                trim(created_at, ' ' || chr(9) || chr(10) || chr(13)),
-                '^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([01][0-9]|2[0-3]):([0-5][0-9])'
-                || '(:([0-5][0-9])([.]([0-9]+))?)?(Z|([+-])([01][0-9]|2[0-3])(:([0-5][0-9]))?)?$',
-                0)
-        END AS ts_text,
-        trim(created_at, ' ' || chr(9) || chr(10) || chr(13)) AS ts_raw,
+        -- created_at: YYYY-MM-DD, T or space, HH:MM, optional :SS and fraction, optional
+        -- Z or +-HH[:MM]. The pattern decides what is accepted; the cast (session time
+        -- zone UTC, so no offset means UTC) converts, dropping fraction digits beyond 6.
+        CASE WHEN created_at_t IN ('string', 'text')
+              AND regexp_full_match(
+                    trim(created_at, ' ' || chr(9) || chr(10) || chr(13)),
+                    '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]'
+                    || '(:[0-5][0-9]([.][0-9]+)?)?(Z|[+-]([01][0-9]|2[0-3])(:[0-5][0-9])?)?')
+            THEN CAST(TRY_CAST(trim(created_at, ' ' || chr(9) || chr(10) || chr(13))
+                               AS TIMESTAMP WITH TIME ZONE) AS TIMESTAMP)
+        END AS created_at,
         -- Numbers: JSON/Parquet numbers, or CSV text that is written as a decimal number
         -- (the casts alone would also take `1_000`); a JSON string is not a number.
         CASE WHEN score_t IN ('integer', 'number')
@@ -58,29 +60,8 @@ WITH typed AS (
         END AS is_valid_attempt
     FROM raw_sessions
 ),
-parsed AS (
+judged AS (
     SELECT
-        *,
-        CASE WHEN ts_text <> '' THEN
-            TRY_CAST(
-                regexp_extract(ts_raw, '^([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) || ' '
-                || regexp_extract(ts_raw, '^[^T ]+[T ]([0-9]{2}:[0-9]{2})', 1)
-                || ':' || coalesce(nullif(regexp_extract(ts_raw, '^[^T ]+[T ][0-9]{2}:[0-9]{2}:([0-9]{2})', 1), ''), '00')
-                || '.' || rpad(left(regexp_extract(ts_raw, '[.]([0-9]+)', 1), 6), 6, '0')
-                AS TIMESTAMP)
-            - to_minutes(
-                CAST(CASE
-                    WHEN regexp_extract(ts_raw, '([+-])[0-9]{2}(:[0-9]{2})?$', 1) = '' THEN 0
-                    ELSE (CASE regexp_extract(ts_raw, '([+-])[0-9]{2}(:[0-9]{2})?$', 1)
-                              WHEN '-' THEN -1 ELSE 1 END)
-                         * (CAST(regexp_extract(ts_raw, '[+-]([0-9]{2})(:[0-9]{2})?$', 1) AS INTEGER) * 60
-                            + coalesce(TRY_CAST(regexp_extract(ts_raw, '[+-][0-9]{2}:([0-9]{2})$', 1)
-                                                AS INTEGER), 0))
-                END AS BIGINT))
-        END AS created_at
-    FROM typed
-)
-SELECT
     file_id,
     pos,
     kind,
@@ -109,4 +90,11 @@ SELECT
     CAST(CASE WHEN duration_value >= 0 THEN duration_value END AS DECIMAL(38, 6))
         AS duration_seconds,
     is_valid_attempt
-FROM parsed;
+FROM typed
+)
+-- Raw text is kept for rejected rows only: accepted rows are in the exports already.
+SELECT
+    file_id, pos, kind, CASE WHEN reject_reason IS NOT NULL THEN raw END AS raw, reject_reason,
+    session_id, user_id, scenario_id, user_email, scenario_slug, scenario_name, created_at,
+    score, duration_seconds, is_valid_attempt
+FROM judged;

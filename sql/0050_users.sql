@@ -7,17 +7,12 @@
 -- Phase: build
 CREATE OR REPLACE TABLE users AS
 WITH session_email AS (
-    SELECT user_id, email
-    FROM (
-        SELECT user_id,
-               lower(trim(user_email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)))
-                   AS email,
-               row_number() OVER (PARTITION BY user_id
-                                  ORDER BY created_at DESC, session_id DESC) AS rn
-        FROM sessions
-        WHERE trim(user_email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) <> ''
-    )
-    WHERE rn = 1
+    SELECT user_id,
+           lower(trim(arg_max(user_email, (created_at, session_id)),
+                      ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))) AS email
+    FROM sessions
+    WHERE trim(user_email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) <> ''
+    GROUP BY user_id
 ),
 member_email AS (
     SELECT user_id,

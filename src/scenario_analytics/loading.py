@@ -244,6 +244,12 @@ class Loader:
         create_raw_tables(con)
         con.execute("CREATE OR REPLACE TABLE removed_lines (file_id INTEGER, line BIGINT)")
 
+    def drop_raw_tables(self) -> None:
+        """Free the raw rows once validation has turned them into staged tables."""
+        for entity in ENTITY_FIELDS:
+            self.con.execute(f"DROP TABLE IF EXISTS {raw_table(entity)}")
+        self.con.execute("DROP TABLE IF EXISTS removed_lines")
+
     def load(self, file_id: int, export: ExportFile) -> None:
         loaders: dict[str, Callable[[FileLoad], None]] = {
             "jsonl": self._load_jsonl,

@@ -120,8 +120,9 @@ def load_exports(
         loader.load(i, export)
     log(f"loaded {len(folder.files)} files in {time.monotonic() - started:.1f}s")
     build = [f for f in sql_files if f.phase == "build"]
-    run_sql_files(con, build, {"as_of_end": as_of_end(as_of)})
+    run_sql_files(con, build, {"as_of_end": as_of_end(as_of)}, log)
     _fill_parquet_raw(con, folder)
+    loader.drop_raw_tables()
     stats = _file_stats(con, folder)
     rejects = con.execute(
         "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
@@ -209,6 +210,7 @@ def summarize(
     sql_files: list[SqlFile],
     spec: MaterializeConfig,
     as_of: date,
+    log: Log = _quiet,
 ) -> int:
     """Run the summarize-phase SQL over the materialized filter set; returns its size."""
     group_ids = [
@@ -219,7 +221,7 @@ def summarize(
     ]
     requests = materialized_requests(spec, as_of, group_ids)
     create_filters_table(con, requests)
-    run_sql_files(con, [f for f in sql_files if f.phase == "summarize"], {})
+    run_sql_files(con, [f for f in sql_files if f.phase == "summarize"], {}, log)
     return len(requests)
 
 
@@ -276,7 +278,7 @@ def run(options: RunOptions, log: Log = _quiet) -> RunResult:
             loaded = load_exports(con, options.exports, options.as_of, sql_files, log)
             check_reject_ratio(loaded, options.max_reject_ratio)
             log("computing summaries")
-            filters = summarize(con, sql_files, options.materialize, options.as_of)
+            filters = summarize(con, sql_files, options.materialize, options.as_of, log)
             staging = store.new_staging()
             log(f"writing snapshot files ({filters} materialized filters per scenario)")
             outputs = write_tables(con, staging)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +84,14 @@ def load_sql_files(sql_dir: Path | None = None) -> list[SqlFile]:
 
 
 def run_sql_files(
-    con: duckdb.DuckDBPyConnection, files: list[SqlFile], params: dict[str, object]
+    con: duckdb.DuckDBPyConnection,
+    files: list[SqlFile],
+    params: dict[str, object],
+    log: Callable[[str], None] | None = None,
 ) -> None:
     """Execute each statement, binding only the named parameters it uses."""
     for sql_file in files:
+        started = time.monotonic()
         for statement in sql_file.statements():
             names = sorted(set(_PARAM.findall(statement)))
             missing = [n for n in names if n not in params]
@@ -98,3 +104,5 @@ def run_sql_files(
                 con.execute(statement, {n: params[n] for n in names})
             except duckdb.Error as exc:
                 raise AnalyticsError(f"{sql_file.name} failed: {exc}") from exc
+        if log is not None:
+            log(f"sql {sql_file.name} done in {time.monotonic() - started:.1f}s")
