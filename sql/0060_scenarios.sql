@@ -1,7 +1,8 @@
 -- Purpose: the scenarios of the snapshot with their slug and name: every scenario of the
 -- scenarios export, plus every scenario of an accepted, de-duplicated session created up
 -- to the end of the as-of day. Slug and name come from the export, else from the latest
--- accepted session that has them (latest created_at, then highest session id).
+-- accepted session that has them (latest created_at, then highest session id). Slugs and
+-- names are trimmed of white space (the same set as emails); an empty one is absent.
 -- Grain: one row per scenario.
 -- Phase: build
 CREATE OR REPLACE TABLE snapshot_scenarios AS
@@ -10,34 +11,50 @@ WITH ids AS (
     UNION
     SELECT scenario_id FROM sessions WHERE created_at <= $as_of_end
 ),
+export AS (
+    SELECT scenario_id,
+           nullif(trim(slug, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '')
+               AS slug,
+           nullif(trim(name, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '')
+               AS name
+    FROM scenarios_export
+),
+labelled_sessions AS (
+    SELECT scenario_id, created_at, session_id,
+           nullif(trim(scenario_slug,
+                       ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '') AS slug,
+           nullif(trim(scenario_name,
+                       ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '') AS name
+    FROM sessions
+),
 session_slug AS (
-    SELECT scenario_id, scenario_slug AS slug
+    SELECT scenario_id, slug
     FROM (
-        SELECT scenario_id, scenario_slug,
+        SELECT scenario_id, slug,
                row_number() OVER (PARTITION BY scenario_id
                                   ORDER BY created_at DESC, session_id DESC) AS rn
-        FROM sessions
-        WHERE trim(scenario_slug) <> ''
+        FROM labelled_sessions
+        WHERE slug IS NOT NULL
     )
     WHERE rn = 1
 ),
 session_name AS (
-    SELECT scenario_id, scenario_name AS name
+    SELECT scenario_id, name
     FROM (
-        SELECT scenario_id, scenario_name,
+        SELECT scenario_id, name,
                row_number() OVER (PARTITION BY scenario_id
                                   ORDER BY created_at DESC, session_id DESC) AS rn
-        FROM sessions
-        WHERE trim(scenario_name) <> ''
+        FROM labelled_sessions
+        WHERE name IS NOT NULL
     )
     WHERE rn = 1
 )
 SELECT
     i.scenario_id,
-    coalesce(nullif(trim(e.slug), ''), ss.slug) AS slug,
-    coalesce(nullif(trim(e.name), ''), sn.name) AS name,
+    coalesce(e.slug, ss.slug) AS slug,
+    coalesce(e.name, sn.name) AS name,
     e.scenario_id IS NOT NULL AS in_scenarios_export
 FROM ids AS i
-LEFT JOIN scenarios_export AS e ON e.scenario_id = i.scenario_id
+LEFT JOIN export AS e ON e.scenario_id = i.scenario_id
 LEFT JOIN session_slug AS ss ON ss.scenario_id = i.scenario_id
 LEFT JOIN session_name AS sn ON sn.scenario_id = i.scenario_id;

@@ -28,7 +28,7 @@ from scenario_analytics.pipeline import (
 from scenario_analytics.pipeline import (
     validate as validate_exports,
 )
-from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery
+from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery, error_body
 from scenario_analytics.requests import utc_today
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -173,10 +173,20 @@ def run(
     click.echo(str(result.path))
 
 
+# What to do next, per error code of a query answer (stderr only; stdout gets the body).
+_QUERY_HINTS = {
+    "scenario_not_found": "check the scenario id or slug (both match exactly)",
+    "snapshot_not_found": "run `scenario-analytics run` first, or pick a published --as-of date",
+}
+
+
 def _emit(answer: Answer) -> None:
+    """The body on stdout; for an error, also one line on stderr."""
     click.echo(answer.body)
     if answer.exit_code != ExitCode.OK:
-        log(answer.message)
+        code = answer.message.split(":", 1)[0]
+        hint = _QUERY_HINTS.get(code, "see `scenario-analytics query --help`")
+        log(f"error: {answer.message} — {hint}")
 
 
 @main.command(context_settings=CONTEXT)
@@ -229,6 +239,19 @@ def query(
     """
     if (scenario is None) == (requests_file is None):
         raise InvalidUsageError("give either SCENARIO or --requests FILE", "see --help")
+    filters = {
+        "user_ids": user_ids,
+        "user_emails": user_emails,
+        "group_ids": group_ids,
+        "start_date": start_date,
+        "end_date": end_date,
+    }
+    given = any(v is not None for v in filters.values())
+    if requests_file is not None and (exclude_system_users or given):
+        raise InvalidUsageError(
+            "filter options apply to SCENARIO, not to --requests",
+            "put the filters on each line of the requests file",
+        )
     try:
         reader = SnapshotQuery(snapshots, as_of)
     except SnapshotNotFound as exc:
@@ -239,15 +262,9 @@ def query(
             _answer_many(reader, requests_file)
             return
         assert scenario is not None
-        params: dict[str, object] = {
-            "user_ids": user_ids,
-            "user_emails": user_emails,
-            "group_ids": group_ids,
-            "start_date": start_date,
-            "end_date": end_date,
-            "exclude_system_users": exclude_system_users,
-        }
-        answer = reader.answer(scenario, {k: v for k, v in params.items() if v is not None})
+        params: dict[str, object] = {k: v for k, v in filters.items() if v is not None}
+        params["exclude_system_users"] = exclude_system_users
+        answer = reader.answer(scenario, params)
         _emit(answer)
         if answer.exit_code != ExitCode.OK:
             sys.exit(int(answer.exit_code))
@@ -256,31 +273,27 @@ def query(
 
 
 def _answer_many(reader: SnapshotQuery, requests_file: Path) -> None:
-    with click.open_file(str(requests_file), encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    """One body per non-blank line, in order; a bad line gets an error body and no stop."""
+    with click.open_file(str(requests_file), mode="rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
+            request: object = None
             try:
-                request = json.loads(line)
-            except json.JSONDecodeError:
-                request = None
-            if not isinstance(request, dict) or not isinstance(request.get("scenario_id"), str):
-                click.echo(
-                    json.dumps(
-                        {
-                            "error": {
-                                "type": "invalid_request",
-                                "code": "invalid_parameter",
-                                "message": f"line {number}: not a JSON object with a "
-                                "string scenario_id",
-                            }
-                        },
-                        separators=(",", ":"),
-                    )
-                )
+                # utf-8-sig: a byte order mark is tolerated, as in CSV exports.
+                request = json.loads(raw.decode("utf-8-sig"))
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                pass
+            scenario = request.get("scenario_id") if isinstance(request, dict) else None
+            # Ids may be JSON integers in the exports, so they may be in requests too.
+            if isinstance(scenario, int) and not isinstance(scenario, bool):
+                scenario = str(scenario)
+            if not isinstance(request, dict) or not isinstance(scenario, str):
+                message = f"line {number}: not a JSON object with a scenario_id (string or integer)"
+                click.echo(error_body("invalid_request", "invalid_parameter", message))
                 continue
-            scenario = request.pop("scenario_id")
-            click.echo(reader.answer(scenario, request).body)
+            params = {k: v for k, v in request.items() if k != "scenario_id"}
+            click.echo(reader.answer(scenario, params).body)
 
 
 def _validation_json(result: LoadResult) -> dict[str, object]:

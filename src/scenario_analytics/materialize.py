@@ -8,7 +8,8 @@ import duckdb
 import pyarrow as pa
 
 from scenario_analytics.config import MaterializeConfig
-from scenario_analytics.requests import SummaryRequest, as_of_end, parse_request
+from scenario_analytics.errors import InvalidUsageError
+from scenario_analytics.requests import RequestError, SummaryRequest, as_of_end, parse_request
 
 
 def materialized_requests(
@@ -38,8 +39,15 @@ def materialized_requests(
                         exclude_system_users=system == "exclude",
                     )
                 )
-    for extra in spec.requests:
-        requests.append(parse_request(extra.model_dump(exclude_defaults=True)))
+    for number, extra in enumerate(spec.requests, start=1):
+        try:
+            requests.append(parse_request(extra.model_dump(exclude_defaults=True)))
+        except RequestError as exc:
+            raise InvalidUsageError(
+                f"job file: materialize.requests #{number} is not a valid request: "
+                f"{exc.code}: {exc.message}",
+                "fix that request in the job file",
+            ) from exc
     unique: dict[str, SummaryRequest] = {}
     for request in requests:
         unique.setdefault(request.key, request)

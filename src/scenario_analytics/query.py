@@ -19,7 +19,7 @@ import duckdb
 from scenario_analytics.database import connect
 from scenario_analytics.errors import ExitCode
 from scenario_analytics.materialize import create_filters_table
-from scenario_analytics.requests import RequestError, parse_request
+from scenario_analytics.requests import RequestError, SummaryRequest, is_text, parse_request
 from scenario_analytics.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.store import Store
 
@@ -39,7 +39,10 @@ class Answer:
 
 
 def error_body(kind: str, code: str, message: str) -> str:
-    body = {"error": {"type": kind, "code": code, "message": message}}
+    # A message may quote what the user typed; lone surrogates in it (bytes that were
+    # not UTF-8) are shown as \\udcff escapes so that the body can always be written.
+    printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    body = {"error": {"type": kind, "code": code, "message": printable}}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -64,18 +67,17 @@ class SnapshotQuery:
         self.path = path
         self.sql_files = [f for f in load_sql_files() if f.phase == "summarize"]
         self.con: duckdb.DuckDBPyConnection = connect()
-        self.con.execute(
-            "CREATE TABLE scenario_index AS SELECT scenario_id, slug, name FROM read_parquet($p)",
-            {"p": str(path / "scenarios.parquet")},
-        )
-        self.con.execute(
-            "CREATE TABLE users AS SELECT * FROM read_parquet($p)",
-            {"p": str(path / "users.parquet")},
-        )
-        self.con.execute(
-            "CREATE TABLE group_memberships AS SELECT * FROM read_parquet($p)",
-            {"p": str(path / "group_memberships.parquet")},
-        )
+        # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
+        for table, source, columns in (
+            ("scenario_index", "scenarios", "scenario_id, slug, name"),
+            ("users", "users", "user_id, email, is_system, is_member"),
+            ("group_memberships", "group_memberships", "group_id, user_id"),
+        ):
+            self.con.execute(
+                f"CREATE TABLE {table} AS SELECT {columns} "
+                "FROM read_parquet($p, hive_partitioning = false)",
+                {"p": str(path / f"{source}.parquet")},
+            )
 
     def close(self) -> None:
         self.con.close()
@@ -91,26 +93,37 @@ class SnapshotQuery:
         return None if row is None or row[0] is None else str(row[0])
 
     def answer(self, scenario: str, params: Mapping[str, object]) -> Answer:
+        """The API's answer: parameters are checked first, then the scenario is looked up."""
         try:
             request = parse_request(params)
         except RequestError as exc:
-            return Answer(ExitCode.USAGE, json.dumps(exc.body(), separators=(",", ":")))
-        scenario_id = self.resolve(scenario)
+            return Answer(ExitCode.USAGE, error_body("invalid_request", exc.code, exc.message))
+        scenario_id = self.resolve(scenario) if is_text(scenario) else None
         if scenario_id is None:
             return Answer(
                 ExitCode.NOT_FOUND,
                 error_body("not_found", "scenario_not_found", f"Scenario not found: {scenario}"),
             )
+        body = self.precomputed(scenario_id, request.key)
+        if body is None:
+            body = self.compute(scenario_id, request)
+        return Answer(ExitCode.OK, body)
+
+    def precomputed(self, scenario_id: str, request_key: str) -> str | None:
+        """The materialized body of this scenario and canonical request key, if any."""
         row = self.con.execute(
-            "SELECT body FROM read_parquet($p) WHERE scenario_id = $s AND request_key = $k",
-            {"p": str(self.path / "summaries.parquet"), "s": scenario_id, "k": request.key},
+            """SELECT body FROM read_parquet($p, hive_partitioning = false)
+               WHERE scenario_id = $s AND request_key = $k""",
+            {"p": str(self.path / "summaries.parquet"), "s": scenario_id, "k": request_key},
         ).fetchone()
-        if row is not None:
-            return Answer(ExitCode.OK, str(row[0]))
+        return None if row is None else str(row[0])
+
+    def compute(self, scenario_id: str, request: SummaryRequest) -> str:
+        """Run the summarize-phase SQL on the snapshot's sessions of one scenario."""
         self.con.execute(
             """CREATE OR REPLACE TABLE graded_sessions AS
                SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
-               FROM read_parquet($p) WHERE scenario_id = $s""",
+               FROM read_parquet($p, hive_partitioning = false) WHERE scenario_id = $s""",
             {"p": str(self.path / "sessions.parquet"), "s": scenario_id},
         )
         self.con.execute(
@@ -122,4 +135,4 @@ class SnapshotQuery:
         run_sql_files(self.con, self.sql_files, {})
         computed = self.con.execute("SELECT body FROM summaries").fetchone()
         assert computed is not None
-        return Answer(ExitCode.OK, str(computed[0]))
+        return str(computed[0])

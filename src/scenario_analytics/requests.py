@@ -18,10 +18,12 @@ PARAMETERS = (
 )
 WHITESPACE = " \t\n\r\x0b\x0c"
 
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# ASCII digits only (re.ASCII): `\d` alone would also accept other scripts' digits.
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d+))?)?"
-    r"(Z|([+-])([01]\d|2[0-3])(?::([0-5]\d))?)?$"
+    r"(Z|([+-])([01]\d|2[0-3])(?::([0-5]\d))?)?$",
+    re.ASCII,
 )
 
 
@@ -75,15 +77,39 @@ def _encode_list(items: tuple[str, ...]) -> str:
     return ",".join(quote(item, safe="-._~:") for item in items)
 
 
+def lower_email(text: str) -> str:
+    """Lower-case an email exactly as the SQL side's `lower()` does (0050_users.sql).
+
+    DuckDB maps each code point on its own (Unicode simple case mapping); `str.lower`
+    applies the full mapping, which differs in two places: `İ` becomes `i` plus a
+    combining dot, and a final `Σ` becomes `ς`. Either would make an email stored as
+    `ΣΑΣ@X.COM` not match the same text in a request.
+    """
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
+
+
+def is_text(value: str) -> bool:
+    """False for strings that hold lone surrogates: a JSON `\\udc80` escape, or bytes of
+    a command-line argument that were not UTF-8. They can match no id and cannot be
+    bound as SQL values, so they must not get that far."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _split_list(name: str, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, str):
         raise RequestError("invalid_parameter", f"{name} must be a comma-separated string")
+    if not is_text(value):
+        raise RequestError("invalid_parameter", f"{name} is not valid Unicode text")
     items = {item.strip(WHITESPACE) for item in value.split(",")}
     items.discard("")
     if name == "user_emails":
-        items = {item.lower() for item in items}
+        items = {lower_email(item) for item in items}
     return tuple(sorted(items, key=str.encode))
 
 
