@@ -27,34 +27,18 @@ labelled_sessions AS (
                        ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '') AS name
     FROM sessions
 ),
-session_slug AS (
-    SELECT scenario_id, slug
-    FROM (
-        SELECT scenario_id, slug,
-               row_number() OVER (PARTITION BY scenario_id
-                                  ORDER BY created_at DESC, session_id DESC) AS rn
-        FROM labelled_sessions
-        WHERE slug IS NOT NULL
-    )
-    WHERE rn = 1
-),
-session_name AS (
-    SELECT scenario_id, name
-    FROM (
-        SELECT scenario_id, name,
-               row_number() OVER (PARTITION BY scenario_id
-                                  ORDER BY created_at DESC, session_id DESC) AS rn
-        FROM labelled_sessions
-        WHERE name IS NOT NULL
-    )
-    WHERE rn = 1
+session_labels AS (
+    SELECT scenario_id,
+           arg_max(slug, (created_at, session_id)) FILTER (WHERE slug IS NOT NULL) AS slug,
+           arg_max(name, (created_at, session_id)) FILTER (WHERE name IS NOT NULL) AS name
+    FROM labelled_sessions
+    GROUP BY scenario_id
 )
 SELECT
     i.scenario_id,
-    coalesce(e.slug, ss.slug) AS slug,
-    coalesce(e.name, sn.name) AS name,
+    coalesce(e.slug, sl.slug) AS slug,
+    coalesce(e.name, sl.name) AS name,
     e.scenario_id IS NOT NULL AS in_scenarios_export
 FROM ids AS i
 LEFT JOIN export AS e ON e.scenario_id = i.scenario_id
-LEFT JOIN session_slug AS ss ON ss.scenario_id = i.scenario_id
-LEFT JOIN session_name AS sn ON sn.scenario_id = i.scenario_id;
+LEFT JOIN session_labels AS sl ON sl.scenario_id = i.scenario_id;

@@ -11,21 +11,15 @@ WITH in_window AS (
     JOIN filter_windows AS w
       ON (w.start_date IS NULL OR s.created_at >= w.start_date)
      AND (w.end_date IS NULL OR s.created_at <= w.end_date)
-),
-ordered AS (
-    SELECT *,
-           row_number() OVER (PARTITION BY window_id, scenario_id, user_id
-                              ORDER BY created_at, session_id) AS attempt
-    FROM in_window
 )
 SELECT
     window_id,
     scenario_id,
     user_id,
     count(*) AS session_count,
-    max(CASE WHEN attempt = 1 THEN score END) AS first_score,
+    arg_min(score, (created_at, session_id)) AS first_score,
     max(score) AS best_score,
     coalesce(sum(duration_seconds), 0) AS total_duration_seconds,
     count(duration_seconds) AS sessions_with_duration
-FROM ordered
+FROM in_window
 GROUP BY window_id, scenario_id, user_id;
