@@ -32,7 +32,7 @@ from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery, er
 from scenario_analytics.requests import utc_today
 
 F = TypeVar("F", bound=Callable[..., Any])
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
 
 def log(message: str) -> None:
@@ -227,7 +227,9 @@ def query(
     exclude_system_users: bool,
     requests_file: Path | None,
 ) -> None:
-    """Print a scenario's summary (or the API's error body) as JSON, from a snapshot.
+    """Print a scenario's summary as JSON, from a snapshot alone.
+
+    Prints the API's response body, or its error body.
 
     SCENARIO is a scenario id or slug. Exit 0, 2 (invalid request) or 3 (not found).
 
@@ -347,7 +349,9 @@ def _print_table(result: LoadResult) -> None:
 )
 @handle_errors
 def validate(exports: Path, as_json: bool, max_reject_ratio: float) -> None:
-    """Check an exports folder: rows read, accepted and rejected per file, by reason.
+    """Check an exports folder without publishing anything.
+
+    Rows read, accepted and rejected per file, rejects by reason.
 
     Exit 0, 1 if a file cannot be read, 4 if too many session rows are rejected.
 
@@ -390,7 +394,9 @@ def validate(exports: Path, as_json: bool, max_reject_ratio: float) -> None:
 )
 @handle_errors
 def generate(out: Path, sessions: int, seed: int, fmt: str, bad_rows: float) -> None:
-    """Write realistic synthetic exports that `run` accepts; prints what it wrote as JSON.
+    """Write realistic synthetic exports that `run` accepts.
+
+    Prints what it wrote (files, rows, bad rows by reason) as JSON on stdout.
 
     \b
     Example:
