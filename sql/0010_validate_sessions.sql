@@ -10,12 +10,12 @@ WITH typed AS (
         raw,
         malformed,
         CASE WHEN id_t IN ('string', 'integer', 'text')
-              AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '' THEN id END AS session_id,
+              AND (ascii(id) > 32 OR trim(id, E' \t\n\r') <> '') THEN id END AS session_id,
         CASE WHEN user_id_t IN ('string', 'integer', 'text')
-              AND trim(user_id, ' ' || chr(9) || chr(10) || chr(13)) <> '' THEN user_id END
+              AND (ascii(user_id) > 32 OR trim(user_id, E' \t\n\r') <> '') THEN user_id END
             AS user_id,
         CASE WHEN scenario_id_t IN ('string', 'integer', 'text')
-              AND trim(scenario_id, ' ' || chr(9) || chr(10) || chr(13)) <> ''
+              AND (ascii(scenario_id) > 32 OR trim(scenario_id, E' \t\n\r') <> '')
             THEN scenario_id END AS scenario_id,
         CASE WHEN user_email_t IN ('string', 'text') THEN user_email END AS user_email,
         CASE WHEN scenario_slug_t IN ('string', 'text') THEN scenario_slug END AS scenario_slug,
@@ -25,38 +25,38 @@ WITH typed AS (
         -- zone UTC, so no offset means UTC) converts, dropping fraction digits beyond 6.
         CASE WHEN created_at_t IN ('string', 'text')
               AND regexp_full_match(
-                    trim(created_at, ' ' || chr(9) || chr(10) || chr(13)),
+                    trim(created_at, E' \t\n\r'),
                     '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]'
                     || '(:[0-5][0-9]([.][0-9]+)?)?(Z|[+-]([01][0-9]|2[0-3])(:[0-5][0-9])?)?')
-            THEN CAST(TRY_CAST(trim(created_at, ' ' || chr(9) || chr(10) || chr(13))
+            THEN CAST(TRY_CAST(trim(created_at, E' \t\n\r')
                                AS TIMESTAMP WITH TIME ZONE) AS TIMESTAMP)
         END AS created_at,
         -- Numbers: JSON/Parquet numbers, or CSV text that is written as a decimal number
         -- (the casts alone would also take `1_000`); a JSON string is not a number.
         CASE WHEN score_t IN ('integer', 'number')
-              OR score_t = 'text' AND regexp_full_match(trim(score, ' ' || chr(9)),
+              OR score_t = 'text' AND regexp_full_match(trim(score, E' \t'),
                                      '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') THEN
             coalesce(
-                TRY_CAST(trim(score, ' ' || chr(9)) AS DECIMAL(38, 20)),
-                TRY_CAST(TRY_CAST(trim(score, ' ' || chr(9)) AS DOUBLE) AS DECIMAL(38, 20)))
+                TRY_CAST(trim(score, E' \t') AS DECIMAL(38, 20)),
+                TRY_CAST(TRY_CAST(trim(score, E' \t') AS DOUBLE) AS DECIMAL(38, 20)))
         END AS score_value,
         score_t IS NOT NULL AND score_t <> 'null' AS score_present,
         CASE WHEN duration_seconds_t IN ('integer', 'number')
               OR duration_seconds_t = 'text'
-                 AND regexp_full_match(trim(duration_seconds, ' ' || chr(9)),
+                 AND regexp_full_match(trim(duration_seconds, E' \t'),
                                        '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') THEN
             coalesce(
-                TRY_CAST(trim(duration_seconds, ' ' || chr(9)) AS DECIMAL(38, 20)),
-                TRY_CAST(TRY_CAST(trim(duration_seconds, ' ' || chr(9)) AS DOUBLE)
+                TRY_CAST(trim(duration_seconds, E' \t') AS DECIMAL(38, 20)),
+                TRY_CAST(TRY_CAST(trim(duration_seconds, E' \t') AS DOUBLE)
                          AS DECIMAL(38, 20)))
         END AS duration_value,
         duration_seconds_t IS NOT NULL AND duration_seconds_t <> 'null' AS duration_present,
         CASE
             WHEN is_valid_attempt_t = 'boolean' THEN is_valid_attempt = 'true'
             WHEN is_valid_attempt_t = 'text'
-                AND lower(trim(is_valid_attempt, ' ' || chr(9))) IN ('true', '1') THEN true
+                AND lower(trim(is_valid_attempt, E' \t')) IN ('true', '1') THEN true
             WHEN is_valid_attempt_t = 'text'
-                AND lower(trim(is_valid_attempt, ' ' || chr(9))) IN ('false', '0') THEN false
+                AND lower(trim(is_valid_attempt, E' \t')) IN ('false', '0') THEN false
         END AS is_valid_attempt
     FROM raw_sessions
 ),

@@ -10,7 +10,7 @@ SELECT
     CASE
         WHEN malformed THEN 'malformed_record'
         WHEN NOT coalesce(id_t IN ('string', 'integer', 'text')
-                           AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+                           AND (ascii(id) > 32 OR trim(id, E' \t\n\r') <> ''), false)
             THEN 'missing_id'
     END AS reject_reason,
     id AS user_id,
@@ -26,7 +26,7 @@ SELECT
     CASE
         WHEN malformed THEN 'malformed_record'
         WHEN NOT coalesce(id_t IN ('string', 'integer', 'text')
-                           AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+                           AND (ascii(id) > 32 OR trim(id, E' \t\n\r') <> ''), false)
             THEN 'missing_id'
     END AS reject_reason,
     id AS scenario_id,
@@ -40,7 +40,7 @@ SELECT
     CASE
         WHEN malformed THEN 'malformed_record'
         WHEN NOT coalesce(id_t IN ('string', 'integer', 'text')
-                           AND trim(id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+                           AND (ascii(id) > 32 OR trim(id, E' \t\n\r') <> ''), false)
             THEN 'missing_id'
     END AS reject_reason,
     id AS group_id,
@@ -53,10 +53,10 @@ SELECT
     CASE
         WHEN malformed THEN 'malformed_record'
         WHEN NOT coalesce(group_id_t IN ('string', 'integer', 'text')
-                           AND trim(group_id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+                           AND (ascii(group_id) > 32 OR trim(group_id, E' \t\n\r') <> ''), false)
             THEN 'missing_group_id'
         WHEN NOT coalesce(user_id_t IN ('string', 'integer', 'text')
-                           AND trim(user_id, ' ' || chr(9) || chr(10) || chr(13)) <> '', false)
+                           AND (ascii(user_id) > 32 OR trim(user_id, E' \t\n\r') <> ''), false)
             THEN 'missing_user_id'
     END AS reject_reason,
     group_id,

@@ -9,16 +9,16 @@ CREATE OR REPLACE TABLE users AS
 WITH session_email AS (
     SELECT user_id,
            lower(trim(arg_max(user_email, (created_at, session_id)),
-                      ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))) AS email
+                      E' \t\n\x0b\f\r')) AS email
     FROM sessions
-    WHERE trim(user_email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) <> ''
+    WHERE trim(user_email, E' \t\n\x0b\f\r') <> ''
     GROUP BY user_id
 ),
 member_email AS (
     SELECT user_id,
-           lower(trim(email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))) AS email
+           lower(trim(email, E' \t\n\x0b\f\r')) AS email
     FROM members
-    WHERE trim(email, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) <> ''
+    WHERE trim(email, E' \t\n\x0b\f\r') <> ''
 ),
 snapshot_users AS (
     SELECT user_id, true AS is_member FROM members

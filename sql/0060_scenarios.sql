@@ -13,18 +13,18 @@ WITH ids AS (
 ),
 export AS (
     SELECT scenario_id,
-           nullif(trim(slug, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '')
+           nullif(trim(slug, E' \t\n\x0b\f\r'), '')
                AS slug,
-           nullif(trim(name, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '')
+           nullif(trim(name, E' \t\n\x0b\f\r'), '')
                AS name
     FROM scenarios_export
 ),
 labelled_sessions AS (
     SELECT scenario_id, created_at, session_id,
            nullif(trim(scenario_slug,
-                       ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '') AS slug,
+                       E' \t\n\x0b\f\r'), '') AS slug,
            nullif(trim(scenario_name,
-                       ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '') AS name
+                       E' \t\n\x0b\f\r'), '') AS name
     FROM sessions
 ),
 session_labels AS (

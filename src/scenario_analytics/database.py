@@ -25,6 +25,8 @@ def connect(
     # Every timestamp in this job is UTC; a session time zone would leak into casts.
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
+    # stdout is data: DuckDB's own progress bar must never reach it.
+    con.execute("SET enable_progress_bar = false")
     if settings.memory_limit:
         con.execute("SET memory_limit = ?", [settings.memory_limit])
     if settings.threads:
