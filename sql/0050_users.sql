@@ -6,19 +6,21 @@
 -- session created up to the end of the as-of day.
 -- Phase: build
 CREATE OR REPLACE TABLE users AS
-WITH session_email AS (
+WITH member_email AS (
+    SELECT user_id,
+           lower(trim(email, E' \t\n\x0b\f\r')) AS email
+    FROM members
+    WHERE trim(email, E' \t\n\x0b\f\r') <> ''
+),
+-- Only users without a member email need their sessions' emails looked at.
+session_email AS (
     SELECT user_id,
            lower(trim(arg_max(user_email, (created_at, session_id)),
                       E' \t\n\x0b\f\r')) AS email
     FROM sessions
     WHERE trim(user_email, E' \t\n\x0b\f\r') <> ''
+      AND user_id NOT IN (SELECT user_id FROM member_email)
     GROUP BY user_id
-),
-member_email AS (
-    SELECT user_id,
-           lower(trim(email, E' \t\n\x0b\f\r')) AS email
-    FROM members
-    WHERE trim(email, E' \t\n\x0b\f\r') <> ''
 ),
 snapshot_users AS (
     SELECT user_id, true AS is_member FROM members

@@ -26,6 +26,9 @@ labelled_sessions AS (
            nullif(trim(scenario_name,
                        E' \t\n\x0b\f\r'), '') AS name
     FROM sessions
+    -- Only scenarios the export does not fully label need their sessions looked at.
+    WHERE scenario_id NOT IN (
+        SELECT scenario_id FROM export WHERE slug IS NOT NULL AND name IS NOT NULL)
 ),
 session_labels AS (
     SELECT scenario_id,
