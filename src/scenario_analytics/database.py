@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+# Bounded by default so a nightly run cannot take the machine: DuckDB spills past it.
+DEFAULT_MEMORY_LIMIT = "2GB"
+
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """DuckDB resources; None leaves DuckDB's own default."""
+    """DuckDB resources; None means DEFAULT_MEMORY_LIMIT, all cores, a private spill folder."""
 
     memory_limit: str | None = None
     threads: int | None = None
@@ -27,12 +33,15 @@ def connect(
     con.execute("SET preserve_insertion_order = false")
     # stdout is data: DuckDB's own progress bar must never reach it.
     con.execute("SET enable_progress_bar = false")
-    if settings.memory_limit:
-        con.execute("SET memory_limit = ?", [settings.memory_limit])
+    con.execute("SET memory_limit = ?", [settings.memory_limit or DEFAULT_MEMORY_LIMIT])
     if settings.threads:
         con.execute("SET threads = ?", [settings.threads])
-    if settings.temp_directory:
-        con.execute("SET temp_directory = ?", [str(settings.temp_directory)])
+    # DuckDB's default spill folder is `.tmp` in the working directory; use a private one
+    # under the system's temporary folder instead (DuckDB removes it on close).
+    spill = settings.temp_directory or Path(tempfile.gettempdir()) / (
+        f"scenario-analytics-spill-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
+    con.execute("SET temp_directory = ?", [str(spill)])
     return con
 
 
