@@ -3,36 +3,21 @@
 -- Grain: sessions: one row per session id; members, scenarios, groups: one row per id;
 -- memberships: one row per (group_id, user_id) pair.
 -- Phase: build
--- Sessions are many and repeats are few: only ids seen more than once are ranked.
+-- Sessions are many: one aggregate finds each id's last (file, line), one join keeps it.
+-- (file_id, pos) packs into one BIGINT: file_id * 10^10 + pos, positions below 10^10.
 CREATE OR REPLACE TABLE sessions AS
-WITH accepted AS (
-    SELECT file_id, pos, session_id, user_id, scenario_id, user_email, scenario_slug,
-           scenario_name, created_at, score, duration_seconds, is_valid_attempt
+WITH last_row AS (
+    SELECT session_id, max(file_id * 10000000000 + pos) AS row_key
     FROM staged_sessions
     WHERE reject_reason IS NULL
-),
-repeated AS (
-    SELECT session_id FROM accepted GROUP BY session_id HAVING count(*) > 1
-),
-winners AS (
-    SELECT *
-    FROM (
-        SELECT a.*,
-               row_number() OVER (PARTITION BY a.session_id
-                                  ORDER BY a.file_id DESC, a.pos DESC) AS rn
-        FROM accepted AS a
-        WHERE a.session_id IN (SELECT session_id FROM repeated)
-    )
-    WHERE rn = 1
+    GROUP BY session_id
 )
-SELECT session_id, user_id, scenario_id, user_email, scenario_slug, scenario_name,
-       created_at, score, duration_seconds, is_valid_attempt
-FROM accepted
-WHERE session_id NOT IN (SELECT session_id FROM repeated)
-UNION ALL
-SELECT session_id, user_id, scenario_id, user_email, scenario_slug, scenario_name,
-       created_at, score, duration_seconds, is_valid_attempt
-FROM winners;
+SELECT s.session_id, s.user_id, s.scenario_id, s.user_email, s.scenario_slug,
+       s.scenario_name, s.created_at, s.score, s.duration_seconds, s.is_valid_attempt
+FROM staged_sessions AS s
+JOIN last_row AS l
+  ON l.session_id = s.session_id AND l.row_key = s.file_id * 10000000000 + s.pos
+WHERE s.reject_reason IS NULL;
 
 CREATE OR REPLACE TABLE members AS
 SELECT user_id, email, first_name, last_name, role
