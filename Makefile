@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
+# Extra arguments for bench/run.py, e.g. make bench BENCH_ARGS="--quick"
+BENCH_ARGS ?=
 
 .PHONY: test run lint typecheck unit bench clean
 
@@ -31,9 +34,15 @@ run: $(STAMP)
 	$(BIN)/scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
 	$(BIN)/scenario-analytics query --snapshots snapshots procurement-discovery
 
-## make bench: heavy measurements (not part of make test)
-bench: $(TEST_STAMP)
-	$(BIN)/python bench/run.py
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(STAMP) $@
+
+## make bench: heavy measurements (not part of make test): datasets 1m, 10m, 2m-jsonl,
+## 3 rounds (1.5-2 hours here, estimated), then docs/PERFORMANCE.md from the new results
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) snapshots .pytest_cache .mypy_cache .ruff_cache

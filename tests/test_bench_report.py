@@ -1,0 +1,205 @@
+"""Smoke test of the benchmark harness: its modules import, and the report renders.
+
+The benchmark itself (`make bench`) is far too slow for the test suite; this only checks
+that bench/ still fits together, on a tiny made-up results document.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import report, run  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "bench.query_latency",
+        "bench.baselines.inputs",
+        "bench.baselines.duckdb_handwritten",
+        "bench.baselines.duckdb_read_json",
+        "bench.baselines.polars_summary",
+        "bench.baselines.pandas_summary",
+    ],
+)
+def test_bench_modules_import(module: str) -> None:
+    if module.endswith("polars_summary"):
+        pytest.importorskip("polars", reason="the bench extra is not installed")
+    if module.endswith("pandas_summary"):
+        pytest.importorskip("pandas", reason="the bench extra is not installed")
+    importlib.import_module(module)
+
+
+def _contender(seconds: float, rss: int = 500 * 2**20, **extra: Any) -> dict[str, Any]:
+    rounds = [
+        {"round": i, "seconds": seconds + i / 100, "max_rss_bytes": rss, "exit_code": 0}
+        for i in (1, 2, 3)
+    ]
+    for r in rounds:
+        r.update(extra)
+    return {"description": "x", "unit": "sessions", "available": True, "rounds": rounds}
+
+
+def _dataset(name: str, sessions: int, fmt: str, scale: float) -> dict[str, Any]:
+    latency = {
+        "p50_ms": 12.0,
+        "p99_ms": 140.0,
+        "mean_ms": 20.0,
+        "max_ms": 300.0,
+        "open_seconds": 0.1,
+        "by_kind": {"precomputed": {"p50_ms": 2.0, "p99_ms": 5.0, "mean_ms": 2.5}},
+    }
+    contenders = {
+        "job_full": _contender(10 * scale),
+        "job_unfiltered": _contender(8 * scale),
+        "job_new_day": _contender(3 * scale),
+        "job_backfill_30": {
+            "description": "backfill",
+            "unit": "sessions",
+            "available": False,
+            "reason": "not available: there is no `backfill` command yet",
+            "rounds": [],
+        },
+        "job_validate": _contender(5 * scale),
+        "duckdb_handwritten": _contender(5 * scale),
+        "duckdb_read_json": _contender(2 * scale),
+        "polars_unfiltered": _contender(9 * scale),
+        "pandas_unfiltered": {
+            "description": "pandas",
+            "unit": "sessions",
+            "available": True,
+            "rounds": [{"round": 1, "exit_code": 1, "error": "MemoryError"}],
+        },
+        "query_library": {**_contender(20.0, extra=latency), "unit": "requests"},
+        "query_cli": {**_contender(25.0), "unit": "requests"},
+    }
+    for found in contenders.values():
+        found.update(run.summarize_rounds(found["rounds"]))
+    return {
+        "name": name,
+        "format": fmt,
+        "sessions": sessions,
+        "session_rows_written": sessions + sessions // 100,
+        "duplicates": sessions // 100,
+        "files": 7,
+        "bytes": sessions * 20,
+        "as_of": "2026-11-26",
+        "setup": {
+            "materialized_filters_per_scenario": 176,
+            "counts": {"scenarios": 20, "users": 25_000},
+            "requests": {"computed": 690, "precomputed": 300, "not_found": 10},
+            "precomputed_verified": "300/300",
+        },
+        "contenders": contenders,
+        "checks": {
+            "duckdb_handwritten": {
+                "compared": "every default materialized summary",
+                "job_rows": 3520,
+                "baseline_rows": 3520,
+                "equal": 3520,
+                "one_tenth_off": 0,
+                "different": 0,
+                "missing_in_baseline": 0,
+                "extra_in_baseline": 0,
+                "ok": True,
+            }
+        },
+    }
+
+
+def _results() -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "started_at": "2026-11-27T10:00:00Z",
+        "finished_at": "2026-11-27T11:00:00Z",
+        "command": ".venv/bin/python bench/run.py --sizes 1m,10m,2m-jsonl",
+        "git": {"commit": "0123456789abcdef", "dirty": True},
+        "machine": {
+            "nproc": 2,
+            "memory_bytes": 24 * 2**30,
+            "cpu_model": "Test CPU",
+            "platform": "Linux",
+            "versions": {"python": "3.11.7", "duckdb": "2.0.1"},
+        },
+        "load_average_start": [1.0, 1.0, 1.0],
+        "load_average_end": [2.0, 1.5, 1.0],
+        "settings": {"rounds": 3, "threads": None, "memory_limit": None},
+        "capabilities": {"backfill": False, "full_refresh": True},
+        "datasets": [
+            _dataset("1m", 1_000_000, "parquet", 1.0),
+            _dataset("10m", 10_000_000, "parquet", 11.0),
+            _dataset("2m-jsonl", 2_000_000, "jsonl", 2.0),
+        ],
+    }
+
+
+def test_summarize_rounds_takes_medians_of_successful_rounds() -> None:
+    rounds = [
+        {"seconds": 3.0, "max_rss_bytes": 30, "exit_code": 0},
+        {"seconds": 1.0, "max_rss_bytes": 10, "exit_code": 0},
+        {"seconds": 9.0, "max_rss_bytes": 90, "exit_code": 1},
+        {"seconds": 2.0, "max_rss_bytes": 20, "exit_code": 0},
+    ]
+    summary = run.summarize_rounds(rounds)
+    assert summary["median"] == {
+        "seconds": 2.0,
+        "max_rss_bytes": 20,
+        "range_seconds": [1.0, 3.0],
+    }
+    assert summary["peak_rss_bytes"] == 30
+    assert summary["rounds_ok"] == 3
+
+
+def test_dataset_names() -> None:
+    specs = run.parse_datasets("100k, 1m,2.5m-jsonl")
+    assert [(s.name, s.sessions, s.fmt) for s in specs] == [
+        ("100k", 100_000, "parquet"),
+        ("1m", 1_000_000, "parquet"),
+        ("2.5m-jsonl", 2_500_000, "jsonl"),
+    ]
+
+
+def test_targets_are_judged_on_the_largest_parquet_dataset() -> None:
+    targets = {t.name: t for t in report.evaluate_targets(_results())}
+    full = targets["Full nightly run ≤ 1.5× the hand-written DuckDB pass"]
+    assert (full.dataset, full.ratio, full.status) == ("10m", "2.00×", "not met")
+    assert targets["Full nightly run: peak memory ≤ 2 GiB"].status == "met"
+    assert targets["Nightly run after one new day ≤ 40% of a full run"].status == "met"
+    backfill = targets["30-day backfill ≤ 5× one full run"]
+    assert backfill.status.startswith("not measured: not available")
+    assert targets["`query` p50 ≤ 20 ms per request"].status == "met"
+    assert targets["`query` p99 ≤ 100 ms per request"].status == "not met"
+    scaling = targets["Time per session at 10M within 1.3× of that at 1M (full run)"]
+    assert (scaling.ratio, scaling.status) == ("1.10×", "met")
+    jsonl = targets["JSON Lines: loading and validating ≤ 3× DuckDB's bare read_json"]
+    assert (jsonl.dataset, jsonl.status) == ("2m-jsonl", "met")
+
+
+def test_report_renders_and_keeps_the_profile_notes(tmp_path: Path) -> None:
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(_results()), encoding="utf-8")
+    page = tmp_path / "PERFORMANCE.md"
+    report.main([str(results_file), "--out", str(page)])
+    text = page.read_text(encoding="utf-8")
+    assert "## Targets" in text and "### 10m: 10,000,000 sessions, Parquet" in text
+    assert "not available: there is no `backfill` command yet" in text
+    assert "failed: MemoryError" in text
+    assert ".venv/bin/python bench/run.py --sizes 1m,10m,2m-jsonl" in text
+    assert text.count(report.NOTES_HEADING) == 1
+
+    notes = f"{report.NOTES_HEADING}\n\nThe load step takes most of the time.\n"
+    page.write_text(text.split(report.NOTES_HEADING)[0] + notes, encoding="utf-8")
+    report.main([str(results_file), "--out", str(page)])
+    again = page.read_text(encoding="utf-8")
+    assert again.endswith(notes)
+    assert again.count(report.NOTES_HEADING) == 1
