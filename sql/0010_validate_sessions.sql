@@ -1,6 +1,7 @@
 -- Purpose: type every raw session row and give the first reject reason that applies (or none).
 -- Grain: one row per session row read from the exports (raw_sessions), accepted or rejected.
 -- Phase: build
+-- Scope: per-file (a row is judged on its own fields only; the ledger keeps the result per file)
 CREATE OR REPLACE TABLE staged_sessions AS
 WITH typed AS (
     SELECT

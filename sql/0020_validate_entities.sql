@@ -4,6 +4,7 @@
 -- staged_groups, staged_group_memberships).
 -- An absent key has no type tag (NULL), hence the coalesce: absent is not present.
 -- Phase: build
+-- Scope: per-file (a row is judged on its own fields only; the ledger keeps the result per file)
 CREATE OR REPLACE TABLE staged_members AS
 SELECT
     file_id, pos, kind, raw,

@@ -6,30 +6,29 @@ import functools
 import json
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import duckdb
 
 from scenario_analytics import __version__
-from scenario_analytics.config import JobConfig, load_job
+from scenario_analytics.backfill import BackfillOptions
+from scenario_analytics.backfill import backfill as backfill_job
+from scenario_analytics.config import JobConfig, check_store_and_exports, load_job
 from scenario_analytics.database import EngineSettings
-from scenario_analytics.errors import AnalyticsError, ExitCode, InvalidUsageError
-from scenario_analytics.pipeline import (
-    LoadResult,
-    RunOptions,
-    check_reject_ratio,
-)
-from scenario_analytics.pipeline import (
-    run as run_job,
-)
-from scenario_analytics.pipeline import (
-    validate as validate_exports,
-)
+from scenario_analytics.errors import AnalyticsError, ExitCode, InvalidUsageError, NotFoundError
+from scenario_analytics.events import Report
+from scenario_analytics.pipeline import LoadResult, RunOptions, check_reject_ratio
+from scenario_analytics.pipeline import run as run_job
+from scenario_analytics.pipeline import validate as validate_exports
+from scenario_analytics.progress import JsonLog, PlainLog, TerminalProgress
 from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery, error_body
 from scenario_analytics.requests import utc_today
+from scenario_analytics.store import require_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
@@ -55,9 +54,21 @@ def handle_errors(func: F) -> F:
         except OSError as exc:
             if debug:
                 traceback.print_exc()
+            where = f" ({exc.filename})" if exc.filename else ""
             click.echo(
-                f"scenario-analytics: error: {exc.strerror or exc} ({exc.filename}) — check "
-                "the path and its permissions, then run again",
+                f"scenario-analytics: error: {exc.strerror or exc}{where} — check "
+                "the path, its permissions and free space, then run again",
+                err=True,
+            )
+            sys.exit(int(ExitCode.FAILURE))
+        except duckdb.Error as exc:
+            # DuckDB's own I/O errors (a full disk under the store's ledger or spill files).
+            if debug:
+                traceback.print_exc()
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(
+                f"scenario-analytics: error: {what} — check free space and permissions, then "
+                "run again (--debug shows the traceback)",
                 err=True,
             )
             sys.exit(int(ExitCode.FAILURE))
@@ -100,6 +111,43 @@ ratio_option = click.option(
     help="Largest share of rejected session rows allowed before nothing is published "
     "(exit 4). Default: the job file's, else 0.01.",
 )
+keep_option = click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep the newest N snapshots and prune older ones (never the one latest.json "
+    "names). Default: the job file's keep_snapshots, else keep all.",
+)
+full_refresh_option = click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Parse every export file again and rebuild the store's ledger instead of reusing "
+    "the rows of unchanged files.",
+)
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["auto", "plain", "json"]),
+    default="auto",
+    show_default=True,
+    help="Progress and logs on stderr: auto is a progress bar on a terminal and plain lines "
+    "elsewhere; json is one JSON object per event.",
+)
+
+
+@contextmanager
+def reporter(log_format: str) -> Iterator[Report]:
+    """The renderer of the job's events, on stderr (stdout is data)."""
+    stream = sys.stderr  # looked up now: test runners swap it
+    if log_format == "json":
+        yield JsonLog(stream)
+    elif log_format == "auto" and stream.isatty():
+        terminal = TerminalProgress(stream)
+        try:
+            yield terminal
+        finally:
+            terminal.close()
+    else:
+        yield PlainLog(stream)
 
 
 @click.group(context_settings=CONTEXT, no_args_is_help=True)
@@ -135,6 +183,9 @@ def _required(value: Path | None, option: str) -> Path:
 )
 @job_option
 @ratio_option
+@full_refresh_option
+@keep_option
+@log_format_option
 @handle_errors
 def run(
     exports: Path | None,
@@ -142,8 +193,14 @@ def run(
     as_of: date | None,
     job: Path | None,
     max_reject_ratio: float | None,
+    full_refresh: bool,
+    keep: int | None,
+    log_format: str,
 ) -> None:
     """Build and publish the snapshot of one day.
+
+    Files unchanged since the last run are not parsed again: their validated rows come
+    from the store's ledger. Prints the snapshot's path.
 
     \b
     Example:
@@ -160,17 +217,140 @@ def run(
         ),
         materialize=config.materialize,
         engine=EngineSettings(**config.engine.model_dump()),
+        full_refresh=full_refresh,
+        keep=keep if keep is not None else config.keep_snapshots,
     )
-    result = run_job(options, log)
-    counts = result.manifest["counts"]
-    assert isinstance(counts, dict)
-    log(
-        f"published {result.path} in {result.seconds:.1f}s: "
-        f"{counts['sessions_read']:,} session rows read, {counts['sessions_rejected']:,} "
-        f"rejected, {counts['sessions_in_snapshot']:,} sessions, "
-        f"{counts['scenarios']:,} scenarios"
-    )
+    check_store_and_exports(options.exports, options.snapshots)
+    with reporter(log_format) as report:
+        result = run_job(options, report)
     click.echo(str(result.path))
+
+
+@main.command(context_settings=CONTEXT)
+@exports_option
+@snapshots_option
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    callback=parse_day,
+    help="First snapshot date YYYY-MM-DD.",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    callback=parse_day,
+    help="Last snapshot date YYYY-MM-DD (inclusive).",
+)
+@job_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rebuild days whose snapshot is already up to date.",
+)
+@ratio_option
+@full_refresh_option
+@keep_option
+@log_format_option
+@handle_errors
+def backfill(
+    exports: Path | None,
+    snapshots: Path | None,
+    start: date,
+    end: date,
+    job: Path | None,
+    force: bool,
+    max_reject_ratio: float | None,
+    full_refresh: bool,
+    keep: int | None,
+    log_format: str,
+) -> None:
+    """Build and publish one snapshot per day of a date range.
+
+    Each day is what `run --as-of` that day gives, from the same exports; the exports are
+    loaded once for all days. A day whose snapshot already has the same inputs, SQL, job
+    settings and tool version is skipped, so a killed backfill resumes where it stopped.
+    latest.json keeps naming the newest date. Prints one line per day: date, published
+    or skipped, path.
+
+    \b
+    Example:
+      scenario-analytics backfill --job jobs/backfill.toml --from 2026-10-01 --to 2026-10-31
+      scenario-analytics backfill --exports /data/exports --snapshots /data/snapshots \\
+          --from 2026-11-20 --to 2026-11-26 --force
+    """
+    config = _job(job)
+    options = BackfillOptions(
+        exports=_required(exports or config.exports, "--exports"),
+        snapshots=_required(snapshots or config.snapshots, "--snapshots"),
+        start=start,
+        end=end,
+        force=force,
+        max_reject_ratio=(
+            max_reject_ratio if max_reject_ratio is not None else config.max_reject_ratio
+        ),
+        materialize=config.materialize,
+        engine=EngineSettings(**config.engine.model_dump()),
+        full_refresh=full_refresh,
+        keep=keep if keep is not None else config.keep_snapshots,
+    )
+    check_store_and_exports(options.exports, options.snapshots)
+    with reporter(log_format) as report:
+        result = backfill_job(options, report)
+    for day in result.days:
+        click.echo(f"{day.snapshot_date.isoformat()}\t{day.status}\t{day.path}")
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--snapshots",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Snapshot store folder (overrides the job file).",
+)
+@job_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@handle_errors
+def snapshots(snapshots: Path | None, job: Path | None, as_json: bool) -> None:
+    """List the store's published snapshots, oldest first.
+
+    Date, when it was made, sessions, scenarios, rejected rows, SQL version (a digest of
+    the SQL files) and size on disk; the one latest.json names is marked. Exit 3 if the
+    store folder does not exist.
+
+    \b
+    Example:
+      scenario-analytics snapshots --snapshots /data/snapshots
+      scenario-analytics snapshots --job jobs/nightly.toml --json | jq '.[-1]'
+    """
+    root = _required(snapshots or _job(job).snapshots, "--snapshots")
+    if not root.exists():
+        raise NotFoundError(
+            f"no snapshot store at {root}", "check --snapshots, or run `scenario-analytics run`"
+        )
+    found = require_store(root).snapshots()
+    if as_json:
+        click.echo(json.dumps([s.as_json() for s in found], indent=2))
+        return
+    click.echo(
+        f"{'date':<10}  {'created_at':<20}  {'sessions':>11}  {'scenarios':>9}  "
+        f"{'rejects':>9}  {'sql':<12}  {'size':>9}"
+    )
+    for s in found:
+        click.echo(
+            f"{s.snapshot_date.isoformat():<10}  {s.created_at[:19] + 'Z':<20}  "
+            f"{s.sessions:>11,}  {s.scenarios:>9,}  {s.rejects:>9,}  {s.sql_version:<12}  "
+            f"{_size(s.bytes):>9}" + ("  latest" if s.latest else "")
+        )
 
 
 # What to do next, per error code of a query answer (stderr only; stdout gets the body).
@@ -347,8 +527,9 @@ def _print_table(result: LoadResult) -> None:
     show_default=True,
     help="Largest share of rejected session rows before exit 4.",
 )
+@log_format_option
 @handle_errors
-def validate(exports: Path, as_json: bool, max_reject_ratio: float) -> None:
+def validate(exports: Path, as_json: bool, max_reject_ratio: float, log_format: str) -> None:
     """Check an exports folder without publishing anything.
 
     Rows read, accepted and rejected per file, rejects by reason.
@@ -360,7 +541,8 @@ def validate(exports: Path, as_json: bool, max_reject_ratio: float) -> None:
       scenario-analytics validate --exports data/sample
       scenario-analytics validate --exports data/sample --json | jq .entities
     """
-    result = validate_exports(exports, log)
+    with reporter(log_format) as report:
+        result = validate_exports(exports, report)
     if as_json:
         click.echo(json.dumps(_validation_json(result), indent=2))
     else:

@@ -84,11 +84,17 @@ def discover(root: Path) -> ExportsFolder:
         )
     files: list[ExportFile] = []
     ignored: list[str] = []
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
         dirnames.sort()
+        for name in dirnames:
+            # os.walk does not follow a linked folder: fine if its files are inside the
+            # exports folder anyway (read under their own path), refused otherwise.
+            _refuse_outside_links(Path(dirpath) / name, root, real_root)
         for filename in filenames:
             path = Path(dirpath) / filename
             rel = path.relative_to(root).as_posix()
+            _refuse_outside_links(path, root, real_root)
             entity = _entity_of(tuple(rel.split("/")))
             fmt = _format_of(filename)
             if entity is None or fmt is None or not path.is_file():
@@ -102,6 +108,25 @@ def discover(root: Path) -> ExportsFolder:
     files.sort(key=lambda f: f.rel_path.encode())
     ignored.sort(key=str.encode)
     return ExportsFolder(root, files, ignored)
+
+
+def _refuse_outside_links(path: Path, root: Path, real_root: Path) -> None:
+    """Exports are read only from inside the exports folder: a symbolic link that leads
+    out of it fails the run (its file would be read, or its folder silently skipped)."""
+    if not path.is_symlink():
+        return
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        raise UnreadableFileError(
+            path.relative_to(root).as_posix(), f"a symbolic link that cannot be resolved ({exc})"
+        ) from exc
+    if not target.is_relative_to(real_root):
+        kind = "folder" if target.is_dir() else "file"
+        raise UnreadableFileError(
+            path.relative_to(root).as_posix(),
+            f"a symbolic link to a {kind} outside the exports folder is not read",
+        )
 
 
 def _raise_walk_error(error: OSError) -> None:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
+import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,12 +261,24 @@ class Loader:
             "parquet": self._load_parquet,
         }
         load = FileLoad(file_id, export)
-        try:
-            loaders[export.fmt](load)
-        except UnreadableFileError:
-            raise
-        except (OSError, pa.ArrowException, duckdb.Error, EOFError, zlib.error) as exc:
-            raise UnreadableFileError(export.rel_path, _describe(exc)) from exc
+        with _undecodable_rows() as undecodable:
+            try:
+                loaders[export.fmt](load)
+            except UnreadableFileError:
+                raise
+            except (
+                OSError,
+                pa.ArrowException,
+                duckdb.Error,
+                EOFError,
+                zlib.error,
+                UnicodeError,
+            ) as exc:
+                reason = _NOT_TEXT if undecodable else _describe(exc)
+                raise UnreadableFileError(export.rel_path, reason) from exc
+        if undecodable:
+            # pyarrow could not hand such a row to the handler: never drop it silently.
+            raise UnreadableFileError(export.rel_path, _NOT_TEXT)
 
     # -- JSON Lines ---------------------------------------------------------------
     def _load_jsonl(self, load: FileLoad) -> None:
@@ -621,15 +636,15 @@ def _parquet_value(ref: str, type_: str) -> tuple[str, str]:
         return null_or.format(tag="number"), f"CAST({ref} AS VARCHAR)"
     if t == "BOOLEAN":
         return null_or.format(tag="boolean"), f"CAST({ref} AS VARCHAR)"
-    if t == "TIMESTAMP WITH TIME ZONE":
-        return (
-            null_or.format(tag="string"),
-            f"strftime(CAST({ref} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%fZ')",
-        )
     if t.startswith("TIMESTAMP"):
+        # Nanoseconds are dropped, not rounded, like fraction digits beyond 6 in text:
+        # strftime of a TIMESTAMP_NS truncates, a cast to TIMESTAMP would round
+        # 23:59:59.999999999 up into the next day.
+        target = "TIMESTAMP_NS" if "_NS" in t else "TIMESTAMP"
+        zone = "Z" if "TIME ZONE" in t or t.startswith("TIMESTAMPTZ") else ""
         return (
             null_or.format(tag="string"),
-            f"strftime(CAST({ref} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%f')",
+            f"strftime(CAST({ref} AS {target}), '%Y-%m-%dT%H:%M:%S.%f{zone}')",
         )
     if t == "DATE":
         return null_or.format(tag="string"), f"CAST({ref} AS VARCHAR)"
@@ -650,16 +665,63 @@ def _read_csv_header(stream: pa.NativeFile, rel_path: str) -> list[str]:
         parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),
         convert_options=pacsv.ConvertOptions(include_columns=[], include_missing_columns=True),
     )
-    names = list(reader.schema.names)
+    try:
+        names = list(reader.schema.names)
+    except UnicodeDecodeError:
+        raise UnreadableFileError(rel_path, "the CSV header is not valid UTF-8") from None
     if len(set(names)) != len(names):
         raise UnreadableFileError(rel_path, "the CSV header repeats a column name")
     return names
 
 
+_NOT_TEXT = (
+    "a row that cannot be split into records holds bytes that are not UTF-8 "
+    "(binary data, or another text encoding?)"
+)
+
+
+@contextmanager
+def _undecodable_rows() -> Iterator[list[BaseException]]:
+    """Collect the rows pyarrow could not decode for the invalid-row handler.
+
+    pyarrow decodes a row's text before it calls the handler; for bytes that are not
+    UTF-8 that fails inside pyarrow, which reports it through `sys.unraisablehook` (a
+    traceback on stderr) and then fails the read with its own parse error. Collecting
+    them keeps tracebacks off stderr and lets the caller say what is wrong.
+    """
+    caught: list[BaseException] = []
+    previous = sys.unraisablehook
+
+    def hook(info: sys.UnraisableHookArgs) -> None:
+        if isinstance(info.exc_value, UnicodeDecodeError):
+            caught.append(info.exc_value)
+        else:
+            previous(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield caught
+    finally:
+        sys.unraisablehook = previous
+
+
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, EOFError | zlib.error) or "gzip" in text.lower() or "zlib" in text.lower():
+    text = str(exc).strip()
+    # DuckDB appends the Python traceback of a failed Arrow stream read: not for people.
+    text = text.split("Detail: Python exception", 1)[0].strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    # pyarrow quotes the row it could not split; rows hold personal data (emails).
+    text = re.sub(r"(Expected \d+ columns?, got \d+):.*$", r"\1", text)
+    if "straddl" in text:
+        return (
+            f"a line is longer than {_BLOCK_SIZE >> 20} MiB, too long to be one record "
+            "(binary data, or records not separated by line breaks?)"
+        )
+    lower = text.lower()
+    if isinstance(exc, EOFError | zlib.error) or any(
+        word in lower for word in ("gzip", "zlib", "compressed")
+    ):
         return f"compressed data is truncated or corrupt ({text})"
-    if "parquet" in text.lower() or "magic" in text.lower():
+    if "parquet" in lower or "magic" in lower:
         return f"not a Parquet file ({text})"
     return text

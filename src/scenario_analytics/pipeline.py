@@ -1,9 +1,22 @@
-"""The job, in the order data flows: exports -> raw tables -> SQL steps -> snapshot -> publish."""
+"""The job, in the order data flows: exports -> raw tables -> SQL steps -> snapshot -> publish.
+
+    run       scan -> load -> stage -> validate -> build -> summarize -> write -> publish
+    backfill  scan -> (skip up-to-date days) -> load -> stage -> validate, once;
+              then per day: build -> summarize -> write -> publish
+
+`scan` lists and hashes the export files; `load` parses the files the ledger does not
+hold yet into raw tables; `stage` runs the per-file SQL on them and updates the ledger;
+`validate` runs the cross-file SQL that does not depend on the as-of date (rejects,
+duplicates) and applies the reject gate; `build` and `summarize` run the SQL of one
+as-of date; `write` fills a staging folder; `publish` makes it visible. Each stage ends
+with an event (`events.py`) and a fault checkpoint (`faults.py`).
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,16 +26,19 @@ import duckdb
 from scenario_analytics import __version__
 from scenario_analytics.config import MaterializeConfig
 from scenario_analytics.database import EngineSettings, connect, quote_ident
-from scenario_analytics.errors import AnalyticsError, DataQualityError
-from scenario_analytics.exports import ExportsFolder, discover
-from scenario_analytics.loading import Loader
+from scenario_analytics.errors import AnalyticsError, DataQualityError, UnreadableFileError
+from scenario_analytics.events import Event, Report, ignore
+from scenario_analytics.exports import ExportFile, ExportsFolder, discover
+from scenario_analytics.faults import checkpoint
+from scenario_analytics.fingerprint import snapshot_fingerprint, sql_version, staging_digest
+from scenario_analytics.ledger import InputFile, Ledger, drop_views
+from scenario_analytics.loading import ENTITY_FIELDS, Loader, raw_table
 from scenario_analytics.materialize import create_filters_table, materialized_requests
 from scenario_analytics.requests import as_of_end
 from scenario_analytics.snapshot import write_manifest, write_summary_bodies, write_tables
-from scenario_analytics.sql_files import SqlFile, load_sql_files, run_sql_files
+from scenario_analytics.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
+from scenario_analytics.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.store import Store
-
-Log = Callable[[str], None]
 
 SESSION_REASONS = (
     "malformed_record",
@@ -37,8 +53,92 @@ SESSION_REASONS = (
 )
 
 
-def _quiet(_message: str) -> None:
-    return None
+def boundary(report: Report, event: Event, name: str) -> None:
+    """The end of a stage: tell the operators, then let a fault test kill us here."""
+    report(event)
+    checkpoint(name)
+
+
+def _run_sql(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SqlFile],
+    params: dict[str, object],
+    stage: str,
+    report: Report,
+    snapshot_date: date | None = None,
+) -> None:
+    def on_step(sql_file: SqlFile, seconds: float | None) -> None:
+        if seconds is None:
+            report(Event(stage, "start", f"sql {sql_file.name}", snapshot_date=snapshot_date))
+        else:
+            report(
+                Event(
+                    stage,
+                    "step",
+                    f"sql {sql_file.name} done in {seconds:.1f}s",
+                    seconds=seconds,
+                    snapshot_date=snapshot_date,
+                    data={"sql": sql_file.name},
+                )
+            )
+
+    _run_sql_files(con, files, params, on_step=on_step)
+
+
+# -- scan ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The export files of one run, each with its sha256 (taken once, up front)."""
+
+    folder: ExportsFolder
+    files: list[InputFile]
+
+    def fingerprint(self, sql_files: list[SqlFile], spec: MaterializeConfig) -> dict[str, str]:
+        return snapshot_fingerprint(
+            [(f.rel_path, f.sha256) for f in self.files], self.folder.ignored, sql_files, spec
+        )
+
+
+def scan_exports(exports: Path, report: Report = ignore) -> Inputs:
+    """List the export files and hash them (the ledger and fingerprints key on the hash)."""
+    started = time.monotonic()
+    folder = discover(exports)
+    for rel in folder.ignored:
+        report(Event("scan", "info", f"ignored (matches no entity or format): {rel}"))
+    if not folder.of("sessions"):
+        raise AnalyticsError(
+            f"no sessions export found in {exports}",
+            "put session files in a sessions/ folder or name them sessions-*.jsonl etc.",
+        )
+
+    def identify(item: tuple[int, ExportFile]) -> InputFile:
+        file_id, export = item
+        try:
+            mtime_ns = export.path.stat().st_mtime_ns
+            return InputFile(file_id, export, export.sha256(), mtime_ns)
+        except OSError as exc:
+            raise UnreadableFileError(export.rel_path, exc.strerror or str(exc)) from exc
+
+    # hashlib releases the GIL: hash a few files at once.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        files = list(pool.map(identify, enumerate(folder.files)))
+    total = sum(f.size for f in files)
+    report(
+        Event(
+            "scan",
+            "done",
+            f"scanned {len(files)} export files ({total:,} bytes) in "
+            f"{time.monotonic() - started:.1f}s",
+            seconds=time.monotonic() - started,
+            data={"files": len(files), "bytes": total, "ignored": len(folder.ignored)},
+        )
+    )
+    return Inputs(folder, files)
+
+
+# -- load, stage, validate ------------------------------------------------------------------
 
 
 @dataclass
@@ -71,6 +171,9 @@ class LoadResult:
     files: list[FileStats]
     sql: list[SqlFile]
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    files_parsed: int = 0  # parsed in this run
+    files_reused: int = 0  # unchanged: their rows came from the ledger
+    validate_started: float = 0.0  # time.monotonic() when the cross-file SQL began
 
     def entity_totals(self, entity: str) -> tuple[int, int, int]:
         stats = [f for f in self.files if f.entity == entity]
@@ -89,53 +192,141 @@ class LoadResult:
         return dict(sorted(totals.items()))
 
 
-def load_exports(
+def stage_exports(
     con: duckdb.DuckDBPyConnection,
-    exports: Path,
-    as_of: date,
-    sql_files: list[SqlFile],
-    log: Log = _quiet,
+    inputs: Inputs,
+    plan: SqlPlan,
+    ledger: Ledger,
+    report: Report = ignore,
 ) -> LoadResult:
-    """Read every export file and run the build-phase SQL (validation, de-duplication)."""
-    folder = discover(exports)
-    for rel in folder.ignored:
-        log(f"ignored (matches no entity or format): {rel}")
-    if not folder.of("sessions"):
-        raise AnalyticsError(
-            f"no sessions export found in {exports}",
-            "put session files in a sessions/ folder or name them sessions-*.jsonl etc.",
-        )
+    """Parse what the ledger lacks, validate it per file, then resolve across all files.
+
+    Leaves the staged tables (all files), `rejects`, and the de-duplicated tables.
+    """
     con.execute(
         "CREATE OR REPLACE TABLE export_files (file_id INTEGER, rel_path VARCHAR, "
         "entity VARCHAR, format VARCHAR)"
     )
     con.executemany(
         "INSERT INTO export_files VALUES (?, ?, ?, ?)",
-        [(i, f.rel_path, f.entity, f.fmt) for i, f in enumerate(folder.files)],
+        [(f.file_id, f.rel_path, f.export.entity, f.export.fmt) for f in inputs.files],
     )
-    loader = Loader(con)
+    reused = ledger.reusable(inputs.files)
+    parsed = [f for f in inputs.files if f.rel_path not in reused]
+    staged_tables = [t for f in plan.per_file for t in f.creates]
+    drop_views(con, staged_tables)
+
     started = time.monotonic()
-    for i, export in enumerate(folder.files):
-        log(f"loading {i + 1}/{len(folder.files)}: {export.rel_path} ({export.size:,} bytes)")
-        loader.load(i, export)
-    log(f"loaded {len(folder.files)} files in {time.monotonic() - started:.1f}s")
-    build = [f for f in sql_files if f.phase == "build"]
-    run_sql_files(con, build, {"as_of_end": as_of_end(as_of)}, log)
-    _fill_parquet_raw(con, folder)
+    loader = Loader(con)
+    total_bytes = sum(f.size for f in parsed)
+    report(
+        Event(
+            "load",
+            "start",
+            f"parsing {len(parsed)} of {len(inputs.files)} export files"
+            + (f" ({len(reused)} unchanged, from the ledger)" if reused else ""),
+            done=0,
+            total=len(parsed),
+            unit="files",
+            data={"bytes_total": total_bytes, "files_unchanged": len(reused)},
+        )
+    )
+    rows = bytes_done = 0
+    for n, item in enumerate(parsed, start=1):
+        report(
+            Event(
+                "load",
+                "progress",
+                f"loading {n}/{len(parsed)}: {item.rel_path} ({item.size:,} bytes)",
+                rows=rows,
+                done=n - 1,
+                total=len(parsed),
+                unit="files",
+                data={"bytes_done": bytes_done, "bytes_total": total_bytes, "file": item.rel_path},
+            )
+        )
+        loader.load(item.file_id, item.export)
+        rows += _raw_rows(con, item)
+        bytes_done += item.size
+    _check_unchanged(parsed)
+    seconds = time.monotonic() - started
+    boundary(
+        report,
+        Event(
+            "load",
+            "done",
+            f"loaded {len(parsed)} files in {seconds:.1f}s",
+            rows=rows,
+            seconds=seconds,
+            data={"files_parsed": len(parsed), "files_unchanged": len(reused)},
+        ),
+        "loaded",
+    )
+
+    started = time.monotonic()
+    _run_sql(con, plan.per_file, {}, "stage", report)
+    _fill_parquet_raw(con, parsed)
     loader.drop_raw_tables()
-    stats = _file_stats(con, folder)
+    ledger.store(inputs.files, parsed, staged_tables)
+    boundary(
+        report,
+        Event("stage", "done", seconds=time.monotonic() - started, rows=rows),
+        "staged",
+    )
+
+    started = time.monotonic()
+    _run_sql(con, plan.all_files, {}, "validate", report)
+    stats = _file_stats(con, inputs)
     rejects = con.execute(
         "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
     ).fetchall()
-    return LoadResult(folder, stats, build, {str(r): int(n) for r, n in rejects})
+    return LoadResult(
+        inputs.folder,
+        stats,
+        [*plan.per_file, *plan.all_files, *plan.as_of],
+        {str(r): int(n) for r, n in rejects},
+        files_parsed=len(parsed),
+        files_reused=len(reused),
+        validate_started=started,
+    )
 
 
-def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> None:
+def _raw_rows(con: duckdb.DuckDBPyConnection, item: InputFile) -> int:
+    (count,) = con.execute(
+        f"SELECT count(*) FROM {raw_table(item.export.entity)} WHERE file_id = ?",
+        [item.file_id],
+    ).fetchall()[0]
+    return int(count)
+
+
+def _check_unchanged(parsed: list[InputFile]) -> None:
+    """A file rewritten while the run read it would be staged under the wrong hash."""
+    for item in parsed:
+        try:
+            stat = item.export.path.stat()
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_size, stat.st_mtime_ns) != (item.size, item.mtime_ns):
+            raise AnalyticsError(
+                f"export file {item.rel_path} changed while the job was reading it",
+                "run again once the exports are complete",
+            )
+
+
+def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, parsed: list[InputFile]) -> None:
     """Rejected Parquet rows get their raw record (as JSON) only now: they are few."""
-    rows = con.execute("SELECT DISTINCT source_file FROM rejects WHERE raw IS NULL").fetchall()
-    by_path = {f.rel_path: f for f in folder.files}
-    for (rel,) in rows:
-        export = by_path[str(rel)]
+    for item in parsed:
+        export = item.export
+        if export.fmt != "parquet" or export.entity not in ENTITY_FIELDS:
+            continue
+        table = quote_ident(f"staged_{export.entity}")
+        ((missing,),) = con.execute(
+            f"SELECT count(*) FROM {table} WHERE file_id = ? AND reject_reason IS NOT NULL "
+            "AND raw IS NULL",
+            [item.file_id],
+        ).fetchall()
+        if not missing:
+            continue
         columns = [
             str(name)
             for (name,) in con.execute(
@@ -145,18 +336,19 @@ def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> 
         ]
         pairs = ", ".join(f"$k{i}, {quote_ident(c)}" for i, c in enumerate(columns))
         params: dict[str, object] = {f"k{i}": c for i, c in enumerate(columns)}
-        params.update({"path": str(export.path), "rel": export.rel_path})
+        params.update({"path": str(export.path), "file_id": item.file_id})
         con.execute(
-            f"""UPDATE rejects SET raw = src.raw
+            f"""UPDATE {table} SET raw = src.raw
                 FROM (SELECT file_row_number + 1 AS position,
                              CAST(json_object({pairs}) AS VARCHAR) AS raw
                       FROM read_parquet($path, file_row_number = true)) AS src
-                WHERE rejects.source_file = $rel AND rejects.position = src.position""",
+                WHERE {table}.file_id = $file_id AND {table}.pos = src.position
+                  AND {table}.reject_reason IS NOT NULL""",
             params,
         )
 
 
-def _file_stats(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> list[FileStats]:
+def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStats]:
     counts = con.execute(
         """
         WITH staged AS (
@@ -173,8 +365,9 @@ def _file_stats(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> list[F
     for file_id, reason, n in counts:
         per_file.setdefault(int(file_id), {})[reason] = int(n)
     stats = []
-    for i, export in enumerate(folder.files):
-        found = per_file.get(i, {})
+    for item in inputs.files:
+        export = item.export
+        found = per_file.get(item.file_id, {})
         rejected = {str(r): n for r, n in sorted(found.items(), key=str) if r is not None}
         accepted = found.get(None, 0)
         stats.append(
@@ -182,7 +375,7 @@ def _file_stats(con: duckdb.DuckDBPyConnection, folder: ExportsFolder) -> list[F
                 path=export.rel_path,
                 entity=export.entity,
                 format=export.fmt + (".gz" if export.gzip else ""),
-                sha256=export.sha256(),
+                sha256=item.sha256,
                 bytes=export.size,
                 rows_read=accepted + sum(rejected.values()),
                 rows_accepted=accepted,
@@ -205,12 +398,49 @@ def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
         )
 
 
+def report_validated(report: Report, loaded: LoadResult) -> None:
+    read, _accepted, rejected = loaded.entity_totals("sessions")
+    boundary(
+        report,
+        Event(
+            "validate",
+            "done",
+            f"validated {read:,} session rows: {rejected:,} rejected",
+            rows=read,
+            seconds=time.monotonic() - loaded.validate_started,
+            data={"rejected": rejected},
+        ),
+        "validated",
+    )
+
+
+def load_exports(
+    con: duckdb.DuckDBPyConnection,
+    exports: Path,
+    as_of: date,
+    sql_files: list[SqlFile],
+    report: Report = ignore,
+) -> LoadResult:
+    """Read every export file and run the whole build phase for one as-of date.
+
+    No ledger: every file is parsed. (`run` and `backfill` use the store's ledger.)
+    """
+    plan = plan_sql_files(sql_files)
+    inputs = scan_exports(exports, report)
+    loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
+    _run_sql(con, plan.as_of, {"as_of_end": as_of_end(as_of)}, "build", report, as_of)
+    return loaded
+
+
+# -- build, summarize, write: one as-of date ------------------------------------------------
+
+
 def summarize(
     con: duckdb.DuckDBPyConnection,
     sql_files: list[SqlFile],
     spec: MaterializeConfig,
     as_of: date,
-    log: Log = _quiet,
+    report: Report = ignore,
 ) -> int:
     """Run the summarize-phase SQL over the materialized filter set; returns its size."""
     group_ids = [
@@ -221,26 +451,41 @@ def summarize(
     ]
     requests = materialized_requests(spec, as_of, group_ids)
     create_filters_table(con, requests)
-    run_sql_files(con, [f for f in sql_files if f.phase == "summarize"], {}, log)
+    summarize_files = [f for f in sql_files if f.phase == "summarize"]
+    _run_sql(con, summarize_files, {}, "summarize", report, as_of)
     return len(requests)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    exports: Path
-    snapshots: Path
-    as_of: date
-    max_reject_ratio: float = 0.01
-    materialize: MaterializeConfig = field(default_factory=MaterializeConfig)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    snapshot_date: date
-    path: Path
-    manifest: dict[str, object]
-    seconds: float
+def build_day(
+    con: duckdb.DuckDBPyConnection,
+    plan: SqlPlan,
+    spec: MaterializeConfig,
+    as_of: date,
+    report: Report = ignore,
+) -> int:
+    """The as-of part of the build phase and the summaries; returns the filters per scenario."""
+    started = time.monotonic()
+    _run_sql(con, plan.as_of, {"as_of_end": as_of_end(as_of)}, "build", report, as_of)
+    boundary(
+        report,
+        Event("build", "done", seconds=time.monotonic() - started, snapshot_date=as_of),
+        "built",
+    )
+    started = time.monotonic()
+    filters = summarize(con, plan.summarize, spec, as_of, report)
+    boundary(
+        report,
+        Event(
+            "summarize",
+            "done",
+            f"computed {filters} materialized summaries per scenario for {as_of.isoformat()}",
+            seconds=time.monotonic() - started,
+            snapshot_date=as_of,
+            data={"filters_per_scenario": filters},
+        ),
+        "summarized",
+    )
+    return filters
 
 
 def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> dict[str, int]:
@@ -265,48 +510,235 @@ def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> 
     }
 
 
-def run(options: RunOptions, log: Log = _quiet) -> RunResult:
+def write_day(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    loaded: LoadResult,
+    plan: SqlPlan,
+    as_of: date,
+    filters: int,
+    fingerprint: dict[str, str],
+    started: float,
+    report: Report = ignore,
+) -> tuple[Path, dict[str, object]]:
+    """Write one date's snapshot into a staging folder; returns it and the manifest."""
+    began = time.monotonic()
+    staging = store.new_staging()
+    report(
+        Event(
+            "write",
+            "start",
+            f"writing snapshot files ({filters} materialized filters per scenario)",
+            snapshot_date=as_of,
+        )
+    )
+    outputs = write_tables(con, staging)
+    outputs.append(write_summary_bodies(con, staging))
+    manifest: dict[str, object] = {
+        "snapshot_date": as_of.isoformat(),
+        "tool_version": __version__,
+        "sql": [{"file": f.name, "sha256": f.sha256} for f in plan.all],
+        "sql_version": sql_version((f.name, f.sha256) for f in plan.all),
+        "inputs": [f.manifest_entry() for f in loaded.files],
+        "counts": _counts(con, loaded, as_of),
+        "rejects_by_reason": loaded.rejects_by_reason,
+        "outputs": outputs,
+        "ignored_files": loaded.folder.ignored,
+        "materialized_filters_per_scenario": filters,
+        "fingerprint": fingerprint,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "duration_seconds": round(time.monotonic() - started, 3),
+    }
+    write_manifest(staging, manifest)
+    boundary(
+        report,
+        Event("write", "done", seconds=time.monotonic() - began, snapshot_date=as_of),
+        "written",
+    )
+    return staging, manifest
+
+
+def prune(store: Store, keep: int | None, report: Report = ignore) -> list[date]:
+    """Unlink snapshots beyond the newest `keep` (never the one latest.json names)."""
+    if keep is None:
+        checkpoint("pruned")  # the boundary is there even when nothing is to be pruned
+        return []
+    started = time.monotonic()
+    removed = store.prune(keep)
+    for day in removed:
+        report(Event("prune", "info", f"pruned snapshot {day.isoformat()}", snapshot_date=day))
+    boundary(
+        report,
+        Event(
+            "prune",
+            "done",
+            seconds=time.monotonic() - started,
+            data={"pruned": [d.isoformat() for d in removed], "keep": keep},
+        ),
+        "pruned",
+    )
+    return removed
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    exports: Path
+    snapshots: Path
+    as_of: date
+    max_reject_ratio: float = 0.01
+    materialize: MaterializeConfig = field(default_factory=MaterializeConfig)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    full_refresh: bool = False  # parse every file again and rebuild the ledger
+    keep: int | None = None  # keep the newest N snapshots; None keeps all
+
+
+@dataclass(frozen=True)
+class RunResult:
+    snapshot_date: date
+    path: Path
+    manifest: dict[str, object]
+    seconds: float
+    files_parsed: int = 0
+    files_reused: int = 0
+    pruned: list[date] = field(default_factory=list)
+
+
+def open_ledger(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    plan: SqlPlan,
+    full_refresh: bool,
+    report: Report,
+) -> Ledger:
+    if full_refresh:
+        report(Event("stage", "info", "full refresh: every file is parsed, the ledger rebuilt"))
+    return Ledger(
+        con, store.ledger_path, staging_digest(plan.per_file), reset=full_refresh, report=report
+    )
+
+
+def begin(store: Store, report: Report) -> None:
+    for leftover in store.clean_up():
+        report(Event("run", "info", f"removed leftover {leftover}"))
+    boundary(report, Event("run", "info", f"holding the store {store.root}"), "locked")
+
+
+def run(options: RunOptions, report: Report = ignore) -> RunResult:
     """Build and publish the snapshot of one as-of date."""
     started = time.monotonic()
+    try:
+        result = _run(options, report, started)
+    except Exception as exc:
+        report_failure(report, "run", exc, started)
+        raise
+    counts = result.manifest["counts"]
+    assert isinstance(counts, dict)
+    files = len(result.manifest["inputs"])  # type: ignore[arg-type]
+    ignored = len(result.manifest["ignored_files"])  # type: ignore[arg-type]
+    rejects = sum(result.manifest["rejects_by_reason"].values())  # type: ignore[attr-defined]
+    report(
+        Event(
+            "run",
+            "summary",
+            f"summary: {files} files ({result.files_parsed} read, {result.files_reused} "
+            f"unchanged), {ignored} ignored; {counts['sessions_read']:,} session rows, "
+            f"{rejects:,} rejects; {counts['sessions_in_snapshot']:,} sessions, "
+            f"{counts['scenarios']:,} scenarios; snapshot {result.path}; "
+            f"{result.seconds:.1f}s",
+            rows=int(counts["sessions_read"]),
+            seconds=result.seconds,
+            snapshot_date=result.snapshot_date,
+            data={
+                "status": "published",
+                "files": files,
+                "files_read": result.files_parsed,
+                "files_skipped": result.files_reused,
+                "files_ignored": ignored,
+                "rejects": rejects,
+                "sessions": counts["sessions_in_snapshot"],
+                "scenarios": counts["scenarios"],
+                "snapshot": str(result.path),
+                "pruned": [d.isoformat() for d in result.pruned],
+            },
+        )
+    )
+    return result
+
+
+def _run(options: RunOptions, report: Report, started: float) -> RunResult:
     store = Store(options.snapshots)
     with store.lock():
-        for leftover in store.clean_up():
-            log(f"removed leftover {leftover}")
-        sql_files = load_sql_files()
+        begin(store, report)
+        plan = plan_sql_files(load_sql_files())
+        inputs = scan_exports(options.exports, report)
+        checkpoint("scanned")
         con = connect(options.engine)
         try:
-            loaded = load_exports(con, options.exports, options.as_of, sql_files, log)
+            ledger = open_ledger(con, store, plan, options.full_refresh, report)
+            loaded = stage_exports(con, inputs, plan, ledger, report)
             check_reject_ratio(loaded, options.max_reject_ratio)
-            log("computing summaries")
-            filters = summarize(con, sql_files, options.materialize, options.as_of, log)
-            staging = store.new_staging()
-            log(f"writing snapshot files ({filters} materialized filters per scenario)")
-            outputs = write_tables(con, staging)
-            outputs.append(write_summary_bodies(con, staging))
-            manifest: dict[str, object] = {
-                "snapshot_date": options.as_of.isoformat(),
-                "tool_version": __version__,
-                "sql": [{"file": f.name, "sha256": f.sha256} for f in sql_files],
-                "inputs": [f.manifest_entry() for f in loaded.files],
-                "counts": _counts(con, loaded, options.as_of),
-                "rejects_by_reason": loaded.rejects_by_reason,
-                "outputs": outputs,
-                "ignored_files": loaded.folder.ignored,
-                "materialized_filters_per_scenario": filters,
-                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "duration_seconds": round(time.monotonic() - started, 3),
-            }
-            write_manifest(staging, manifest)
+            report_validated(report, loaded)
+            filters = build_day(con, plan, options.materialize, options.as_of, report)
+            fingerprint = inputs.fingerprint(plan.all, options.materialize)
+            staging, manifest = write_day(
+                con, store, loaded, plan, options.as_of, filters, fingerprint, started, report
+            )
         finally:
             con.close()
         public = store.publish(staging, options.as_of)
-    return RunResult(options.as_of, public, manifest, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        boundary(
+            report,
+            Event(
+                "publish",
+                "done",
+                f"published {public} in {seconds:.1f}s",
+                seconds=seconds,
+                snapshot_date=options.as_of,
+                data={"path": str(public)},
+            ),
+            "published",
+        )
+        pruned = prune(store, options.keep, report)
+    return RunResult(
+        options.as_of,
+        public,
+        manifest,
+        time.monotonic() - started,
+        files_parsed=loaded.files_parsed,
+        files_reused=loaded.files_reused,
+        pruned=pruned,
+    )
 
 
-def validate(exports: Path, log: Log = _quiet, engine: EngineSettings | None = None) -> LoadResult:
+def report_failure(report: Report, stage: str, exc: Exception, started: float) -> None:
+    code = int(getattr(exc, "exit_code", 1))
+    report(
+        Event(
+            stage,
+            "summary",
+            f"summary: {stage} failed after {time.monotonic() - started:.1f}s (exit {code}); "
+            "nothing more was published",
+            seconds=time.monotonic() - started,
+            data={"status": "failed", "exit_code": code},
+        )
+    )
+
+
+# -- validate -------------------------------------------------------------------------------
+
+
+def validate(
+    exports: Path, report: Report = ignore, engine: EngineSettings | None = None
+) -> LoadResult:
     """Load and check an exports folder without writing anything."""
     con = connect(engine)
     try:
-        return load_exports(con, exports, datetime.now(UTC).date(), load_sql_files(), log)
+        plan = plan_sql_files(load_sql_files())
+        inputs = scan_exports(exports, report)
+        return stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
     finally:
         con.close()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
 
 from scenario_analytics.database import quote_literal
+from scenario_analytics.errors import AnalyticsError
 
 # Table name -> the query that fills it; rows in a fixed order so files are reproducible.
 TABLES: dict[str, str] = {
@@ -59,16 +65,53 @@ def summary_path(scenario_id: str) -> str:
     return f"api/scenarios/{encode_path_segment(scenario_id)}/analytics/summary.json"
 
 
+@contextmanager
+def _writing(path: Path, scenario_id: str | None = None) -> Iterator[None]:
+    """A write that fails (full disk, read-only store) fails the run naming the file.
+
+    Everything here is written in the staging folder, so nothing is published then.
+    """
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        code = exc.errno if isinstance(exc, OSError) else _duckdb_errno(exc)
+        if code == errno.ENAMETOOLONG and scenario_id is not None:
+            shown = repr(scenario_id[:40]) + ("..." if len(scenario_id) > 40 else "")
+            raise AnalyticsError(
+                f"scenario id {shown} is too long for its summary.json folder name: "
+                f"{len(encode_path_segment(scenario_id))} bytes once percent-encoded",
+                "shorten that id in the exports; nothing was published",
+            ) from exc
+        if code is not None:
+            reason = os.strerror(code)
+        elif isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+        else:
+            reason = str(exc).strip().splitlines()[0]
+        raise AnalyticsError(
+            f"cannot write snapshot file {path}: {reason}",
+            "free space or fix permissions in the snapshot store, then run again; "
+            "nothing was published",
+        ) from exc
+
+
+def _duckdb_errno(exc: duckdb.Error) -> int | None:
+    """The OS error number DuckDB reports in an I/O error's text, if any."""
+    match = re.search(r'"errno"\s*:\s*"(\d+)"', str(exc))
+    return int(match.group(1)) if match else None
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> list[dict[str, object]]:
     outputs: list[dict[str, object]] = []
     for name, query in TABLES.items():
         path = folder / f"{name}.parquet"
-        con.execute(
-            f"COPY ({query}) TO {quote_literal(str(path))} "
-            "(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 122880)"
-        )
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({quote_literal(str(path))})")
-        count = rows.fetchone()
+        with _writing(path):
+            con.execute(
+                f"COPY ({query}) TO {quote_literal(str(path))} "
+                "(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 122880)"
+            )
+            rows = con.execute(f"SELECT count(*) FROM read_parquet({quote_literal(str(path))})")
+            count = rows.fetchone()
         outputs.append({"path": path.name, "rows": int(count[0]) if count else 0})
     return outputs
 
@@ -80,11 +123,14 @@ def write_summary_bodies(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[s
     ).fetchall()
     for scenario_id, body in rows:
         path = folder / summary_path(str(scenario_id))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(body), encoding="utf-8")
+        with _writing(path, str(scenario_id)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(str(body), encoding="utf-8")
     return {"path": "api/scenarios/*/analytics/summary.json", "rows": len(rows)}
 
 
 def write_manifest(folder: Path, manifest: dict[str, object]) -> None:
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    (folder / "manifest.json").write_text(text, encoding="utf-8")
+    path = folder / "manifest.json"
+    with _writing(path):
+        path.write_text(text, encoding="utf-8")

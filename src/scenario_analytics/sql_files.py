@@ -17,6 +17,10 @@ from scenario_analytics.errors import AnalyticsError
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _PHASE = re.compile(r"^--\s*Phase:\s*(build|summarize)\s*$", re.MULTILINE | re.IGNORECASE)
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_SCOPE = re.compile(r"^--\s*Scope:\s*per-file\b", re.MULTILINE | re.IGNORECASE)
+_CREATES = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+([a-z_][a-z0-9_]*)", re.MULTILINE | re.IGNORECASE
+)
 
 
 def default_sql_dir() -> Path:
@@ -41,6 +45,21 @@ class SqlFile:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def per_file(self) -> bool:
+        """Declared `-- Scope: per-file`: each export file's rows are handled on their own,
+        so the result can be kept per file (the incremental ledger relies on it)."""
+        return bool(_SCOPE.search(self.text))
+
+    @property
+    def parameters(self) -> set[str]:
+        return set(_PARAM.findall(_strip_comments(self.text)))
+
+    @property
+    def creates(self) -> list[str]:
+        """The tables the file creates, in order."""
+        return [name.lower() for name in _CREATES.findall(_strip_comments(self.text))]
 
     def statements(self) -> list[str]:
         """Statements end with `;` at the end of a line (the files' own convention)."""
@@ -83,14 +102,57 @@ def load_sql_files(sql_dir: Path | None = None) -> list[SqlFile]:
     return files
 
 
+@dataclass(frozen=True)
+class SqlPlan:
+    """The SQL files grouped by what their results depend on.
+
+    - `per_file`: build files declared `-- Scope: per-file` (they must come first): each
+      export file's rows on their own; their output is kept per file by the ledger.
+    - `all_files`: the rest of the build phase before the first file that binds
+      `$as_of_end`: across files, but the same for every as-of date.
+    - `as_of`: the build files from the first one that binds `$as_of_end` on.
+    - `summarize`: the summarize phase (it reads as-of tables, so it runs per date too).
+    A backfill runs the first two groups once and the last two once per day.
+    """
+
+    per_file: list[SqlFile]
+    all_files: list[SqlFile]
+    as_of: list[SqlFile]
+    summarize: list[SqlFile]
+
+    @property
+    def all(self) -> list[SqlFile]:
+        return [*self.per_file, *self.all_files, *self.as_of, *self.summarize]
+
+
+def plan_sql_files(files: list[SqlFile]) -> SqlPlan:
+    build = [f for f in files if f.phase == "build"]
+    summarize = [f for f in files if f.phase == "summarize"]
+    per_file = [f for f in build if f.per_file]
+    if build[: len(per_file)] != per_file:
+        raise AnalyticsError("SQL files marked '-- Scope: per-file' must come first")
+    for sql_file in per_file:
+        if sql_file.parameters:
+            raise AnalyticsError(f"per-file SQL {sql_file.name} must not use parameters")
+    rest = build[len(per_file) :]
+    first_as_of = next((i for i, f in enumerate(rest) if "as_of_end" in f.parameters), len(rest))
+    return SqlPlan(per_file, rest[:first_as_of], rest[first_as_of:], summarize)
+
+
 def run_sql_files(
     con: duckdb.DuckDBPyConnection,
     files: list[SqlFile],
     params: dict[str, object],
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[SqlFile, float | None], None] | None = None,
 ) -> None:
-    """Execute each statement, binding only the named parameters it uses."""
+    """Execute each statement, binding only the named parameters it uses.
+
+    `on_step(file, None)` is called before a file runs, `on_step(file, seconds)` after.
+    """
     for sql_file in files:
+        if on_step is not None:
+            on_step(sql_file, None)
         started = time.monotonic()
         for statement in sql_file.statements():
             names = sorted(set(_PARAM.findall(statement)))
@@ -106,3 +168,5 @@ def run_sql_files(
                 raise AnalyticsError(f"{sql_file.name} failed: {exc}") from exc
         if log is not None:
             log(f"sql {sql_file.name} done in {time.monotonic() - started:.1f}s")
+        if on_step is not None:
+            on_step(sql_file, time.monotonic() - started)

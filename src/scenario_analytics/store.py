@@ -7,12 +7,14 @@ Layout under the store root:
     .versions/<date>.<build id>/        one complete snapshot, never changed once published
     .staging/<build id>/                a snapshot being written (removed if a run dies)
     .lock                               held with flock() by the running job
+    .ledger.duckdb                      staged rows per export file (see ledger.py)
 
 A snapshot is written in `.staging`, moved into `.versions` (same file system: a
 rename), and made visible by renaming a new symbolic link over `snapshot_date=...`.
 Each step is atomic, so readers see the old snapshot or the new one, never a part.
 Rebuilding a date swaps the link; the replaced version stays for readers that hold it
-open and is removed by a later run after a grace period.
+open and is removed by a later run after a grace period. Pruning (retention) works the
+same way: it removes the link and leaves the version to the grace period.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from scenario_analytics.errors import AnalyticsError, StoreLockedError
+from scenario_analytics.ledger import LEDGER_NAME
 
 _LINK = re.compile(r"^snapshot_date=(\d{4}-\d{2}-\d{2})$")
 REPLACED_GRACE_SECONDS = 3600.0
@@ -62,6 +66,14 @@ class Store:
     def staging(self) -> Path:
         return self.root / ".staging"
 
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / LEDGER_NAME
+
+    @staticmethod
+    def link_name(snapshot_date: date) -> str:
+        return snapshot_dir_name(snapshot_date)
+
     # -- reading ------------------------------------------------------------------
     def dates(self) -> list[date]:
         """Published snapshot dates, oldest first."""
@@ -89,6 +101,33 @@ class Store:
         except (OSError, RuntimeError):
             return None
         return resolved if (resolved / "manifest.json").is_file() else None
+
+    def manifest(self, snapshot_date: date) -> dict[str, object] | None:
+        """The manifest of a published snapshot, or None (none, or unreadable)."""
+        path = self.snapshot_path(snapshot_date)
+        if path is None:
+            return None
+        try:
+            data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Every published snapshot, oldest first, from its manifest and files."""
+        latest = self.latest()
+        found = []
+        for day in self.dates():
+            path = self.snapshot_path(day)
+            manifest = self.manifest(day)
+            if path is None or manifest is None:
+                continue
+            found.append(
+                SnapshotInfo.of(
+                    day, self.root / snapshot_dir_name(day), path, manifest, day == latest
+                )
+            )
+        return found
 
     # -- writing ------------------------------------------------------------------
     @contextmanager
@@ -141,9 +180,66 @@ class Store:
         latest = self.latest()
         if latest is None or snapshot_date >= latest:
             body = {"snapshot_date": snapshot_date.isoformat(), "path": public.name}
-            write_atomically(self.root / "latest.json", json.dumps(body).encode() + b"\n")
+            try:
+                write_atomically(self.root / "latest.json", json.dumps(body).encode() + b"\n")
+            except OSError:
+                # A failed run changes nothing readers see: take the new link back.
+                self._unpublish(public, previous, version)
+                raise
         _fsync_dir(self.root)
         return public
+
+    def _unpublish(self, public: Path, previous: Path | None, version: Path) -> None:
+        """Best effort: point `public` at `previous` again, or remove it if it is new.
+
+        If that fails too, the new snapshot stays published: it is complete, and the
+        next run's clean_up() makes latest.json name it."""
+        try:
+            if previous is None:
+                public.unlink()
+            else:
+                back = self.root / f".{public.name}.{version.name}.back.link"
+                os.symlink(os.path.relpath(previous, self.root), back)
+                os.replace(back, public)
+                (previous / ".replaced").unlink(missing_ok=True)
+            # A reader may have resolved the new link meanwhile: give it the grace period.
+            (version / ".replaced").touch()
+        except OSError:
+            pass
+
+    def _repair_latest(self) -> None:
+        """latest.json names the newest published date again after a run was killed
+        between renaming its link into place (the commit point) and writing latest.json."""
+        dates = self.dates()
+        latest = self.latest()
+        if dates and (latest is None or dates[-1] > latest):
+            body = {"snapshot_date": dates[-1].isoformat(), "path": snapshot_dir_name(dates[-1])}
+            write_atomically(self.root / "latest.json", json.dumps(body).encode() + b"\n")
+
+    def prune(self, keep: int) -> list[date]:
+        """Unpublish all but the newest `keep` snapshots; returns the dates removed.
+
+        The date latest.json names is never removed. Only the link goes now (atomically,
+        so a reader sees the snapshot or no snapshot); the version folder is marked and
+        `clean_up()` deletes it after the grace period, so a reader that resolved the link
+        before keeps reading whole files.
+        """
+        if keep < 1:
+            raise ValueError("keep at least one snapshot")
+        latest = self.latest()
+        removed = []
+        for day in sorted(self.dates(), reverse=True)[keep:]:
+            if day == latest:
+                continue
+            link = self.root / snapshot_dir_name(day)
+            version = link.resolve()
+            link.unlink()
+            if version.is_dir() and version.parent == self.versions.resolve():
+                (version / ".replaced").touch()
+            removed.append(day)
+        if removed:
+            _fsync_dir(self.root)
+        return sorted(removed)
 
     def clean_up(self, grace_seconds: float = REPLACED_GRACE_SECONDS) -> list[str]:
         """Remove what killed runs left behind and versions replaced long enough ago."""
@@ -157,6 +253,7 @@ class Store:
             removed.append(entry.name)
         for entry in self.root.glob(".latest.json.*.tmp"):
             entry.unlink(missing_ok=True)
+        self._repair_latest()
         if self.versions.is_dir():
             live = {(self.root / snapshot_dir_name(d)).resolve().name for d in self.dates()}
             now = time.time()
@@ -171,6 +268,73 @@ class Store:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(f".versions/{entry.name}")
         return removed
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One published snapshot, as the `snapshots` command lists it."""
+
+    snapshot_date: date
+    path: Path
+    created_at: str
+    sessions: int
+    scenarios: int
+    rejects: int
+    sql_version: str
+    bytes: int
+    latest: bool
+
+    @classmethod
+    def of(
+        cls, day: date, public: Path, folder: Path, manifest: dict[str, object], latest: bool
+    ) -> SnapshotInfo:
+        counts = manifest.get("counts")
+        counts = counts if isinstance(counts, dict) else {}
+        rejects = manifest.get("rejects_by_reason")
+        rejects = rejects if isinstance(rejects, dict) else {}
+        version = manifest.get("sql_version")
+        if not isinstance(version, str):
+            version = _sql_version_of(manifest.get("sql"))
+        size = sum(
+            os.path.getsize(os.path.join(dirpath, name))
+            for dirpath, _dirs, names in os.walk(folder)
+            for name in names
+        )
+        return cls(
+            snapshot_date=day,
+            path=public,
+            created_at=str(manifest.get("created_at", "")),
+            sessions=int(counts.get("sessions_in_snapshot", 0)),
+            scenarios=int(counts.get("scenarios", 0)),
+            rejects=sum(int(n) for n in rejects.values()),
+            sql_version=version,
+            bytes=size,
+            latest=latest,
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "snapshot_date": self.snapshot_date.isoformat(),
+            "created_at": self.created_at,
+            "sessions": self.sessions,
+            "scenarios": self.scenarios,
+            "rejects": self.rejects,
+            "sql_version": self.sql_version,
+            "bytes": self.bytes,
+            "path": str(self.path),
+            "latest": self.latest,
+        }
+
+
+def _sql_version_of(sql: object) -> str:
+    """For manifests written before they named their SQL version."""
+    from scenario_analytics.fingerprint import sql_version
+
+    if not isinstance(sql, list):
+        return ""
+    return sql_version(
+        (str(f.get("file")), str(f.get("sha256"))) for f in sql if isinstance(f, dict)
+    )
 
 
 def _fsync_tree(root: Path) -> None:

@@ -1,0 +1,243 @@
+"""Backfills: one snapshot per day of a date range, sharing the work that days share.
+
+Each day is what `run --as-of` that day gives (`pipeline.py`): the exports are scanned,
+loaded and validated once (through the store's ledger), then each day runs only the
+as-of SQL, writes and publishes. A day whose published manifest has the same
+fingerprint (inputs, SQL, settings, tool) is skipped unless `force`, so a killed
+backfill resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from scenario_analytics.config import MaterializeConfig
+from scenario_analytics.database import EngineSettings, connect
+from scenario_analytics.errors import InvalidUsageError
+from scenario_analytics.events import Event, Report, ignore
+from scenario_analytics.faults import checkpoint
+from scenario_analytics.pipeline import (
+    Inputs,
+    LoadResult,
+    begin,
+    boundary,
+    build_day,
+    check_reject_ratio,
+    open_ledger,
+    prune,
+    report_failure,
+    report_validated,
+    scan_exports,
+    stage_exports,
+    write_day,
+)
+from scenario_analytics.sql_files import SqlPlan, load_sql_files, plan_sql_files
+from scenario_analytics.store import Store
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    exports: Path
+    snapshots: Path
+    start: date
+    end: date
+    force: bool = False  # rebuild days that are up to date
+    max_reject_ratio: float = 0.01
+    materialize: MaterializeConfig = field(default_factory=MaterializeConfig)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    full_refresh: bool = False
+    keep: int | None = None
+
+
+@dataclass(frozen=True)
+class DayResult:
+    snapshot_date: date
+    status: str  # "published" or "skipped" (already up to date)
+    path: Path
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    days: list[DayResult]
+    seconds: float
+    loaded: LoadResult | None = None
+    pruned: list[date] = field(default_factory=list)
+
+    @property
+    def published(self) -> list[DayResult]:
+        return [d for d in self.days if d.status == "published"]
+
+    @property
+    def skipped(self) -> list[DayResult]:
+        return [d for d in self.days if d.status == "skipped"]
+
+
+def backfill_days(start: date, end: date) -> list[date]:
+    if start > end:
+        raise InvalidUsageError(
+            f"--from {start.isoformat()} is after --to {end.isoformat()}",
+            "give the earlier date as --from",
+        )
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResult:
+    """One snapshot per day from `start` to `end`, each what `run --as-of` gives that day.
+
+    Loading and the as-of independent SQL run once; each day then runs only the as-of
+    SQL, writes and publishes. A day whose published manifest has the same fingerprint
+    (inputs, SQL, settings, tool) is skipped unless `force`, so a killed backfill resumes
+    where it stopped.
+    """
+    started = time.monotonic()
+    try:
+        result = _backfill(options, report, started)
+    except Exception as exc:
+        report_failure(report, "backfill", exc, started)
+        raise
+    loaded = result.loaded
+    newest = max(result.days, key=lambda d: d.snapshot_date)
+    data: dict[str, object] = {
+        "status": "done",
+        "days": len(result.days),
+        "days_published": len(result.published),
+        "days_skipped": len(result.skipped),
+        "snapshot": str(newest.path),
+        "pruned": [d.isoformat() for d in result.pruned],
+    }
+    text = (
+        f"summary: {len(result.days)} days ({len(result.published)} published, "
+        f"{len(result.skipped)} skipped as up to date)"
+    )
+    rows: int | None = None
+    if loaded is not None:
+        read, _accepted, rejected = loaded.entity_totals("sessions")
+        rejects = sum(loaded.rejects_by_reason.values())
+        rows = read
+        text += (
+            f"; {len(loaded.files)} files ({loaded.files_parsed} read, {loaded.files_reused} "
+            f"unchanged), {len(loaded.folder.ignored)} ignored; {read:,} session rows, "
+            f"{rejects:,} rejects"
+        )
+        data.update(
+            files=len(loaded.files),
+            files_read=loaded.files_parsed,
+            files_skipped=loaded.files_reused,
+            files_ignored=len(loaded.folder.ignored),
+            rejects=rejects,
+        )
+    text += f"; newest snapshot {newest.path}; {result.seconds:.1f}s"
+    report(Event("backfill", "summary", text, rows=rows, seconds=result.seconds, data=data))
+    return result
+
+
+def _backfill(options: BackfillOptions, report: Report, started: float) -> BackfillResult:
+    days = backfill_days(options.start, options.end)
+    store = Store(options.snapshots)
+    results: dict[date, DayResult] = {}
+    loaded: LoadResult | None = None
+    with store.lock():
+        begin(store, report)
+        plan = plan_sql_files(load_sql_files())
+        inputs = scan_exports(options.exports, report)
+        checkpoint("scanned")
+        fingerprint = inputs.fingerprint(plan.all, options.materialize)
+        todo: list[date] = []
+        for day in days:
+            manifest = store.manifest(day)
+            if not options.force and manifest is not None:
+                if manifest.get("fingerprint") == fingerprint:
+                    public = store.root / store.link_name(day)
+                    results[day] = DayResult(day, "skipped", public)
+                    report(
+                        Event(
+                            "skip",
+                            "info",
+                            f"{day.isoformat()}: up to date, skipped (--force rebuilds it)",
+                            snapshot_date=day,
+                        )
+                    )
+                    continue
+            todo.append(day)
+        if todo:
+            loaded, built = _backfill_days(options, store, plan, inputs, fingerprint, todo, report)
+            results.update((d.snapshot_date, d) for d in built)
+        pruned = prune(store, options.keep, report)
+    return BackfillResult([results[d] for d in days], time.monotonic() - started, loaded, pruned)
+
+
+def _backfill_days(
+    options: BackfillOptions,
+    store: Store,
+    plan: SqlPlan,
+    inputs: Inputs,
+    fingerprint: dict[str, str],
+    todo: list[date],
+    report: Report,
+) -> tuple[LoadResult, list[DayResult]]:
+    con = connect(options.engine)
+    done: list[DayResult] = []
+    try:
+        ledger = open_ledger(con, store, plan, options.full_refresh, report)
+        loading = time.monotonic()
+        loaded = stage_exports(con, inputs, plan, ledger, report)
+        check_reject_ratio(loaded, options.max_reject_ratio)
+        report_validated(report, loaded)
+        shared = time.monotonic()
+        report(
+            Event(
+                "backfill",
+                "start",
+                f"building {len(todo)} days, {todo[0].isoformat()} to {todo[-1].isoformat()}",
+                done=0,
+                total=len(todo),
+                unit="days",
+            )
+        )
+        rows = 0
+        for n, day in enumerate(todo, start=1):
+            began = time.monotonic()
+            filters = build_day(con, plan, options.materialize, day, report)
+            # A day's manifest counts the shared loading once, then its own time.
+            day_started = began - (shared - loading)
+            staging, manifest = write_day(
+                con, store, loaded, plan, day, filters, fingerprint, day_started, report
+            )
+            public = store.publish(staging, day)
+            counts = manifest["counts"]
+            assert isinstance(counts, dict)
+            rows += int(counts["sessions_in_snapshot"])
+            seconds = time.monotonic() - began
+            done.append(DayResult(day, "published", public, seconds))
+            boundary(
+                report,
+                Event(
+                    "publish",
+                    "done",
+                    f"published {public} in {seconds:.1f}s",
+                    seconds=seconds,
+                    snapshot_date=day,
+                    data={"path": str(public)},
+                ),
+                "published",
+            )
+            boundary(
+                report,
+                Event(
+                    "backfill",
+                    "progress",
+                    rows=rows,
+                    done=n,
+                    total=len(todo),
+                    unit="days",
+                    snapshot_date=day,
+                ),
+                "day-published",
+            )
+    finally:
+        con.close()
+    return loaded, done

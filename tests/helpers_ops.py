@@ -1,0 +1,104 @@
+"""Helpers for the operations tests: small exports, CLI calls, snapshot contents."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from click.testing import CliRunner, Result
+from conftest import CSV_SESSION_HEADER, csv_session, flat_session, session, write_exports
+
+from scenario_analytics.cli import main
+
+# Manifest keys that may differ between two builds of the same snapshot.
+VOLATILE = ("created_at", "duration_seconds")
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def cli_subprocess(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command in its own process (for the fault hook, which kills the process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "scenario_analytics", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def base_exports(root: Path) -> Path:
+    """Every format, rejects (also in Parquet), duplicates across files, groups, members."""
+    return write_exports(
+        root,
+        {
+            "sessions/a.jsonl": [
+                session("s1", created_at="2026-11-20T10:00:00Z", score=55),
+                session(
+                    "s2",
+                    user={"id": "u2", "email": "u2@exec.com"},
+                    score=91,
+                    created_at="2026-11-21T09:00:00Z",
+                ),
+                "{not json",
+                session("dup", score=60, created_at="2026-11-21T12:00:00Z"),
+            ],
+            "sessions/b.csv": [
+                CSV_SESSION_HEADER,
+                csv_session("c1", user_id="u3", created_at="2026-11-22T08:00:00Z", score="77"),
+                csv_session("dup", score="88", created_at="2026-11-21T12:00:00Z"),
+                csv_session("", score="10"),
+            ],
+            "sessions/c.parquet": [
+                flat_session(
+                    "p1",
+                    user_id="u4",
+                    scenario_id="sc2",
+                    scenario_slug="two",
+                    created_at="2026-11-23T08:00:00Z",
+                    score=42.5,
+                ),
+                flat_session("p2", score=150, created_at="2026-11-23T09:00:00Z"),
+            ],
+            "members.csv": [["id", "email"], ["u1", "one@acme.com"], ["u3", ""]],
+            "groups.json": {"data": [{"id": "g1", "name": "G one"}], "pagination": {}},
+            "group_memberships.csv": [["group_id", "user_id"], ["g1", "u1"], ["g1", "u4"]],
+            "scenarios.parquet": [{"id": "sc1", "slug": "scenario-one", "name": "One"}],
+            "NOTES.txt": "not an export",
+        },
+    )
+
+
+def snapshot_content(folder: Path) -> dict[str, Any]:
+    """Everything a snapshot holds, comparable across builds: Parquet rows as read,
+    other files as bytes, the manifest without its timestamps and durations."""
+    folder = folder.resolve()
+    content: dict[str, Any] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel == "manifest.json":
+            manifest = json.loads(path.read_text())
+            for key in VOLATILE:
+                manifest.pop(key, None)
+            content[rel] = manifest
+        elif path.suffix == ".parquet":
+            content[rel] = duckdb.sql(
+                f"SELECT * FROM read_parquet('{path}', hive_partitioning = false)"
+            ).fetchall()
+        else:
+            content[rel] = path.read_bytes()
+    return content
+
+
+def created_at(store: Path, day: str) -> str:
+    manifest = json.loads((store / f"snapshot_date={day}" / "manifest.json").read_text())
+    return str(manifest["created_at"])
