@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -22,6 +23,10 @@ from scenario_analytics.materialize import create_filters_table
 from scenario_analytics.requests import RequestError, SummaryRequest, is_text, parse_request
 from scenario_analytics.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.store import Store
+
+_T = TypeVar("_T")
+# How many scenarios' bodies and sessions a batch of requests keeps in memory.
+CACHED_SCENARIOS = 64
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ class SnapshotQuery:
         self.path = path
         self.sql_files = [f for f in load_sql_files() if f.phase == "summarize"]
         self.con: duckdb.DuckDBPyConnection = connect()
+        # Per-scenario caches for batches of requests (`query --requests`).
+        self._bodies: dict[str, dict[str, str]] = {}
+        self._sessions_of: str | None = None  # the scenario graded_sessions holds now
         # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
         for table, source, columns in (
             ("scenario_index", "scenarios", "scenario_id, slug, name"),
@@ -110,27 +118,42 @@ class SnapshotQuery:
         return Answer(ExitCode.OK, body)
 
     def precomputed(self, scenario_id: str, request_key: str) -> str | None:
-        """The materialized body of this scenario and canonical request key, if any."""
-        row = self.con.execute(
-            """SELECT body FROM read_parquet($p, hive_partitioning = false)
-               WHERE scenario_id = $s AND request_key = $k""",
-            {"p": str(self.path / "summaries.parquet"), "s": scenario_id, "k": request_key},
-        ).fetchone()
-        return None if row is None else str(row[0])
+        """The materialized body of this scenario and canonical request key, if any.
+
+        A scenario's bodies are read once (the file is sorted by scenario, so this
+        reads few row groups) and kept for the next requests of a batch.
+        """
+        bodies = self._bodies.get(scenario_id)
+        if bodies is None:
+            rows = self.con.execute(
+                """SELECT request_key, body FROM read_parquet($p, hive_partitioning = false)
+                   WHERE scenario_id = $s""",
+                {"p": str(self.path / "summaries.parquet"), "s": scenario_id},
+            ).fetchall()
+            bodies = {str(key): str(body) for key, body in rows}
+            self._remember(self._bodies, scenario_id, bodies)
+        return bodies.get(request_key)
+
+    def _remember(self, cache: dict[str, _T], key: str, value: _T) -> None:
+        if len(cache) >= CACHED_SCENARIOS:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
 
     def compute(self, scenario_id: str, request: SummaryRequest) -> str:
         """Run the summarize-phase SQL on the snapshot's sessions of one scenario."""
-        self.con.execute(
-            """CREATE OR REPLACE TABLE graded_sessions AS
-               SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
-               FROM read_parquet($p, hive_partitioning = false) WHERE scenario_id = $s""",
-            {"p": str(self.path / "sessions.parquet"), "s": scenario_id},
-        )
-        self.con.execute(
-            """CREATE OR REPLACE TABLE snapshot_scenarios AS
-               SELECT scenario_id, slug, name FROM scenario_index WHERE scenario_id = $s""",
-            {"s": scenario_id},
-        )
+        if self._sessions_of != scenario_id:
+            self.con.execute(
+                """CREATE OR REPLACE TABLE graded_sessions AS
+                   SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
+                   FROM read_parquet($p, hive_partitioning = false) WHERE scenario_id = $s""",
+                {"p": str(self.path / "sessions.parquet"), "s": scenario_id},
+            )
+            self.con.execute(
+                """CREATE OR REPLACE TABLE snapshot_scenarios AS
+                   SELECT scenario_id, slug, name FROM scenario_index WHERE scenario_id = $s""",
+                {"s": scenario_id},
+            )
+            self._sessions_of = scenario_id
         create_filters_table(self.con, [request])
         run_sql_files(self.con, self.sql_files, {})
         computed = self.con.execute("SELECT body FROM summaries").fetchone()
