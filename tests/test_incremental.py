@@ -4,6 +4,8 @@ always what a run from scratch on the same folder gives."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -149,11 +151,18 @@ def test_a_sql_change_invalidates_the_ledger(
     assert _run(exports, store).files_parsed == 0
 
 
-def test_a_broken_ledger_is_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["not a database", "another layout"])
+def test_a_broken_ledger_is_rebuilt(tmp_path: Path, damage: str) -> None:
     exports = base_exports(tmp_path / "exports")
     store = tmp_path / "store"
     first = _run(exports, store)
-    (store / LEDGER_NAME).write_bytes(b"this is not a DuckDB database" * 100)
+    (store / LEDGER_NAME).unlink()
+    if damage == "not a database":
+        (store / LEDGER_NAME).write_bytes(b"this is not a DuckDB database" * 100)
+    else:
+        other = duckdb.connect(str(store / LEDGER_NAME))
+        other.execute("CREATE TABLE meta (x INTEGER, y INTEGER, z INTEGER)")
+        other.close()
     events: list[str] = []
     result = run(
         RunOptions(exports=exports, snapshots=store, as_of=AS_OF, max_reject_ratio=0.5),
@@ -214,3 +223,25 @@ def test_a_file_rewritten_during_the_run_fails_it(
     )
     assert result.exit_code == 1
     assert "sessions/a.jsonl changed while the job was reading it" in result.stderr
+
+
+def test_a_ledger_open_in_another_program_is_left_alone(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    _run(exports, store)
+    code = (
+        "import duckdb, sys, time\n"
+        f"c = duckdb.connect({str(store / LEDGER_NAME)!r})\n"
+        "print('open', flush=True); time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+        args = ["run", "--exports", str(exports), "--snapshots", str(store)]
+        result = cli(*args, "--as-of", "2026-11-27", "--max-reject-ratio", "0.5")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result.exit_code == 5, result.stderr
+    assert "is open in another program" in result.stderr
+    assert _run(exports, store).files_reused == 7  # the ledger was kept

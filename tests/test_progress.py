@@ -68,10 +68,13 @@ def test_json_log_of_a_backfill_counts_days(tmp_path: Path) -> None:
     assert [e["snapshot_date"] for e in days] == ["2026-11-21", "2026-11-22", "2026-11-23"]
     assert [e["rows"] for e in days] == [3, 7, 12]  # sessions written so far
     assert events[-1]["event"] == "summary" and events[-1]["days_published"] == 3
+    assert (events[-1]["sessions"], events[-1]["scenarios"]) == (5, 2)  # the newest day
+    assert (events[-1]["files_read"], events[-1]["rejects"]) == (7, 3)
     again = _json_lines(cli(*args, "--log-format", "json").stderr)
     skips = [e for e in again if e["stage"] == "skip"]
     assert [e["snapshot_date"] for e in skips] == ["2026-11-21", "2026-11-22", "2026-11-23"]
     assert again[-1]["days_skipped"] == 3
+    assert (again[-1]["files_read"], again[-1]["files_skipped"]) == (0, 7)
 
 
 def test_plain_log_ends_with_the_summary_and_a_failure_says_so(tmp_path: Path) -> None:

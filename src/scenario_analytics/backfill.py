@@ -58,13 +58,25 @@ class DayResult:
     status: str  # "published" or "skipped" (already up to date)
     path: Path
     seconds: float = 0.0
+    sessions: int = 0  # in the snapshot
+    scenarios: int = 0
+
+    @classmethod
+    def of(
+        cls, day: date, status: str, path: Path, manifest: dict[str, object], seconds: float = 0
+    ) -> DayResult:
+        counts = manifest.get("counts")
+        counts = counts if isinstance(counts, dict) else {}
+        sessions, scenarios = counts.get("sessions_in_snapshot", 0), counts.get("scenarios", 0)
+        return cls(day, status, path, seconds, int(sessions), int(scenarios))
 
 
 @dataclass(frozen=True)
 class BackfillResult:
     days: list[DayResult]
     seconds: float
-    loaded: LoadResult | None = None
+    inputs: Inputs
+    loaded: LoadResult | None = None  # None when every day was up to date
     pruned: list[date] = field(default_factory=list)
 
     @property
@@ -107,6 +119,8 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
         "days_published": len(result.published),
         "days_skipped": len(result.skipped),
         "snapshot": str(newest.path),
+        "sessions": newest.sessions,
+        "scenarios": newest.scenarios,
         "pruned": [d.isoformat() for d in result.pruned],
     }
     text = (
@@ -114,8 +128,12 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
         f"{len(result.skipped)} skipped as up to date)"
     )
     rows: int | None = None
-    if loaded is not None:
-        read, _accepted, rejected = loaded.entity_totals("sessions")
+    if loaded is None:
+        files, ignored = len(result.inputs.files), len(result.inputs.folder.ignored)
+        text += f"; {files} files (0 read: nothing to build), {ignored} ignored"
+        data.update(files=files, files_read=0, files_skipped=files, files_ignored=ignored)
+    else:
+        read = loaded.entity_totals("sessions")[0]
         rejects = sum(loaded.rejects_by_reason.values())
         rows = read
         text += (
@@ -130,7 +148,10 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
             files_ignored=len(loaded.folder.ignored),
             rejects=rejects,
         )
-    text += f"; newest snapshot {newest.path}; {result.seconds:.1f}s"
+    text += (
+        f"; newest snapshot {newest.path} ({newest.sessions:,} sessions, "
+        f"{newest.scenarios:,} scenarios); {result.seconds:.1f}s"
+    )
     report(Event("backfill", "summary", text, rows=rows, seconds=result.seconds, data=data))
     return result
 
@@ -152,7 +173,7 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
             if not options.force and manifest is not None:
                 if manifest.get("fingerprint") == fingerprint:
                     public = store.root / store.link_name(day)
-                    results[day] = DayResult(day, "skipped", public)
+                    results[day] = DayResult.of(day, "skipped", public, manifest)
                     report(
                         Event(
                             "skip",
@@ -167,7 +188,9 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
             loaded, built = _backfill_days(options, store, plan, inputs, fingerprint, todo, report)
             results.update((d.snapshot_date, d) for d in built)
         pruned = prune(store, options.keep, report)
-    return BackfillResult([results[d] for d in days], time.monotonic() - started, loaded, pruned)
+    return BackfillResult(
+        [results[d] for d in days], time.monotonic() - started, inputs, loaded, pruned
+    )
 
 
 def _backfill_days(
@@ -192,7 +215,8 @@ def _backfill_days(
             Event(
                 "backfill",
                 "start",
-                f"building {len(todo)} days, {todo[0].isoformat()} to {todo[-1].isoformat()}",
+                f"building {len(todo)} day{'s' if len(todo) > 1 else ''}, "
+                f"{todo[0].isoformat()} to {todo[-1].isoformat()}",
                 done=0,
                 total=len(todo),
                 unit="days",
@@ -212,7 +236,7 @@ def _backfill_days(
             assert isinstance(counts, dict)
             rows += int(counts["sessions_in_snapshot"])
             seconds = time.monotonic() - began
-            done.append(DayResult(day, "published", public, seconds))
+            done.append(DayResult.of(day, "published", public, manifest, seconds))
             boundary(
                 report,
                 Event(
@@ -230,6 +254,8 @@ def _backfill_days(
                 Event(
                     "backfill",
                     "progress",
+                    f"{day.isoformat()} done ({n}/{len(todo)} days), "
+                    f"{int(counts['sessions_in_snapshot']):,} sessions",
                     rows=rows,
                     done=n,
                     total=len(todo),
@@ -238,6 +264,18 @@ def _backfill_days(
                 ),
                 "day-published",
             )
+        built = time.monotonic() - shared
+        report(
+            Event(
+                "backfill",
+                "done",
+                f"built {len(todo)} day{'s' if len(todo) > 1 else ''} in {built:.1f}s "
+                f"({built / len(todo):.1f}s a day, after {shared - loading:.1f}s of loading)",
+                rows=rows,
+                seconds=built,
+                data={"days": len(todo), "loading_seconds": round(shared - loading, 3)},
+            )
+        )
     finally:
         con.close()
     return loaded, done

@@ -4,7 +4,8 @@ The library emits events and never prints; the command line chooses how they are
 (`progress.py`: plain log lines, a terminal progress bar, or JSON lines). Stage names
 are stable, since schedulers and log pipelines match on them:
 
-    scan  load  stage  validate  build  summarize  write  publish  skip  prune  run  backfill
+    lock  scan  load  stage  validate  build  summarize  write  publish  skip  prune
+    run  backfill  (the whole: its summary)
 
 `kind` says where in a stage the event falls: `start` (with `total` and `unit` when the
 stage can count its work), `progress` (`done` of `total`), `step` (one SQL file of the

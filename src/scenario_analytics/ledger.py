@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 
 from scenario_analytics.database import quote_ident, quote_literal
+from scenario_analytics.errors import StoreLockedError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.exports import ExportFile
 
@@ -82,19 +83,27 @@ class Ledger:
             _remove(path)
         try:
             self._attach(path)
+            self._check_digest()
         except duckdb.Error as exc:
-            # A ledger is only a cache: one that cannot be opened is rebuilt.
+            if "Could not set lock" in str(exc):
+                # Another program (not a run: we hold the store's lock) has it open.
+                raise StoreLockedError(
+                    f"the ledger {path} is open in another program",
+                    "close it (e.g. a duckdb shell on it), then run again (safe to retry)",
+                ) from exc
+            # A ledger is only a cache: one that cannot be read is rebuilt.
             report(
                 Event(
                     "stage",
                     "warning",
-                    f"ledger {path.name} cannot be opened ({str(exc).splitlines()[0]}); "
+                    f"ledger {path.name} cannot be read ({str(exc).strip().splitlines()[0]}); "
                     "starting a new one, every file is parsed",
                 )
             )
+            self._detach()
             _remove(path)
             self._attach(path)
-        self._check_digest()
+            self._check_digest()
 
     @property
     def kept(self) -> bool:
@@ -109,18 +118,33 @@ class Ledger:
                     size BIGINT, sha256 VARCHAR, rows BIGINT, staged_at TIMESTAMP)"""
         )
 
+    def _detach(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # no transaction was open
+        attached = self.con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [_CATALOG]
+        ).fetchone()
+        if attached and attached[0]:
+            self.con.execute(f"DETACH {_CATALOG}")
+
     def _check_digest(self) -> None:
         row = self.con.execute(f"SELECT value FROM {_CATALOG}.meta WHERE key = 'digest'").fetchone()
         if row is not None and row[0] == self.digest:
             return
         # Made by other SQL or code (or new): none of its rows can be trusted.
         self.con.execute("BEGIN")
-        for table in self._staged_tables():
-            self.con.execute(f"DROP TABLE {_CATALOG}.{quote_ident(table)}")
-        self.con.execute(f"DELETE FROM {_CATALOG}.files")
-        self.con.execute(f"DELETE FROM {_CATALOG}.meta")
-        self.con.execute(f"INSERT INTO {_CATALOG}.meta VALUES ('digest', ?)", [self.digest])
-        self.con.execute("COMMIT")
+        try:
+            for table in self._staged_tables():
+                self.con.execute(f"DROP TABLE {_CATALOG}.{quote_ident(table)}")
+            self.con.execute(f"DELETE FROM {_CATALOG}.files")
+            self.con.execute(f"DELETE FROM {_CATALOG}.meta")
+            self.con.execute(f"INSERT INTO {_CATALOG}.meta VALUES ('digest', ?)", [self.digest])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     def _staged_tables(self) -> list[str]:
         rows = self.con.execute(

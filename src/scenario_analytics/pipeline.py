@@ -601,9 +601,16 @@ class RunResult:
     path: Path
     manifest: dict[str, object]
     seconds: float
-    files_parsed: int = 0
-    files_reused: int = 0
+    loaded: LoadResult | None = None
     pruned: list[date] = field(default_factory=list)
+
+    @property
+    def files_parsed(self) -> int:
+        return self.loaded.files_parsed if self.loaded else 0
+
+    @property
+    def files_reused(self) -> int:
+        return self.loaded.files_reused if self.loaded else 0
 
 
 def open_ledger(
@@ -622,8 +629,8 @@ def open_ledger(
 
 def begin(store: Store, report: Report) -> None:
     for leftover in store.clean_up():
-        report(Event("run", "info", f"removed leftover {leftover}"))
-    boundary(report, Event("run", "info", f"holding the store {store.root}"), "locked")
+        report(Event("lock", "info", f"removed leftover {leftover}"))
+    boundary(report, Event("lock", "info", f"holding the store {store.root}"), "locked")
 
 
 def run(options: RunOptions, report: Report = ignore) -> RunResult:
@@ -634,16 +641,17 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
     except Exception as exc:
         report_failure(report, "run", exc, started)
         raise
+    loaded = result.loaded
+    assert loaded is not None
     counts = result.manifest["counts"]
     assert isinstance(counts, dict)
-    files = len(result.manifest["inputs"])  # type: ignore[arg-type]
-    ignored = len(result.manifest["ignored_files"])  # type: ignore[arg-type]
-    rejects = sum(result.manifest["rejects_by_reason"].values())  # type: ignore[attr-defined]
+    files, ignored = len(loaded.files), len(loaded.folder.ignored)
+    rejects = sum(loaded.rejects_by_reason.values())
     report(
         Event(
             "run",
             "summary",
-            f"summary: {files} files ({result.files_parsed} read, {result.files_reused} "
+            f"summary: {files} files ({loaded.files_parsed} read, {loaded.files_reused} "
             f"unchanged), {ignored} ignored; {counts['sessions_read']:,} session rows, "
             f"{rejects:,} rejects; {counts['sessions_in_snapshot']:,} sessions, "
             f"{counts['scenarios']:,} scenarios; snapshot {result.path}; "
@@ -654,8 +662,8 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
             data={
                 "status": "published",
                 "files": files,
-                "files_read": result.files_parsed,
-                "files_skipped": result.files_reused,
+                "files_read": loaded.files_parsed,
+                "files_skipped": loaded.files_reused,
                 "files_ignored": ignored,
                 "rejects": rejects,
                 "sessions": counts["sessions_in_snapshot"],
@@ -708,8 +716,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
         public,
         manifest,
         time.monotonic() - started,
-        files_parsed=loaded.files_parsed,
-        files_reused=loaded.files_reused,
+        loaded=loaded,
         pruned=pruned,
     )
 

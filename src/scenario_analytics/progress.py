@@ -3,9 +3,9 @@
 - `PlainLog`: one line per event, `scenario-analytics: <message>`, for log files and
   schedulers that capture stderr (the default off a terminal).
 - `JsonLog`: one JSON object per event (`--log-format json`), for log pipelines.
-- `TerminalProgress`: on a terminal, the same lines plus a status line at the bottom: a
-  bar for the stages that count their work (files, days) with rows, elapsed time and
-  an ETA, and the step running now with its elapsed time.
+- `TerminalProgress`: on a terminal, the same lines (but one per SQL file) plus a status
+  line at the bottom: a bar for the stages that count their work (files, days) with
+  rows, elapsed time and an ETA, and the step running now with its elapsed time.
 """
 
 from __future__ import annotations
@@ -173,10 +173,11 @@ class TerminalProgress:
                     counted.update(event)
                 if event.message:  # the item now worked on
                     self.step = (event.message, time.monotonic())
+            elif event.kind == "step":
+                self.step = None  # shown while it ran; no line of its own on a terminal
             else:
-                if event.kind in ("step", "done"):
-                    self.step = None
                 if event.kind == "done":
+                    self.step = None
                     self.counted.pop(event.stage, None)
                 line = self.plain.line(event)
                 if line is not None:
