@@ -11,6 +11,20 @@ from scenario_analytics.errors import AnalyticsError, UnreadableFileError
 
 ENTITIES: tuple[str, ...] = ("sessions", "scenarios", "members", "groups", "group_memberships")
 
+# Why a session row is rejected, in the contract's order (the first that applies wins;
+# sql/0010_validate_sessions.sql decides).
+SESSION_REASONS: tuple[str, ...] = (
+    "malformed_record",
+    "missing_id",
+    "missing_user_id",
+    "missing_scenario_id",
+    "bad_created_at",
+    "bad_score",
+    "bad_duration",
+    "bad_is_valid_attempt",
+    "valid_attempt_without_score",
+)
+
 # Longest suffix first so `.jsonl.gz` wins over `.gz`.
 _FORMATS: tuple[tuple[str, str, bool], ...] = (
     (".jsonl.gz", "jsonl", True),

@@ -17,24 +17,14 @@ from typing import Literal
 
 import duckdb
 
+from scenario_analytics.exports import SESSION_REASONS
+
 Format = Literal["jsonl", "csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv", "parquet")
 
 # The default window ends on this fixed date, so that output does not depend on the clock.
 DEFAULT_END_DATE = date(2026, 11, 26)
 
-# Session reject reasons in the contract's order; a generated bad row hits exactly one.
-SESSION_REASONS: tuple[str, ...] = (
-    "malformed_record",
-    "missing_id",
-    "missing_user_id",
-    "missing_scenario_id",
-    "bad_created_at",
-    "bad_score",
-    "bad_duration",
-    "bad_is_valid_attempt",
-    "valid_attempt_without_score",
-)
 
 # Parquet is typed: a row cannot fail to parse, so it cannot carry `malformed_record`.
 REASONS_BY_FORMAT: dict[Format, tuple[str, ...]] = {

@@ -40,18 +40,6 @@ from scenario_analytics.sql_files import SqlFile, SqlPlan, load_sql_files, plan_
 from scenario_analytics.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.store import Store
 
-SESSION_REASONS = (
-    "malformed_record",
-    "missing_id",
-    "missing_user_id",
-    "missing_scenario_id",
-    "bad_created_at",
-    "bad_score",
-    "bad_duration",
-    "bad_is_valid_attempt",
-    "valid_attempt_without_score",
-)
-
 
 def boundary(report: Report, event: Event, name: str) -> None:
     """The end of a stage: tell the operators, then let a fault test kill us here."""
