@@ -173,6 +173,29 @@ def _required(value: Path | None, option: str) -> Path:
     return value
 
 
+def _job_settings(
+    job: Path | None,
+    exports: Path | None,
+    snapshots: Path | None,
+    max_reject_ratio: float | None,
+    full_refresh: bool,
+    keep: int | None,
+) -> dict[str, Any]:
+    """What `run` and `backfill` share: options win over the job file, then defaults."""
+    config = _job(job)
+    return {
+        "exports": _required(exports or config.exports, "--exports"),
+        "snapshots": _required(snapshots or config.snapshots, "--snapshots"),
+        "max_reject_ratio": (
+            max_reject_ratio if max_reject_ratio is not None else config.max_reject_ratio
+        ),
+        "materialize": config.materialize,
+        "engine": EngineSettings(**config.engine.model_dump()),
+        "full_refresh": full_refresh,
+        "keep": keep if keep is not None else config.keep_snapshots,
+    }
+
+
 @main.command(context_settings=CONTEXT)
 @exports_option
 @snapshots_option
@@ -207,19 +230,8 @@ def run(
       scenario-analytics run --exports /data/exports --snapshots /data/snapshots
       scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
     """
-    config = _job(job)
-    options = RunOptions(
-        exports=_required(exports or config.exports, "--exports"),
-        snapshots=_required(snapshots or config.snapshots, "--snapshots"),
-        as_of=as_of or yesterday(),
-        max_reject_ratio=(
-            max_reject_ratio if max_reject_ratio is not None else config.max_reject_ratio
-        ),
-        materialize=config.materialize,
-        engine=EngineSettings(**config.engine.model_dump()),
-        full_refresh=full_refresh,
-        keep=keep if keep is not None else config.keep_snapshots,
-    )
+    settings = _job_settings(job, exports, snapshots, max_reject_ratio, full_refresh, keep)
+    options = RunOptions(as_of=as_of or yesterday(), **settings)
     check_store_and_exports(options.exports, options.snapshots)
     with reporter(log_format) as report:
         result = run_job(options, report)
@@ -280,21 +292,8 @@ def backfill(
       scenario-analytics backfill --exports /data/exports --snapshots /data/snapshots \\
           --from 2026-11-20 --to 2026-11-26 --force
     """
-    config = _job(job)
-    options = BackfillOptions(
-        exports=_required(exports or config.exports, "--exports"),
-        snapshots=_required(snapshots or config.snapshots, "--snapshots"),
-        start=start,
-        end=end,
-        force=force,
-        max_reject_ratio=(
-            max_reject_ratio if max_reject_ratio is not None else config.max_reject_ratio
-        ),
-        materialize=config.materialize,
-        engine=EngineSettings(**config.engine.model_dump()),
-        full_refresh=full_refresh,
-        keep=keep if keep is not None else config.keep_snapshots,
-    )
+    settings = _job_settings(job, exports, snapshots, max_reject_ratio, full_refresh, keep)
+    options = BackfillOptions(start=start, end=end, force=force, **settings)
     check_store_and_exports(options.exports, options.snapshots)
     with reporter(log_format) as report:
         result = backfill_job(options, report)
