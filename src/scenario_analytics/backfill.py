@@ -28,10 +28,10 @@ from scenario_analytics.pipeline import (
     check_reject_ratio,
     open_ledger,
     prune,
-    report_failure,
     report_validated,
     scan_exports,
     stage_exports,
+    summarized_failure,
     write_day,
 )
 from scenario_analytics.sql_files import SqlPlan, load_sql_files, plan_sql_files
@@ -106,11 +106,8 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
     where it stopped.
     """
     started = time.monotonic()
-    try:
+    with summarized_failure(report, "backfill", started):
         result = _backfill(options, report, started)
-    except Exception as exc:
-        report_failure(report, "backfill", exc, started)
-        raise
     loaded = result.loaded
     newest = max(result.days, key=lambda d: d.snapshot_date)
     data: dict[str, object] = {

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -624,11 +626,8 @@ def begin(store: Store, report: Report) -> None:
 def run(options: RunOptions, report: Report = ignore) -> RunResult:
     """Build and publish the snapshot of one as-of date."""
     started = time.monotonic()
-    try:
+    with summarized_failure(report, "run", started):
         result = _run(options, report, started)
-    except Exception as exc:
-        report_failure(report, "run", exc, started)
-        raise
     loaded = result.loaded
     assert loaded is not None
     counts = result.manifest["counts"]
@@ -709,18 +708,24 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
     )
 
 
-def report_failure(report: Report, stage: str, exc: Exception, started: float) -> None:
-    code = int(getattr(exc, "exit_code", 1))
-    report(
-        Event(
-            stage,
-            "summary",
-            f"summary: {stage} failed after {time.monotonic() - started:.1f}s (exit {code}); "
-            "nothing more was published",
-            seconds=time.monotonic() - started,
-            data={"status": "failed", "exit_code": code},
+@contextmanager
+def summarized_failure(report: Report, stage: str, started: float) -> Iterator[None]:
+    """Any error of `run` or `backfill` still ends with its summary line, then propagates."""
+    try:
+        yield
+    except Exception as exc:
+        code = int(getattr(exc, "exit_code", 1))
+        report(
+            Event(
+                stage,
+                "summary",
+                f"summary: {stage} failed after {time.monotonic() - started:.1f}s "
+                f"(exit {code}); nothing more was published",
+                seconds=time.monotonic() - started,
+                data={"status": "failed", "exit_code": code},
+            )
         )
-    )
+        raise
 
 
 # -- validate -------------------------------------------------------------------------------
