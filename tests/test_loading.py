@@ -392,12 +392,18 @@ def test_created_at_forms(load: Load) -> None:
             "sessions/a.jsonl": [session(f"s{i}", created_at=w) for i, w in enumerate(written)],
             "sessions/b.csv": [CSV_SESSION_HEADER]  # CSV values are trimmed
             + [csv_session(f"s{i}", created_at=f" {w} ") for i, w in enumerate(written)],
+            # So is white space (tab, line feed, carriage return) around a JSON string.
+            "sessions/c.jsonl": [
+                session(f"s{i}", created_at=f"\t\r\n {w}\n\t") for i, w in enumerate(written)
+            ],
         }
     )
     assert loaded.reasons() == []
-    for kind in ("json", "csv"):
+    for rel_path in ("sessions/a.jsonl", "sessions/b.csv", "sessions/c.jsonl"):
         parsed = loaded.rows(
-            "SELECT created_at FROM staged_sessions WHERE kind = ? ORDER BY pos", [kind]
+            "SELECT created_at FROM staged_sessions JOIN export_files USING (file_id) "
+            "WHERE rel_path = ? ORDER BY pos",
+            [rel_path],
         )
         assert dict(zip(written, [t for (t,) in parsed], strict=True)) == CREATED_AT_IN_UTC
 
@@ -417,6 +423,8 @@ BAD_CREATED_AT = [
     "01/11/2026 10:00",
     "yesterday",
     "",
+    "2026-11-01T10:00:00Z\x0b",  # a vertical tab is not white space here
+    "\f2026-11-01T10:00:00Z",
 ]
 
 
@@ -1021,6 +1029,35 @@ def test_unreadable_file_fails_naming_it(tmp_path: Path, sql_files: list[Any], c
         con.close()
     assert info.value.path == rel_path
     assert f"cannot read export file {rel_path}: " in str(info.value)
+
+
+def _parquet_with_corrupt_pages() -> bytes:
+    """A Parquet file whose footer is intact but whose compressed pages are not."""
+    buffer = pa.BufferOutputStream()
+    records = [flat_session(f"p{i}") for i in range(2000)]
+    pq.write_table(pa.Table.from_pylist(records), buffer, compression="zstd")
+    data = bytearray(buffer.getvalue().to_pybytes())
+    for i in range(200, 1200):
+        data[i] ^= 0x5A
+    return bytes(data)
+
+
+def test_parquet_with_corrupt_pages_fails_naming_it(tmp_path: Path, sql_files: list[Any]) -> None:
+    # Loading reads only the footer; the pages are read by validation, which must still
+    # name the file rather than the SQL file that happened to read it.
+    files = {
+        "sessions/a-good.parquet": [flat_session("s1")],
+        "sessions/b-corrupt.parquet": _parquet_with_corrupt_pages(),
+    }
+    root = write_exports(tmp_path / "exports", files)
+    con = connect()
+    try:
+        with pytest.raises(UnreadableFileError) as info:
+            load_exports(con, root, AS_OF, sql_files)
+    finally:
+        con.close()
+    assert info.value.path == "sessions/b-corrupt.parquet"
+    assert "cannot read export file sessions/b-corrupt.parquet: " in str(info.value)
 
 
 def test_csv_header_with_a_required_column_missing_names_it(

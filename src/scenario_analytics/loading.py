@@ -6,7 +6,11 @@ every field of the entity, the value as text and a tag saying what the file had 
 values), `text` (a CSV value, which is always text), or NULL when the field is absent.
 Validation (`sql/0010_*.sql`) turns these into typed rows or reject reasons, the same
 way for every format. Nothing here loops over rows in Python: JSON Lines and CSV are
-streamed by pyarrow in blocks into DuckDB, JSON documents and Parquet are read by DuckDB.
+streamed by pyarrow in blocks into DuckDB, JSON documents are read by DuckDB.
+
+Parquet files are not copied: `raw_<entity>` becomes a view, the rows of the text formats
+(a table, `raw_<entity>_rows`) followed by one `read_parquet` select per Parquet file, so
+validation reads typed Parquet columns in one pass instead of a materialized text copy.
 """
 
 from __future__ import annotations
@@ -97,16 +101,34 @@ _BLOCK_SIZE = 16 << 20
 
 
 def raw_table(entity: str) -> str:
+    """What validation reads: every raw row of the entity (a view once loading is done)."""
     return f"raw_{entity}"
 
 
+def _rows_table(entity: str) -> str:
+    """The raw rows of the text formats (JSON Lines, JSON, CSV), inserted while loading."""
+    return f"raw_{entity}_rows"
+
+
+def _raw_columns(entity: str) -> list[tuple[str, str]]:
+    columns = [
+        ("file_id", "INTEGER"),
+        ("pos", "BIGINT"),
+        ("malformed", "BOOLEAN"),
+        ("raw", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("line_breaks", "INTEGER"),
+    ]
+    for f in ENTITY_FIELDS[entity]:
+        columns += [(f.name, "VARCHAR"), (f"{f.name}_t", "VARCHAR")]
+    return columns
+
+
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for entity, fields in ENTITY_FIELDS.items():
-        columns = ", ".join(f"{f.name} VARCHAR, {f.name}_t VARCHAR" for f in fields)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {raw_table(entity)} (file_id INTEGER, pos BIGINT, "
-            f"malformed BOOLEAN, raw VARCHAR, kind VARCHAR, line_breaks INTEGER, {columns})"
-        )
+    for entity in ENTITY_FIELDS:
+        columns = ", ".join(f"{name} {type_}" for name, type_ in _raw_columns(entity))
+        con.execute(f"DROP VIEW IF EXISTS {raw_table(entity)}")
+        con.execute(f"CREATE OR REPLACE TABLE {_rows_table(entity)} ({columns})")
 
 
 @dataclass
@@ -246,12 +268,49 @@ class Loader:
         self.con = con
         create_raw_tables(con)
         con.execute("CREATE OR REPLACE TABLE removed_lines (file_id INTEGER, line BIGINT)")
+        # Per entity, the select of each Parquet file (file_id, path, SQL) the view reads.
+        self.parquet: dict[str, list[tuple[int, str, str]]] = {e: [] for e in ENTITY_FIELDS}
+        self.exports: list[ExportFile] = []
+        self.rows: dict[int, int] = {}  # rows of each loaded file, by file_id
+        self.finish()
+
+    def finish(self) -> None:
+        """(Re)make the `raw_<entity>` views over the text rows and the Parquet files."""
+        for entity in ENTITY_FIELDS:
+            names = [name for name, _ in _raw_columns(entity)]
+            parts = [f"SELECT {', '.join(names)} FROM {_rows_table(entity)}"]
+            for file_id, path, select in self.parquet[entity]:
+                bound = select.replace("$file_id", str(int(file_id))).replace(
+                    "$path", quote_literal(path)
+                )
+                parts.append(f"SELECT {', '.join(names)} FROM ({bound})")
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW {raw_table(entity)} AS {' UNION ALL '.join(parts)}"
+            )
 
     def drop_raw_tables(self) -> None:
         """Free the raw rows once validation has turned them into staged tables."""
         for entity in ENTITY_FIELDS:
-            self.con.execute(f"DROP TABLE IF EXISTS {raw_table(entity)}")
+            self.con.execute(f"DROP VIEW IF EXISTS {raw_table(entity)}")
+            self.con.execute(f"DROP TABLE IF EXISTS {_rows_table(entity)}")
         self.con.execute("DROP TABLE IF EXISTS removed_lines")
+
+    def find_unreadable_parquet(self) -> None:
+        """After validation failed: read each Parquet file whole, to name one that is broken.
+
+        Loading reads only a Parquet file's footer; its pages are first read by
+        validation, through the views. Raises UnreadableFileError for the first file
+        whose pages cannot be read; returns if all can.
+        """
+        for entity in ENTITY_FIELDS:
+            for _file_id, path, _select in self.parquet[entity]:
+                try:
+                    self.con.execute(
+                        "SELECT count(*) FROM read_parquet(?) AS t WHERE hash(t) IS NULL", [path]
+                    ).fetchall()
+                except duckdb.Error as exc:
+                    rel = next((e.rel_path for e in self.exports if str(e.path) == path), path)
+                    raise UnreadableFileError(rel, _describe(exc)) from exc
 
     def load(self, file_id: int, export: ExportFile) -> None:
         loaders: dict[str, Callable[[FileLoad], None]] = {
@@ -261,6 +320,7 @@ class Loader:
             "parquet": self._load_parquet,
         }
         load = FileLoad(file_id, export)
+        self.exports.append(export)
         with _undecodable_rows() as undecodable:
             try:
                 loaders[export.fmt](load)
@@ -279,6 +339,11 @@ class Loader:
         if undecodable:
             # pyarrow could not hand such a row to the handler: never drop it silently.
             raise UnreadableFileError(export.rel_path, _NOT_TEXT)
+        if export.fmt != "parquet":
+            ((rows,),) = self.con.execute(
+                f"SELECT count(*) FROM {_rows_table(export.entity)} WHERE file_id = ?", [file_id]
+            ).fetchall()
+            self.rows[file_id] = int(rows)
 
     # -- JSON Lines ---------------------------------------------------------------
     def _load_jsonl(self, load: FileLoad) -> None:
@@ -496,10 +561,16 @@ class Loader:
             fields_sql.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
         sql = f"""
             SELECT $file_id::INTEGER AS file_id, file_row_number + 1 AS pos, false AS malformed,
-                   NULL AS raw, 'parquet' AS kind, {", ".join(fields_sql)}
+                   CAST(NULL AS VARCHAR) AS raw, 'parquet' AS kind,
+                   CAST(NULL AS INTEGER) AS line_breaks, {", ".join(fields_sql)}
             FROM read_parquet($path, file_row_number = true)
         """
-        self._insert(load, sql, {"path": path})
+        ((rows,),) = self.con.execute(
+            "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
+        ).fetchall()
+        self.parquet[load.export.entity].append((load.file_id, path, sql))
+        self.rows[load.file_id] = int(rows)
+        self.finish()
 
     def _struct_fields(self, path: str, column: str) -> dict[str, str]:
         rows = self.con.execute(
@@ -536,7 +607,7 @@ class Loader:
         bound: dict[str, object] = {"file_id": load.file_id, **(params or {})}
         if "$paths" in select_sql:
             bound["paths"] = _json_paths(entity)
-        self.con.execute(f"INSERT INTO {raw_table(entity)} BY NAME {select_sql}", bound)
+        self.con.execute(f"INSERT INTO {_rows_table(entity)} BY NAME {select_sql}", bound)
 
     def _record_malformed(
         self,
@@ -561,10 +632,10 @@ class Loader:
         # first_line + k + (number of removed lines before it).
         self.con.execute(
             f"""
-            UPDATE {raw_table(entity)} AS r SET pos = r.pos + m.shift
+            UPDATE {_rows_table(entity)} AS r SET pos = r.pos + m.shift
             FROM (
                 SELECT p.pos, max(g.shift) AS shift
-                FROM (SELECT pos FROM {raw_table(entity)} WHERE file_id = $file_id) p
+                FROM (SELECT pos FROM {_rows_table(entity)} WHERE file_id = $file_id) p
                 JOIN (
                     SELECT line - (row_number() OVER (ORDER BY line) - 1) AS first_pos,
                            row_number() OVER (ORDER BY line) AS shift
@@ -579,7 +650,7 @@ class Loader:
         kept = [(line, text) for line, text in rows if not blank(text)]
         if kept:
             self.con.executemany(
-                f"INSERT INTO {raw_table(entity)} (file_id, pos, malformed, raw, kind, "
+                f"INSERT INTO {_rows_table(entity)} (file_id, pos, malformed, raw, kind, "
                 "line_breaks) VALUES (?, ?, true, ?, ?, ?)",
                 [
                     (load.file_id, line, text, load.export.fmt, text.count("\n"))
@@ -590,7 +661,7 @@ class Loader:
     def _records_to_lines(self, load: FileLoad) -> None:
         """pyarrow numbers CSV records; a quoted value spanning lines makes them differ from
         line numbers, so shift each row by the line breaks inside the rows before it."""
-        table = raw_table(load.export.entity)
+        table = _rows_table(load.export.entity)
         params = {"file_id": load.file_id}
         # fetchall, not fetchone: an unfinished result would block the next `register`.
         ((found,),) = self.con.execute(

@@ -34,7 +34,7 @@ from scenario_analytics.exports import ExportFile, ExportsFolder, discover
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.fingerprint import snapshot_fingerprint, sql_version, staging_digest
 from scenario_analytics.ledger import InputFile, Ledger, drop_views
-from scenario_analytics.loading import ENTITY_FIELDS, Loader, raw_table
+from scenario_analytics.loading import ENTITY_FIELDS, Loader
 from scenario_analytics.materialize import create_filters_table, materialized_requests
 from scenario_analytics.requests import as_of_end
 from scenario_analytics.snapshot import write_manifest, write_summary_bodies, write_tables
@@ -236,9 +236,8 @@ def stage_exports(
             )
         )
         loader.load(item.file_id, item.export)
-        rows += _raw_rows(con, item)
+        rows += loader.rows[item.file_id]
         bytes_done += item.size
-    _check_unchanged(parsed)
     seconds = time.monotonic() - started
     boundary(
         report,
@@ -254,7 +253,14 @@ def stage_exports(
     )
 
     started = time.monotonic()
-    _run_sql(con, plan.per_file, {}, "stage", report)
+    try:
+        # Parquet files are read here, through the raw views: check them after this.
+        _run_sql(con, plan.per_file, {}, "stage", report)
+    except AnalyticsError:
+        _check_unchanged(parsed)
+        loader.find_unreadable_parquet()
+        raise
+    _check_unchanged(parsed)
     _fill_parquet_raw(con, parsed)
     loader.drop_raw_tables()
     ledger.store(inputs.files, parsed, staged_tables)
@@ -279,14 +285,6 @@ def stage_exports(
         files_reused=len(reused),
         validate_started=started,
     )
-
-
-def _raw_rows(con: duckdb.DuckDBPyConnection, item: InputFile) -> int:
-    (count,) = con.execute(
-        f"SELECT count(*) FROM {raw_table(item.export.entity)} WHERE file_id = ?",
-        [item.file_id],
-    ).fetchall()[0]
-    return int(count)
 
 
 def _check_unchanged(parsed: list[InputFile]) -> None:
