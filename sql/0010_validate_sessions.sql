@@ -22,28 +22,39 @@ WITH typed AS (
         CASE WHEN scenario_slug_t IN ('string', 'text') THEN scenario_slug END AS scenario_slug,
         CASE WHEN scenario_name_t IN ('string', 'text') THEN scenario_name END AS scenario_name,
         -- created_at: YYYY-MM-DD, T or space, HH:MM, optional :SS and fraction, optional
-        -- Z or +-HH[:MM]. The pattern decides what is accepted; the cast (session time
-        -- zone UTC, so no offset means UTC) converts, dropping fraction digits beyond 6.
-        CASE WHEN created_at_t IN ('string', 'text')
-              AND regexp_full_match(
-                    trim(created_at, E' \t\n\r'),
-                    '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]'
-                    || '(:[0-5][0-9]([.][0-9]+)?)?(Z|[+-]([01][0-9]|2[0-3])(:[0-5][0-9])?)?')
-            THEN CAST(TRY_CAST(trim(created_at, E' \t\n\r')
-                               AS TIMESTAMP WITH TIME ZONE) AS TIMESTAMP)
-        END AS created_at,
+        -- Z or +-HH[:MM], with white space around it. The pattern decides what is
+        -- accepted (the common, untrimmed case is matched first: a trim costs as much as
+        -- the match); the cast (session time zone UTC, so no offset means UTC) converts,
+        -- dropping fraction digits beyond 6, and the epoch turns it into a plain
+        -- TIMESTAMP without a time zone conversion per row.
+        make_timestamp(epoch_us(TRY_CAST(
+            CASE WHEN created_at_t NOT IN ('string', 'text') THEN NULL
+                 WHEN regexp_full_match(created_at, '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]'
+                          || '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]+)?)?'
+                          || '(Z|[+-]([01][0-9]|2[0-3])(:[0-5][0-9])?)?')
+                     THEN created_at
+                 WHEN regexp_full_match(created_at, '[ \t\n\r]*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]'
+                          || '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]+)?)?'
+                          || '(Z|[+-]([01][0-9]|2[0-3])(:[0-5][0-9])?)?[ \t\n\r]*')
+                     THEN trim(created_at, E' \t\n\r')
+            END AS TIMESTAMP WITH TIME ZONE))) AS created_at,
         -- Numbers: JSON/Parquet numbers, or CSV text that is written as a decimal number
         -- (the casts alone would also take `1_000`); a JSON string is not a number.
-        CASE WHEN score_t IN ('integer', 'number')
-              OR score_t = 'text' AND regexp_full_match(trim(score, E' \t'),
+        -- (Typed numbers are never padded: only CSV text is trimmed.)
+        CASE WHEN score_t IN ('integer', 'number') THEN
+            coalesce(TRY_CAST(score AS DECIMAL(38, 20)),
+                     TRY_CAST(TRY_CAST(score AS DOUBLE) AS DECIMAL(38, 20)))
+             WHEN score_t = 'text' AND regexp_full_match(trim(score, E' \t'),
                                      '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') THEN
             coalesce(
                 TRY_CAST(trim(score, E' \t') AS DECIMAL(38, 20)),
                 TRY_CAST(TRY_CAST(trim(score, E' \t') AS DOUBLE) AS DECIMAL(38, 20)))
         END AS score_value,
         score_t IS NOT NULL AND score_t <> 'null' AS score_present,
-        CASE WHEN duration_seconds_t IN ('integer', 'number')
-              OR duration_seconds_t = 'text'
+        CASE WHEN duration_seconds_t IN ('integer', 'number') THEN
+            coalesce(TRY_CAST(duration_seconds AS DECIMAL(38, 20)),
+                     TRY_CAST(TRY_CAST(duration_seconds AS DOUBLE) AS DECIMAL(38, 20)))
+             WHEN duration_seconds_t = 'text'
                  AND regexp_full_match(trim(duration_seconds, E' \t'),
                                        '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') THEN
             coalesce(
