@@ -17,7 +17,10 @@ SELECT
     scenario_id,
     user_id,
     count(*) AS session_count,
-    arg_min(score, (created_at, session_id)) AS first_score,
+    -- The smallest (created_at, session_id, score) is the first session (ids are unique):
+    -- a struct min is cheaper than arg_min with a struct key.
+    min(struct_pack(created_at, session_id, score)).score
+        AS first_score,
     max(score) AS best_score,
     coalesce(sum(duration_seconds), 0) AS total_duration_seconds,
     count(duration_seconds) AS sessions_with_duration
