@@ -45,7 +45,7 @@ def test_real_folder_loads_in_order() -> None:
 
 def make_folder(tmp_path: Path, names: list[str]) -> Path:
     for name in names:
-        phase = "summarize" if name >= "0080" else "build"
+        phase = "summarize" if name >= "0110" else "build"
         (tmp_path / name).write_text(
             f"-- Purpose: test.\n-- Grain: one row.\n-- Phase: {phase}\nSELECT 1;\n",
             encoding="utf-8",

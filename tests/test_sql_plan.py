@@ -29,6 +29,10 @@ def test_the_real_folder() -> None:
     assert plan.as_of and "as_of_end" in plan.as_of[0].parameters
     assert {f.phase for f in plan.summarize} == {"summarize"}
     assert "sessions" in [t for f in plan.all_files for t in f.creates]
+    # What does not depend on the date is computed once per backfill, before the as-of part.
+    once = {t for f in plan.all_files for t in f.creates}
+    assert {"user_directory", "scenario_directory", "graded_history"} <= once
+    assert plan.as_of[0].name == "0080_users.sql"
 
 
 def _folder(tmp_path: Path, files: dict[str, str]) -> Path:

@@ -4,5 +4,5 @@
 -- Phase: build
 CREATE OR REPLACE TABLE graded_sessions AS
 SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
-FROM sessions
-WHERE is_valid_attempt AND created_at <= $as_of_end;
+FROM graded_history
+WHERE created_at <= $as_of_end;
