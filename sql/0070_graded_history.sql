@@ -4,6 +4,7 @@
 -- done once here, each as-of date (0100) only filters, keeping this order.
 -- Grain: one row per graded session, of any date.
 -- Phase: build
+-- Order: kept (the table holds its rows in this order; 0100 and the snapshot keep it)
 CREATE OR REPLACE TABLE graded_history AS
 SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
 FROM sessions
