@@ -522,8 +522,10 @@ def write_day(
             snapshot_date=as_of,
         )
     )
-    outputs = write_tables(con, staging)
-    outputs.append(write_summary_bodies(con, staging))
+    seconds: dict[str, float] = {}
+    outputs = write_tables(con, staging, seconds.__setitem__)
+    bodies = write_summary_bodies(con, staging)
+    outputs.append(bodies)
     manifest: dict[str, object] = {
         "snapshot_date": as_of.isoformat(),
         "tool_version": __version__,
@@ -540,9 +542,21 @@ def write_day(
         "duration_seconds": round(time.monotonic() - started, 3),
     }
     write_manifest(staging, manifest)
+    # The slowest tables by name, for whoever profiles a day (sessions.parquet leads).
+    slowest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
     boundary(
         report,
-        Event("write", "done", seconds=time.monotonic() - began, snapshot_date=as_of),
+        Event(
+            "write",
+            "done",
+            f"wrote {len(seconds)} tables, {bodies['rows']} summary.json and the manifest in "
+            f"{time.monotonic() - began:.1f}s (slowest: "
+            + ", ".join(f"{name}.parquet {s:.1f}s" for name, s in slowest)
+            + ")",
+            seconds=time.monotonic() - began,
+            snapshot_date=as_of,
+            data={"table_seconds": {name: round(s, 3) for name, s in seconds.items()}},
+        ),
         "written",
     )
     return staging, manifest

@@ -6,7 +6,8 @@ import errno
 import json
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -107,8 +108,19 @@ def _duckdb_errno(exc: duckdb.Error) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def write_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> list[dict[str, object]]:
-    return [write_table(con, folder, name) for name in TABLES]
+def write_tables(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    on_table: Callable[[str, float], None] | None = None,
+) -> list[dict[str, object]]:
+    """Every table's Parquet file; `on_table(name, seconds)` after each one."""
+    outputs = []
+    for name in TABLES:
+        started = time.monotonic()
+        outputs.append(write_table(con, folder, name))
+        if on_table is not None:
+            on_table(name, time.monotonic() - started)
+    return outputs
 
 
 def write_table(con: duckdb.DuckDBPyConnection, folder: Path, name: str) -> dict[str, object]:
