@@ -45,7 +45,7 @@ def test_sessions_file_is_sorted_for_each_as_of_date(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     files = {f.name: f for f in load_sql_files()}
-    history, graded = files["0070_graded_history.sql"], files["0100_graded_sessions.sql"]
+    history, graded = files["0070_session_history.sql"], files["0100_graded_sessions.sql"]
     assert history.keeps_order
     run_sql_files(con, [history], {})
     for n, day in enumerate([date(2026, 11, 12), date(2026, 11, 17)]):

@@ -376,6 +376,18 @@ def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStat
     return stats
 
 
+def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the de-duplicated sessions once the SQL that does not depend on the date ran.
+
+    What each as-of date needs of them is in smaller tables by then (`sql/0050`...`0070`:
+    the user and scenario directories, graded_history, sessions_per_day); no as-of or
+    summarize SQL reads `sessions` (`tests/test_sql_plan.py`). At 10M sessions the table
+    takes ~1.5 GB, which under the default 2 GB limit pushed every day's tables to the
+    spill folder.
+    """
+    con.execute("DROP TABLE IF EXISTS sessions")
+
+
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
     read, _accepted, rejected = result.entity_totals("sessions")
     if read and rejected / read > max_reject_ratio:
@@ -481,11 +493,11 @@ def build_day(
 def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> dict[str, int]:
     read, accepted, rejected = result.entity_totals("sessions")
     row = con.execute(
-        """SELECT (SELECT count(*) FROM sessions),
-                  (SELECT count(*) FROM sessions WHERE created_at <= $end),
+        """SELECT (SELECT coalesce(sum(sessions), 0) FROM sessions_per_day),
+                  (SELECT coalesce(sum(sessions), 0) FROM sessions_per_day WHERE day <= $day),
                   (SELECT count(*) FROM snapshot_scenarios),
                   (SELECT count(*) FROM users)""",
-        {"end": as_of_end(as_of)},
+        {"day": as_of},
     ).fetchone()
     assert row is not None
     unique, in_snapshot, scenarios, users = (int(v) for v in row)
@@ -690,6 +702,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
             loaded = stage_exports(con, inputs, plan, ledger, report)
             check_reject_ratio(loaded, options.max_reject_ratio)
             report_validated(report, loaded)
+            release_sessions(con)
             filters = build_day(con, plan, options.materialize, options.as_of, report)
             fingerprint = inputs.fingerprint(plan.all, options.materialize)
             staging, manifest = write_day(
