@@ -146,7 +146,7 @@ def test_a_sql_change_invalidates_the_ledger(
     assert _run(exports, store).files_parsed == 7
     assert _run(exports, store).files_parsed == 0
     # A change in the SQL after the per-file part keeps the staged rows.
-    users = sql / "0050_users.sql"
+    users = sql / "0080_users.sql"
     users.write_text(users.read_text() + "\n-- a change after the per-file part\n")
     assert _run(exports, store).files_parsed == 0
 

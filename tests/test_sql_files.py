@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from scenario_analytics.database import connect
 from scenario_analytics.errors import AnalyticsError
-from scenario_analytics.sql_files import SqlFile, default_sql_dir, load_sql_files
+from scenario_analytics.sql_files import SqlFile, default_sql_dir, load_sql_files, run_sql_files
 
 SQL_DIR = default_sql_dir()
 SQL_PATHS = sorted(SQL_DIR.glob("*.sql"))
@@ -45,7 +46,7 @@ def test_real_folder_loads_in_order() -> None:
 
 def make_folder(tmp_path: Path, names: list[str]) -> Path:
     for name in names:
-        phase = "summarize" if name >= "0080" else "build"
+        phase = "summarize" if name >= "0110" else "build"
         (tmp_path / name).write_text(
             f"-- Purpose: test.\n-- Grain: one row.\n-- Phase: {phase}\nSELECT 1;\n",
             encoding="utf-8",
@@ -130,3 +131,25 @@ def test_summarize_phase_needs_no_parameters() -> None:
     assert summarize
     for sql_file in summarize:
         assert "$" not in _STRING_LITERAL.sub("''", _COMMENT.sub("", sql_file.text)), sql_file.name
+
+
+def test_order_kept_files_run_with_insertion_order_preserved(tmp_path: Path) -> None:
+    """`-- Order: kept` turns DuckDB's insertion order on for that file only."""
+    body = "CREATE TABLE {} AS SELECT current_setting('preserve_insertion_order') AS kept;\n"
+    (tmp_path / "0010_a.sql").write_text(
+        "-- Purpose: test.\n-- Grain: one row.\n-- Phase: build\n-- Order: kept (why)\n"
+        + body.format("a")
+    )
+    (tmp_path / "0020_b.sql").write_text(
+        "-- Purpose: test.\n-- Grain: one row.\n-- Phase: build\n" + body.format("b")
+    )
+    files = load_sql_files(tmp_path)
+    assert [f.keeps_order for f in files] == [True, False]
+    con = connect()
+    run_sql_files(con, files, {})
+    assert con.execute("SELECT (SELECT kept FROM a), (SELECT kept FROM b)").fetchall() == [
+        (True, False)
+    ]
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [
+        (False,)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,16 @@ def test_the_real_folder() -> None:
     assert plan.as_of and "as_of_end" in plan.as_of[0].parameters
     assert {f.phase for f in plan.summarize} == {"summarize"}
     assert "sessions" in [t for f in plan.all_files for t in f.creates]
+    # What does not depend on the date is computed once per backfill, before the as-of part.
+    once = {t for f in plan.all_files for t in f.creates}
+    assert {"user_directory", "scenario_directory", "graded_history", "sessions_per_day"} <= once
+    assert plan.as_of[0].name == "0080_users.sql"
+    # run and backfill drop `sessions` before the as-of part (pipeline.release_sessions).
+    for sql_file in plan.as_of + plan.summarize:
+        code = "\n".join(
+            line for line in sql_file.text.splitlines() if not line.lstrip().startswith("--")
+        )
+        assert not re.search(r"\b(FROM|JOIN)\s+sessions\b", code, re.IGNORECASE), sql_file.name
 
 
 def _folder(tmp_path: Path, files: dict[str, str]) -> Path:

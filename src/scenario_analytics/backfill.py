@@ -28,6 +28,7 @@ from scenario_analytics.pipeline import (
     check_reject_ratio,
     open_ledger,
     prune,
+    release_sessions,
     report_validated,
     scan_exports,
     stage_exports,
@@ -207,6 +208,7 @@ def _backfill_days(
         loaded = stage_exports(con, inputs, plan, ledger, report)
         check_reject_ratio(loaded, options.max_reject_ratio)
         report_validated(report, loaded)
+        release_sessions(con)
         shared = time.monotonic()
         report(
             Event(

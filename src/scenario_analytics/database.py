@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ def connect(
     con = duckdb.connect(database)
     # Every timestamp in this job is UTC; a session time zone would leak into casts.
     con.execute("SET TimeZone = 'UTC'")
+    # Loading and joining need no row order; keeping it costs memory on big inserts.
+    # Where the order matters, `insertion_order_kept` turns it back on.
     con.execute("SET preserve_insertion_order = false")
     # stdout is data: DuckDB's own progress bar must never reach it.
     con.execute("SET enable_progress_bar = false")
@@ -45,6 +49,28 @@ def connect(
     )
     con.execute("SET temp_directory = ?", [str(spill)])
     return con
+
+
+@contextmanager
+def insertion_order_kept(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Statements run here keep rows in order: DuckDB's `preserve_insertion_order`.
+
+    With it on, DuckDB documents that `CREATE TABLE AS` and `COPY` store rows in the
+    order of their query, and that a query over one table with only WHERE and SELECT
+    (no join, no GROUP BY) gives the table's rows in the order they were inserted. So
+    a table filled from an ORDER BY query can be filtered and written many times, still
+    sorted, without sorting again. (`connect` turns the setting off for everything else.)
+    """
+    ((before,),) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    except BaseException:
+        # The statement's own error is the one to report, not a failed reset after it.
+        with suppress(duckdb.Error):
+            con.execute("SET preserve_insertion_order = ?", [bool(before)])
+        raise
+    con.execute("SET preserve_insertion_order = ?", [bool(before)])
 
 
 def quote_ident(name: str) -> str:

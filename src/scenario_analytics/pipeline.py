@@ -374,6 +374,18 @@ def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStat
     return stats
 
 
+def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the de-duplicated sessions once the SQL that does not depend on the date ran.
+
+    What each as-of date needs of them is in smaller tables by then (`sql/0050`...`0070`:
+    the user and scenario directories, graded_history, sessions_per_day); no as-of or
+    summarize SQL reads `sessions` (`tests/test_sql_plan.py`). At 10M sessions the table
+    takes ~1.5 GB, which under the default 2 GB limit pushed every day's tables to the
+    spill folder.
+    """
+    con.execute("DROP TABLE IF EXISTS sessions")
+
+
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
     read, _accepted, rejected = result.entity_totals("sessions")
     if read and rejected / read > max_reject_ratio:
@@ -479,11 +491,11 @@ def build_day(
 def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> dict[str, int]:
     read, accepted, rejected = result.entity_totals("sessions")
     row = con.execute(
-        """SELECT (SELECT count(*) FROM sessions),
-                  (SELECT count(*) FROM sessions WHERE created_at <= $end),
+        """SELECT (SELECT coalesce(sum(sessions), 0) FROM sessions_per_day),
+                  (SELECT coalesce(sum(sessions), 0) FROM sessions_per_day WHERE day <= $day),
                   (SELECT count(*) FROM snapshot_scenarios),
                   (SELECT count(*) FROM users)""",
-        {"end": as_of_end(as_of)},
+        {"day": as_of},
     ).fetchone()
     assert row is not None
     unique, in_snapshot, scenarios, users = (int(v) for v in row)
@@ -520,8 +532,10 @@ def write_day(
             snapshot_date=as_of,
         )
     )
-    outputs = write_tables(con, staging)
-    outputs.append(write_summary_bodies(con, staging))
+    seconds: dict[str, float] = {}
+    outputs = write_tables(con, staging, seconds.__setitem__)
+    bodies = write_summary_bodies(con, staging)
+    outputs.append(bodies)
     manifest: dict[str, object] = {
         "snapshot_date": as_of.isoformat(),
         "tool_version": __version__,
@@ -538,9 +552,21 @@ def write_day(
         "duration_seconds": round(time.monotonic() - started, 3),
     }
     write_manifest(staging, manifest)
+    # The slowest tables by name, for whoever profiles a day (sessions.parquet leads).
+    slowest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
     boundary(
         report,
-        Event("write", "done", seconds=time.monotonic() - began, snapshot_date=as_of),
+        Event(
+            "write",
+            "done",
+            f"wrote {len(seconds)} tables, {bodies['rows']} summary.json and the manifest in "
+            f"{time.monotonic() - began:.1f}s (slowest: "
+            + ", ".join(f"{name}.parquet {s:.1f}s" for name, s in slowest)
+            + ")",
+            seconds=time.monotonic() - began,
+            snapshot_date=as_of,
+            data={"table_seconds": {name: round(s, 3) for name, s in seconds.items()}},
+        ),
         "written",
     )
     return staging, manifest
@@ -674,6 +700,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
             loaded = stage_exports(con, inputs, plan, ledger, report)
             check_reject_ratio(loaded, options.max_reject_ratio)
             report_validated(report, loaded)
+            release_sessions(con)
             filters = build_day(con, plan, options.materialize, options.as_of, report)
             fingerprint = inputs.fingerprint(plan.all, options.materialize)
             staging, manifest = write_day(

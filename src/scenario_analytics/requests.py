@@ -78,7 +78,7 @@ def _encode_list(items: tuple[str, ...]) -> str:
 
 
 def lower_email(text: str) -> str:
-    """Lower-case an email exactly as the SQL side's `lower()` does (0050_users.sql).
+    """Lower-case an email exactly as the SQL side's `lower()` does (0050_user_directory.sql).
 
     DuckDB maps each code point on its own (Unicode simple case mapping); `str.lower`
     applies the full mapping, which differs in two places: `İ` becomes `i` plus a

@@ -7,17 +7,20 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from scenario_analytics.database import insertion_order_kept
 from scenario_analytics.errors import AnalyticsError
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _PHASE = re.compile(r"^--\s*Phase:\s*(build|summarize)\s*$", re.MULTILINE | re.IGNORECASE)
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _SCOPE = re.compile(r"^--\s*Scope:\s*per-file\b", re.MULTILINE | re.IGNORECASE)
+_ORDER = re.compile(r"^--\s*Order:\s*kept\b", re.MULTILINE | re.IGNORECASE)
 _CREATES = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+([a-z_][a-z0-9_]*)", re.MULTILINE | re.IGNORECASE
 )
@@ -51,6 +54,12 @@ class SqlFile:
         """Declared `-- Scope: per-file`: each export file's rows are handled on their own,
         so the result can be kept per file (the incremental ledger relies on it)."""
         return bool(_SCOPE.search(self.text))
+
+    @property
+    def keeps_order(self) -> bool:
+        """Declared `-- Order: kept`: the tables it fills keep the row order of the table
+        they select from (`database.insertion_order_kept` is on while it runs)."""
+        return bool(_ORDER.search(self.text))
 
     @property
     def parameters(self) -> set[str]:
@@ -154,19 +163,26 @@ def run_sql_files(
         if on_step is not None:
             on_step(sql_file, None)
         started = time.monotonic()
-        for statement in sql_file.statements():
-            names = sorted(set(_PARAM.findall(statement)))
-            missing = [n for n in names if n not in params]
-            if missing:
-                raise AnalyticsError(
-                    f"{sql_file.name} uses parameter(s) {', '.join(missing)} that the job "
-                    "does not provide"
-                )
-            try:
-                con.execute(statement, {n: params[n] for n in names})
-            except duckdb.Error as exc:
-                raise AnalyticsError(f"{sql_file.name} failed: {exc}") from exc
+        with insertion_order_kept(con) if sql_file.keeps_order else nullcontext():
+            _run_statements(con, sql_file, params)
         if log is not None:
             log(f"sql {sql_file.name} done in {time.monotonic() - started:.1f}s")
         if on_step is not None:
             on_step(sql_file, time.monotonic() - started)
+
+
+def _run_statements(
+    con: duckdb.DuckDBPyConnection, sql_file: SqlFile, params: dict[str, object]
+) -> None:
+    for statement in sql_file.statements():
+        names = sorted(set(_PARAM.findall(statement)))
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise AnalyticsError(
+                f"{sql_file.name} uses parameter(s) {', '.join(missing)} that the job "
+                "does not provide"
+            )
+        try:
+            con.execute(statement, {n: params[n] for n in names})
+        except duckdb.Error as exc:
+            raise AnalyticsError(f"{sql_file.name} failed: {exc}") from exc

@@ -1,23 +1,25 @@
--- Purpose: the scenarios of the snapshot with their slug and name: every scenario of the
--- scenarios export, plus every scenario of an accepted, de-duplicated session created up
--- to the end of the as-of day. Slug and name come from the export, else from the latest
+-- Purpose: every scenario the exports know, with its slug and name, and when its first
+-- accepted session was created. None of it depends on the as-of date (labels come from
+-- all sessions, like emails), so a backfill computes it once and each day only picks its
+-- scenarios (0090). Slug and name come from the scenarios export, else from the latest
 -- accepted session that has them (latest created_at, then highest session id). Slugs and
 -- names are trimmed of white space (the same set as emails); an empty one is absent.
--- Grain: one row per scenario.
+-- Grain: one row per scenario: every scenario of the scenarios export, and every scenario
+-- of an accepted, de-duplicated session of any date.
 -- Phase: build
-CREATE OR REPLACE TABLE snapshot_scenarios AS
-WITH ids AS (
-    SELECT scenario_id FROM scenarios_export
-    UNION
-    SELECT scenario_id FROM sessions WHERE created_at <= $as_of_end
-),
-export AS (
+CREATE OR REPLACE TABLE scenario_directory AS
+WITH export AS (
     SELECT scenario_id,
            nullif(trim(slug, E' \t\n\x0b\f\r'), '')
                AS slug,
            nullif(trim(name, E' \t\n\x0b\f\r'), '')
                AS name
     FROM scenarios_export
+),
+first_sessions AS (
+    SELECT scenario_id, min(created_at) AS first_session_at
+    FROM sessions
+    GROUP BY scenario_id
 ),
 labelled_sessions AS (
     SELECT scenario_id, created_at, session_id,
@@ -38,10 +40,11 @@ session_labels AS (
     GROUP BY scenario_id
 )
 SELECT
-    i.scenario_id,
+    coalesce(e.scenario_id, f.scenario_id) AS scenario_id,
     coalesce(e.slug, sl.slug) AS slug,
     coalesce(e.name, sl.name) AS name,
-    e.scenario_id IS NOT NULL AS in_scenarios_export
-FROM ids AS i
-LEFT JOIN export AS e ON e.scenario_id = i.scenario_id
-LEFT JOIN session_labels AS sl ON sl.scenario_id = i.scenario_id;
+    e.scenario_id IS NOT NULL AS in_scenarios_export,
+    f.first_session_at
+FROM export AS e
+FULL OUTER JOIN first_sessions AS f ON f.scenario_id = e.scenario_id
+LEFT JOIN session_labels AS sl ON sl.scenario_id = coalesce(e.scenario_id, f.scenario_id);

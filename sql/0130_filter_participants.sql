@@ -12,8 +12,15 @@ WITH listed AS (
     JOIN users AS u ON u.email = e.email
 ),
 grouped AS (
+    -- One group (the usual case): its members, already distinct pairs in group_memberships.
+    SELECT f.filter_id, m.user_id
+    FROM filters AS f
+    JOIN group_memberships AS m ON m.group_id = f.group_ids[1]
+    WHERE len(f.group_ids) = 1
+    UNION ALL
     SELECT DISTINCT g.filter_id, m.user_id
-    FROM (SELECT filter_id, unnest(group_ids) AS group_id FROM filters) AS g
+    FROM (SELECT filter_id, unnest(group_ids) AS group_id FROM filters
+          WHERE len(group_ids) > 1) AS g
     JOIN group_memberships AS m ON m.group_id = g.group_id
 ),
 selected_users AS (

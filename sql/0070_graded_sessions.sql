@@ -1,8 +1,0 @@
--- Purpose: the graded sessions every summary starts from: accepted, de-duplicated, valid
--- attempts (hence scored) created at or before the end of the as-of day.
--- Grain: one row per graded session.
--- Phase: build
-CREATE OR REPLACE TABLE graded_sessions AS
-SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
-FROM sessions
-WHERE is_valid_attempt AND created_at <= $as_of_end;

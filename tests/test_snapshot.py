@@ -1,0 +1,74 @@
+"""Writing a snapshot's tables: `sessions.parquet` is sorted without sorting per snapshot."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from scenario_analytics.database import EngineSettings, connect, insertion_order_kept
+from scenario_analytics.requests import as_of_end
+from scenario_analytics.snapshot import write_table
+from scenario_analytics.sql_files import load_sql_files, run_sql_files
+
+SORTED = """
+    SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds
+    FROM sessions
+    WHERE is_valid_attempt AND created_at <= $end
+    ORDER BY scenario_id, user_id, created_at, session_id"""
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    """Many threads and a `sessions` table of several row groups, stored shuffled, with
+    ties on (scenario, user, created_at) that only the session id breaks."""
+    con = connect(EngineSettings(threads=4))
+    con.execute(
+        """CREATE TABLE sessions AS
+           SELECT 's' || i AS session_id,
+                  'u' || (hash(i * 7) % 3000) AS user_id,
+                  'sc' || (hash(i * 3) % 23) AS scenario_id,
+                  TIMESTAMP '2026-11-01' + to_seconds(hash(i * 13) % 400 * 3600) AS created_at,
+                  CAST(hash(i * 17) % 10001 / 100 AS DECIMAL(9, 4)) AS score,
+                  CAST(hash(i * 19) % 900 AS DECIMAL(38, 6)) AS duration_seconds,
+                  i % 10 <> 0 AS is_valid_attempt
+           FROM range(400000) AS t(i)
+           ORDER BY hash(i * 31)"""
+    )
+    yield con
+    con.close()
+
+
+def test_sessions_file_is_sorted_for_each_as_of_date(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {f.name: f for f in load_sql_files()}
+    history, graded = files["0070_session_history.sql"], files["0100_graded_sessions.sql"]
+    assert history.keeps_order
+    run_sql_files(con, [history], {})
+    for n, day in enumerate([date(2026, 11, 12), date(2026, 11, 17)]):
+        run_sql_files(con, [graded], {"as_of_end": as_of_end(day)})
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        entry = write_table(con, folder, "sessions")
+        expected = con.execute(SORTED, {"end": as_of_end(day)}).fetchall()
+        assert entry == {"path": "sessions.parquet", "rows": len(expected)}
+        assert len(expected) > 2 * 122880  # several row groups, read and written in parallel
+        written = duckdb.sql(
+            f"SELECT * FROM read_parquet('{folder / 'sessions.parquet'}', "
+            "hive_partitioning = false)"
+        ).fetchall()
+        assert written == expected, day
+    # The job's default stays: no order kept where none was asked for.
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [
+        (False,)
+    ]
+
+
+def test_order_setting_is_restored_after_a_failure(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(duckdb.Error), insertion_order_kept(con):
+        con.execute("SELECT * FROM no_such_table")
+    setting = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    assert setting == [(False,)]
