@@ -241,11 +241,41 @@ class SnapshotQuery:
                JOIN scenario_index AS i ON i.scenario_id = s.scenario_id""",
             {"p": str(self.path / "sessions.parquet")},
         )
+        # 0100 joins users and group memberships with the scenario's participants: the
+        # rows of users who have no graded session in the scenario can never match, and
+        # scanning all of them (262k users, 433k memberships) was most of its time.
+        # So each user's row is kept once per scenario they have sessions in, clustered
+        # by scenario, and the views show the variable's scenario only.
+        self.con.execute(
+            """CREATE TABLE scenario_users AS
+               WITH pairs AS (SELECT DISTINCT scenario_no, user_id FROM snapshot_sessions)
+               SELECT p.scenario_no, u.user_id, u.email, u.is_system, u.is_member
+               FROM pairs AS p JOIN users AS u ON u.user_id = p.user_id
+               ORDER BY p.scenario_no"""
+        )
+        self.con.execute(
+            """CREATE TABLE scenario_group_memberships AS
+               SELECT u.scenario_no, m.group_id, m.user_id
+               FROM scenario_users AS u JOIN group_memberships AS m ON m.user_id = u.user_id
+               ORDER BY u.scenario_no"""
+        )
         self.con.execute("DROP TABLE IF EXISTS graded_sessions")
+        self.con.execute("DROP TABLE users")
+        self.con.execute("DROP TABLE group_memberships")
         self.con.execute(
             """CREATE VIEW graded_sessions AS
                SELECT session_id, getvariable('query_scenario').id AS scenario_id, user_id,
                       created_at, score, duration_seconds
                FROM snapshot_sessions WHERE scenario_no = getvariable('query_scenario').no"""
+        )
+        self.con.execute(
+            """CREATE VIEW users AS
+               SELECT user_id, email, is_system, is_member FROM scenario_users
+               WHERE scenario_no = getvariable('query_scenario').no"""
+        )
+        self.con.execute(
+            """CREATE VIEW group_memberships AS
+               SELECT group_id, user_id FROM scenario_group_memberships
+               WHERE scenario_no = getvariable('query_scenario').no"""
         )
         self._sessions_in_memory = True
