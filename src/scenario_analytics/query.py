@@ -71,7 +71,12 @@ class SnapshotNotFound(Exception):
 
 
 class SnapshotQuery:
-    def __init__(self, store_root: Path, as_of: date | None = None) -> None:
+    def __init__(
+        self, store_root: Path, as_of: date | None = None, reads_before_loading: int | None = None
+    ) -> None:
+        """`reads_before_loading`: how many scenarios a batch reads from sessions.parquet
+        before it loads all sessions into memory; None: one per ROWS_PER_SCENARIO_READ
+        rows of the file (0 loads them for the first computed request)."""
         store = Store(store_root)
         snapshot_date = as_of or store.latest()
         if snapshot_date is None:
@@ -95,7 +100,7 @@ class SnapshotQuery:
         self._sessions_of: str | None = None  # the scenario graded_sessions holds now
         self._sessions_in_memory = False  # all of sessions.parquet is in snapshot_sessions
         self._parquet_reads = 0  # scenarios read from sessions.parquet so far
-        self._reads_before_loading: int | None = None
+        self._reads_before_loading = reads_before_loading
         # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
         self.con.execute(
             """CREATE TABLE scenario_index AS
@@ -131,6 +136,11 @@ class SnapshotQuery:
                 # The smallest id by byte order, as the SQL side compares text.
                 if known is None or str(scenario_id).encode() < known.encode():
                     self._by_slug[str(slug)] = str(scenario_id)
+
+    @property
+    def sessions_in_memory(self) -> bool:
+        """Whether this reader has loaded all of the snapshot's sessions."""
+        return self._sessions_in_memory
 
     def close(self) -> None:
         self.con.close()
