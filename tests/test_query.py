@@ -499,6 +499,32 @@ def test_batch_past_the_cache_limit(
         reader.close()
 
 
+class FailingLoad:
+    """A connection on which loading the per-scenario tables runs out of memory."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, query: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+        if "CREATE TABLE scenario_group_memberships" in query:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: (in a test)")
+        return self._con.execute(query, parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def test_a_failed_load_leaves_the_batch_reading_per_scenario(store: Path, alone: list[str]) -> None:
+    reader = SnapshotQuery(store, reads_before_loading=1)
+    reader.con = FailingLoad(reader.con)  # type: ignore[assignment]
+    try:
+        for _ in range(2):
+            assert [reader.answer(s, p).body for s, p in BATCH] == alone
+        assert not reader.sessions_in_memory
+    finally:
+        reader.close()
+
+
 def test_one_request_filters_table_is_the_batch_one() -> None:
     con = duckdb.connect()
     try:
