@@ -16,12 +16,17 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
-from helpers_summary import GOLDEN_DIR, loads, run_snapshot, session_record, write_jsonl
+from helpers_summary import GOLDEN_DIR, ask, loads, run_snapshot, session_record, write_jsonl
 
+from scenario_analytics import query as query_module
 from scenario_analytics.cli import main
 from scenario_analytics.config import ExtraRequest, MaterializeConfig
 from scenario_analytics.errors import ExitCode, InvalidUsageError
-from scenario_analytics.materialize import materialized_requests
+from scenario_analytics.materialize import (
+    create_filter_table,
+    create_filters_table,
+    materialized_requests,
+)
 from scenario_analytics.query import SnapshotNotFound, SnapshotQuery
 from scenario_analytics.requests import SummaryRequest, parse_request
 
@@ -413,6 +418,131 @@ def test_materialized_keys_of_the_default_set(reader: SnapshotQuery) -> None:
         "end_date=2026-11-26T23:59:59.999999Z&start_date=2026-11-20T00:00:00.000000Z"
     ) in keys  # last 7 days
     assert len(keys) == 3 * 2 * 4  # {all, g1, g2} x {with, without system} x 4 windows
+
+
+# --- batches: sessions read per scenario, or all held in memory ---------------------------
+
+# Requests that alternate between scenarios: users in several scenarios (u1, u2), emails,
+# groups, system users, dates, a scenario without sessions (sc-empty, alpha-id), a slug,
+# and precomputed answers in between.
+BATCH: list[tuple[str, dict[str, object]]] = [
+    ("sc-a", {"user_ids": "u1,u4", "start_date": "2026-11-02"}),
+    ("b-2", {"user_emails": "BOB@acme.com"}),
+    ("sc-a", {"group_ids": "g2", "exclude_system_users": True}),
+    ("sc-empty", {"user_ids": "u1"}),
+    ("shared", {"group_ids": "g1,nope"}),
+    ("zeta", {"group_ids": "g2", "user_emails": "bob@acme.com"}),
+    ("alpha-id", {"start_date": "2026-01-01"}),
+    ("sc-a", {"user_emails": "carol@exec.com,dan@acme.com", "exclude_system_users": True}),
+    ("b-2", {"group_ids": "g1", "end_date": "2026-11-20"}),
+    ("sc-a", {}),
+    ("zeta", {"user_ids": "u2", "exclude_system_users": True}),
+    ("sc-a", {"user_ids": "u3"}),
+    ("a-10", {"group_ids": "g2"}),
+]
+
+
+@pytest.fixture(scope="module")
+def alone(store: Path) -> list[str]:
+    """Each request of BATCH answered by a reader of its own."""
+    return [ask(store, scenario, params).body for scenario, params in BATCH]
+
+
+def test_batch_alone_answers_are_not_trivial(alone: list[str]) -> None:
+    counts = [loads(body)["participant_count"] for body in alone]
+    assert counts == [2, 1, 1, 0, 1, 1, 0, 1, 1, 4, 1, 1, 0]
+
+
+@pytest.mark.parametrize("reads_before_loading", [0, 1, 3, 10**6])
+def test_batch_answers_do_not_depend_on_where_sessions_come_from(
+    store: Path, alone: list[str], reads_before_loading: int
+) -> None:
+    """Sessions read per scenario from sessions.parquet, all loaded at once, or loaded
+    part-way through the batch: the same answers as for each request alone, twice over."""
+    reader = SnapshotQuery(store, reads_before_loading=reads_before_loading)
+    try:
+        for _ in range(2):
+            assert [reader.answer(s, p).body for s, p in BATCH] == alone
+        assert reader.sessions_in_memory == (reads_before_loading < 10**6)
+    finally:
+        reader.close()
+
+
+def test_default_loads_sessions_once_a_batch_has_read_enough_scenarios(store: Path) -> None:
+    reader = SnapshotQuery(store)  # a small file: one scenario read, then all of them
+    try:
+        reader.answer("sc-a", {"user_ids": "u1"})
+        reader.answer("sc-a", {"user_ids": "u2"})
+        assert not reader.sessions_in_memory  # a batch about one scenario reads only it
+        reader.answer("b-2", {"user_ids": "u2"})
+        assert reader.sessions_in_memory
+    finally:
+        reader.close()
+
+
+def test_batch_past_the_cache_limit(
+    store: Path, alone: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Precomputed bodies evicted from the per-scenario cache are fetched again."""
+    monkeypatch.setattr(query_module, "CACHED_SCENARIOS", 2)
+    scenarios = ["sc-a", "a-10", "b-2", "zeta", "alpha-id", "sc-empty"]
+    params: list[dict[str, object]] = [{}, {"group_ids": "g1"}, {"exclude_system_users": True}]
+    expected = {(s, i): ask(store, s, p).body for s in scenarios for i, p in enumerate(params)}
+    reader = SnapshotQuery(store, reads_before_loading=0)
+    try:
+        for _ in range(2):
+            for s in scenarios:
+                for i, p in enumerate(params):
+                    assert reader.answer(s, p).body == expected[(s, i)], (s, p)
+            assert [reader.answer(s, p).body for s, p in BATCH] == alone
+    finally:
+        reader.close()
+
+
+class FailingLoad:
+    """A connection on which loading the per-scenario tables runs out of memory."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, query: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+        if "CREATE TABLE scenario_group_memberships" in query:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: (in a test)")
+        return self._con.execute(query, parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def test_a_failed_load_leaves_the_batch_reading_per_scenario(store: Path, alone: list[str]) -> None:
+    reader = SnapshotQuery(store, reads_before_loading=1)
+    reader.con = FailingLoad(reader.con)  # type: ignore[assignment]
+    try:
+        for _ in range(2):
+            assert [reader.answer(s, p).body for s, p in BATCH] == alone
+        assert not reader.sessions_in_memory
+    finally:
+        reader.close()
+
+
+def test_one_request_filters_table_is_the_batch_one() -> None:
+    con = duckdb.connect()
+    try:
+        for params in [
+            {},
+            {"user_ids": "a, b", "user_emails": "X@y.com", "group_ids": "g'1"},
+            {"start_date": "2026-11-01T10:00:00.5+02:00", "end_date": "2026-11-20"},
+            {"exclude_system_users": True, "user_ids": ",".join(f"u{i}" for i in range(5000))},
+        ]:
+            request = parse_request(params)
+            create_filters_table(con, [request])
+            batch = con.execute("SELECT * FROM filters").fetchall()
+            types = con.execute("DESCRIBE filters").fetchall()
+            create_filter_table(con, request)
+            assert con.execute("SELECT * FROM filters").fetchall() == batch
+            assert con.execute("DESCRIBE filters").fetchall() == types
+    finally:
+        con.close()
 
 
 # --- canonical request keys --------------------------------------------------------------

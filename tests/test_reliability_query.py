@@ -98,6 +98,9 @@ def reader(store: Path) -> Iterator[tuple[SnapshotQuery, RecordingConnection, fr
         ("sc1", {"start_date": "bad"}),
     ):
         assert query.answer(scenario, params).exit_code in (0, 2, 3)
+    # The first computed request read its scenario from sessions.parquet, the second (of
+    # another scenario) loaded all sessions: the baseline holds the statements of both.
+    assert query.sessions_in_memory
     baseline = frozenset(recording.statements)
     yield query, recording, baseline
     query.close()
@@ -272,6 +275,13 @@ def test_sql_looking_scenario_id_is_just_an_id(
 OPTION_TEXT = st.text(max_size=30).filter(lambda t: "\x00" not in t)  # argv cannot hold NUL
 
 
+def _lines(stdout: str) -> list[str]:
+    """stdout's lines as JSON Lines has them: split at \\n only. A body may hold U+0085 or
+    U+2028 as they are (an error message quoting the scenario), which str.splitlines()
+    would take for line breaks too."""
+    return stdout.removesuffix("\n").split("\n") if stdout else []
+
+
 def _query(store: Path, *args: str, input: bytes | None = None) -> Result:
     return CliRunner().invoke(main, ["query", "--snapshots", str(store), *args], input=input)
 
@@ -296,7 +306,7 @@ def test_command_line_answers_with_json(
     result = _query(store, *args, "--", scenario)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code in (ExitCode.OK, ExitCode.USAGE, ExitCode.NOT_FOUND), result.stderr
-    (line,) = result.stdout.splitlines()
+    (line,) = _lines(result.stdout)
     assert_body(result.exit_code, line)
     assert "Traceback" not in result.stderr
 
@@ -314,7 +324,7 @@ def test_as_of_is_a_date_or_a_usage_error(store: Path, as_of: str) -> None:
         assert "--as-of" in result.stderr
     else:
         assert result.exit_code in (ExitCode.OK, ExitCode.NOT_FOUND)
-        (line,) = result.stdout.splitlines()
+        (line,) = _lines(result.stdout)
         assert_body(result.exit_code, line)
 
 
@@ -344,7 +354,7 @@ def test_requests_file_answers_every_line(store: Path, lines: list[bytes]) -> No
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == ExitCode.OK, result.stderr
     assert "Traceback" not in result.stderr
-    answered = result.stdout.splitlines()
+    answered = _lines(result.stdout)
     expected = [line for line in b"\n".join(lines).split(b"\n") if line.strip()]
     assert len(answered) == len(expected)
     for body in answered:
@@ -364,5 +374,5 @@ def test_requests_without_a_snapshot_give_one_body(tmp_path: Path) -> None:
         input=b'{"scenario_id": "x"}\n',
     )
     assert result.exit_code == ExitCode.NOT_FOUND
-    (line,) = result.stdout.splitlines()
+    (line,) = _lines(result.stdout)
     assert json.loads(line)["error"]["code"] == "snapshot_not_found"

@@ -55,6 +55,7 @@ def materialized_requests(
 
 
 def create_filters_table(con: duckdb.DuckDBPyConnection, requests: list[SummaryRequest]) -> None:
+    """The `filters` table the summarize-phase SQL reads: one row per request."""
     con.execute(
         """CREATE OR REPLACE TABLE filters (
                filter_id INTEGER, request_key VARCHAR, user_ids VARCHAR[],
@@ -80,3 +81,29 @@ def create_filters_table(con: duckdb.DuckDBPyConnection, requests: list[SummaryR
         con.execute("INSERT INTO filters SELECT * FROM filters_arrow")
     finally:
         con.unregister("filters_arrow")
+
+
+def create_filter_table(con: duckdb.DuckDBPyConnection, request: SummaryRequest) -> None:
+    """`filters` holding one request, as `create_filters_table(con, [request])` makes it,
+    in one statement with bound values: `query` makes it once per computed request, and
+    registering an Arrow table costs more than the rest of it (about 1.5 ms against 0.5)."""
+    con.execute(
+        """CREATE OR REPLACE TABLE filters AS
+           SELECT CAST(0 AS INTEGER) AS filter_id,
+                  CAST($request_key AS VARCHAR) AS request_key,
+                  CAST($user_ids AS VARCHAR[]) AS user_ids,
+                  CAST($user_emails AS VARCHAR[]) AS user_emails,
+                  CAST($group_ids AS VARCHAR[]) AS group_ids,
+                  CAST($start_date AS TIMESTAMP) AS start_date,
+                  CAST($end_date AS TIMESTAMP) AS end_date,
+                  CAST($exclude_system_users AS BOOLEAN) AS exclude_system_users""",
+        {
+            "request_key": request.key,
+            "user_ids": list(request.user_ids),
+            "user_emails": list(request.user_emails),
+            "group_ids": list(request.group_ids),
+            "start_date": request.start_date,
+            "end_date": request.end_date,
+            "exclude_system_users": request.exclude_system_users,
+        },
+    )
