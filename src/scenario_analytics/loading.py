@@ -193,19 +193,22 @@ def _json_select(entity: str, source: str, exact: str) -> str:
                 FROM (
                     SELECT *, {", ".join(elements)}
                     FROM (
-                        SELECT *,
-                               CASE WHEN ok THEN json_type(doc, $paths::VARCHAR[]) END AS types,
+                        SELECT *, CASE WHEN ok THEN all_types END AS types,
                                CASE WHEN ok THEN json_extract_string(doc, $paths::VARCHAR[]) END
                                    AS texts
                         FROM (
-                            -- Valid JSON that starts with a brace is an object. (CASE, not
-                            -- AND: only a CASE keeps invalid JSON away from json_type.)
+                            -- Text that is not JSON has no types (the error is caught);
+                            -- JSON that starts with a brace is an object. (A CASE, not AND:
+                            -- only a CASE keeps such text away from json_type.)
                             SELECT *,
-                                   CASE WHEN NOT json_valid(doc) THEN false
+                                   CASE WHEN all_types IS NULL THEN false
                                         WHEN starts_with(doc, '{{') THEN true
                                         ELSE coalesce(json_type(doc) = 'OBJECT', false)
                                    END AS ok
-                            FROM {source}
+                            FROM (
+                                SELECT *, try(json_type(doc, $paths::VARCHAR[])) AS all_types
+                                FROM {source}
+                            )
                         )
                     )
                 )
