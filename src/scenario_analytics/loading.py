@@ -151,8 +151,10 @@ def _json_select(entity: str, source: str, exact: str) -> str:
     the record's `_exact_numbers`, evaluated only for records that have a number in one of
     those fields (a column of `source`, or an expression of `doc`).
 
-    Each valid record is parsed twice for all paths at once: `json_type` gives the tags,
-    `json_extract_string` the texts (a string unescaped, any other value as JSON text).
+    A record is parsed once per function, each taking all paths at once: `json_type`
+    gives the tags (and fails on text that is not JSON), `json_extract_string` the texts
+    (a string unescaped, any other value as JSON text), and `exact` the exact numbers.
+    Asking per path, or parsing each extracted value again, cost several times as much.
     An absent path (SQL NULL) has no tag, so that a nested path's absence lets the flat
     alternative (`user_id` for `user.id`) be used.
     """
@@ -217,9 +219,9 @@ def _json_select(entity: str, source: str, exact: str) -> str:
     """
 
 
-# Numbers read as exact decimals. `->>` renders a JSON number through a double
-# (`100.0000000000000001` becomes `100.0`), but `from_json` into a DECIMAL reads the digits
-# as written, so the range checks and the rounding see the value as written.
+# Numbers read as exact decimals. `json_extract_string` (like `->>`) renders a JSON number
+# through a double (`100.0000000000000001` becomes `100.0`), but `from_json` into a DECIMAL
+# reads the digits as written, so the range checks and the rounding see the value as written.
 _EXACT_DECIMAL_FIELDS = frozenset({"score", "duration_seconds"})
 
 
