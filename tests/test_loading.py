@@ -361,6 +361,33 @@ def test_duration_is_an_exact_decimal(load: Load) -> None:
     assert loaded.staged("duration_seconds") == [(Decimal("12345.123456"),), (Decimal("0"),)]
 
 
+def test_json_lines_read_the_same_whatever_the_spelling(load: Load) -> None:
+    """Spellings the JSON Lines reader must not tell apart from the plain record: white
+    space before it, escaped strings, a number with an exponent; and an exact score read
+    even though the other exact field (the duration) is not a number."""
+    escaped = 'q"uote \\ back\u00e9\n'
+    exact_score = (
+        json.dumps(session("exact"))
+        .replace('"score": 80.5', '"score": 100.0000000000000001')
+        .replace('"duration_seconds": 120', '"duration_seconds": "120"')
+    )
+    lines = [
+        " \t" + json.dumps(session("padded")),
+        json.dumps(session(escaped, user={"id": "u\u00e91"})),  # ASCII with \u escapes
+        json.dumps(session("exponent")).replace('"score": 80.5', '"score": 8.05E1'),
+        exact_score,
+        " [1, 2]",
+        "\t5",
+    ]
+    loaded = load({"sessions/a.jsonl": lines})
+    assert loaded.reasons() == [(4, "bad_score"), (5, "malformed_record"), (6, "malformed_record")]
+    assert loaded.staged("session_id, user_id, score", "reject_reason IS NULL") == [
+        ("padded", "u1", Decimal("80.5")),
+        (escaped, "u\u00e91", Decimal("80.5")),
+        ("exponent", "u1", Decimal("80.5")),
+    ]
+
+
 UTC_10 = datetime(2026, 11, 1, 10, 0)
 
 CREATED_AT_IN_UTC = {

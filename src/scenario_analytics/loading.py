@@ -140,14 +140,12 @@ class FileLoad:
     removed_lines: list[int] = field(default_factory=list)
 
 
-# Type tags of JSON values, as DuckDB's json_type names them.
-# An absent path (SQL NULL) has no tag, so that a nested path's absence lets the flat
-# alternative (`user_id` for `user.id`) be used.
+# Type tags of JSON values, from the type names of DuckDB's json_type.
 _JSON_TAG = (
-    "CASE json_type({v}) WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'integer' "
-    "WHEN 'UBIGINT' THEN 'integer' WHEN 'DOUBLE' THEN 'number' WHEN 'BOOLEAN' THEN 'boolean' "
-    "WHEN 'NULL' THEN 'null' WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
-    "ELSE CASE WHEN {v} IS NOT NULL THEN 'other' END END"
+    "CASE {t} WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'integer' "
+    "WHEN 'DOUBLE' THEN 'number' WHEN 'NULL' THEN 'null' WHEN 'BOOLEAN' THEN 'boolean' "
+    "WHEN 'UBIGINT' THEN 'integer' WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
+    "ELSE 'other' END"
 )
 
 
@@ -168,20 +166,38 @@ def _coalesce_alternatives(tags: list[str], values: list[str]) -> tuple[str, str
     return tag, value
 
 
-def _json_select(entity: str, source: str) -> str:
-    """SQL turning `source(pos, raw, doc, exact)` into raw rows.
+def _json_select(entity: str, source: str, exact: str) -> str:
+    """SQL turning `source(pos, raw, doc, ...)` into raw rows.
 
-    `doc` is the record's JSON text (or NULL); `exact` its `_exact_numbers` (or NULL).
+    `doc` is the record's JSON text (or NULL when it is not text). `exact` is the SQL of
+    the record's `_exact_numbers`, evaluated only for records that have a number in one of
+    those fields (a column of `source`, or an expression of `doc`).
+
+    A record is parsed once per function, each taking all paths at once: `json_type`
+    gives the tags (and fails on text that is not JSON), `json_extract_string` the texts
+    (a string unescaped, any other value as JSON text), and `exact` the exact numbers.
+    Asking per path, or parsing each extracted value again, cost several times as much.
+    An absent path (SQL NULL) has no tag, so that a nested path's absence lets the flat
+    alternative (`user_id` for `user.id`) be used.
     """
     fields = ENTITY_FIELDS[entity]
+    elements: list[str] = []
+    tagged: list[str] = []
     select: list[str] = []
+    numeric: list[str] = []
     index = 1
     for f in fields:
         tags, values = [], []
         for _ in f.json_paths:
-            element = f"v[{index}]"
-            tags.append(_JSON_TAG.format(v=element))
-            values.append(f"({element} ->> '$')")
+            elements.append(f"types[{index}] AS y{index}, texts[{index}] AS v{index}")
+            tagged.append(
+                f"CASE WHEN y{index} IS NOT NULL THEN {_JSON_TAG.format(t=f'y{index}')} END "
+                f"AS t{index}, v{index}"
+            )
+            tags.append(f"t{index}")
+            values.append(f"v{index}")
+            if f.name in _EXACT_DECIMAL_FIELDS:
+                numeric.append(f"t{index} IN ('integer', 'number')")
             index += 1
         tag, value = _coalesce_alternatives(tags, values)
         if f.name in _EXACT_DECIMAL_FIELDS:
@@ -190,25 +206,44 @@ def _json_select(entity: str, source: str) -> str:
                 f"THEN coalesce(CAST(d.{f.name} AS VARCHAR), {value}) ELSE {value} END"
             )
         select.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
+    exact_sql = f"CASE WHEN {' OR '.join(numeric)} THEN {exact} END" if numeric else "NULL"
     return f"""
         SELECT $file_id::INTEGER AS file_id, pos, NOT ok AS malformed, raw, 'json' AS kind,
                {", ".join(select)}
         FROM (
-            SELECT pos, raw, ok, CASE WHEN ok THEN json_extract(doc, $paths::VARCHAR[]) END AS v,
-                   CASE WHEN ok THEN exact END AS d
+            SELECT *, {exact_sql} AS d
             FROM (
-                SELECT pos, raw, doc, exact,
-                       coalesce(CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' END,
-                                false) AS ok
-                FROM {source}
+                SELECT *, {", ".join(tagged)}
+                FROM (
+                    SELECT *, {", ".join(elements)}
+                    FROM (
+                        SELECT *, CASE WHEN ok THEN all_types END AS types,
+                               CASE WHEN ok THEN json_extract_string(doc, $paths::VARCHAR[]) END
+                                   AS texts
+                        FROM (
+                            -- Text that is not JSON has no types (the error is caught);
+                            -- JSON that starts with a brace is an object. (A CASE, not AND:
+                            -- only a CASE keeps such text away from json_type.)
+                            SELECT *,
+                                   CASE WHEN all_types IS NULL THEN false
+                                        WHEN starts_with(doc, '{{') THEN true
+                                        ELSE coalesce(json_type(doc) = 'OBJECT', false)
+                                   END AS ok
+                            FROM (
+                                SELECT *, try(json_type(doc, $paths::VARCHAR[])) AS all_types
+                                FROM {source}
+                            )
+                        )
+                    )
+                )
             )
         )
     """
 
 
-# Numbers read as exact decimals. `->>` renders a JSON number through a double
-# (`100.0000000000000001` becomes `100.0`), but `from_json` into a DECIMAL reads the digits
-# as written, so the range checks and the rounding see the value as written.
+# Numbers read as exact decimals. `json_extract_string` (like `->>`) renders a JSON number
+# through a double (`100.0000000000000001` becomes `100.0`), but `from_json` into a DECIMAL
+# reads the digits as written, so the range checks and the rounding see the value as written.
 _EXACT_DECIMAL_FIELDS = frozenset({"score", "duration_seconds"})
 
 
@@ -380,13 +415,15 @@ class Loader:
         )
         self.con.register("jsonl_stream", stream)
         try:
-            source = f"""(
-                SELECT pos, coalesce(txt, CAST(line AS VARCHAR)) AS raw, txt AS doc,
-                       {_exact_numbers(load.export.entity, "txt")} AS exact
+            source = """(
+                SELECT pos, coalesce(txt, CAST(line AS VARCHAR)) AS raw, txt AS doc
                 FROM (SELECT pos, line, try(decode(line)) AS txt FROM jsonl_stream)
-                WHERE txt IS NULL OR trim(txt, ' \t\r') <> ''
+                -- A line that starts with a brace is not blank: the trim (slow: it costs more
+                -- than parsing the JSON) is left for the other lines.
+                WHERE txt IS NULL OR starts_with(txt, '{') OR trim(txt, ' \t\r') <> ''
             )"""
-            self._insert(load, _json_select(load.export.entity, source))
+            exact = _exact_numbers(load.export.entity, "doc")
+            self._insert(load, _json_select(load.export.entity, source, exact))
         finally:
             self.con.unregister("jsonl_stream")
         self._record_malformed(load, malformed, first_line=1, blank=_is_blank)
@@ -440,7 +477,7 @@ class Loader:
                       FROM json_document)
             )
         )"""
-        self._insert(load, _json_select(load.export.entity, source))
+        self._insert(load, _json_select(load.export.entity, source, "exact"))
         self.con.execute("DROP TABLE json_document")
 
     # -- CSV ----------------------------------------------------------------------
