@@ -303,25 +303,20 @@ class Loader:
         self.con = con
         create_raw_tables(con)
         con.execute("CREATE OR REPLACE TABLE removed_lines (file_id INTEGER, line BIGINT)")
-        # Per entity, the select of each Parquet file (file_id, path, SQL) the view reads.
-        self.parquet: dict[str, list[tuple[int, str, str]]] = {e: [] for e in ENTITY_FIELDS}
-        self.exports: list[ExportFile] = []
+        # Per entity, each Parquet file and the select of its raw rows that the view reads.
+        self.parquet: dict[str, list[tuple[ExportFile, str]]] = {e: [] for e in ENTITY_FIELDS}
         self.rows: dict[int, int] = {}  # rows of each loaded file, by file_id
-        self.finish()
-
-    def finish(self) -> None:
-        """(Re)make the `raw_<entity>` views over the text rows and the Parquet files."""
         for entity in ENTITY_FIELDS:
-            names = [name for name, _ in _raw_columns(entity)]
-            parts = [f"SELECT {', '.join(names)} FROM {_rows_table(entity)}"]
-            for file_id, path, select in self.parquet[entity]:
-                bound = select.replace("$file_id", str(int(file_id))).replace(
-                    "$path", quote_literal(path)
-                )
-                parts.append(f"SELECT {', '.join(names)} FROM ({bound})")
-            self.con.execute(
-                f"CREATE OR REPLACE VIEW {raw_table(entity)} AS {' UNION ALL '.join(parts)}"
-            )
+            self._make_view(entity)
+
+    def _make_view(self, entity: str) -> None:
+        """(Re)make the `raw_<entity>` view over the text rows and the Parquet files."""
+        names = ", ".join(name for name, _ in _raw_columns(entity))
+        parts = [f"SELECT {names} FROM {_rows_table(entity)}"]
+        parts += [f"SELECT {names} FROM ({select})" for _export, select in self.parquet[entity]]
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW {raw_table(entity)} AS {' UNION ALL '.join(parts)}"
+        )
 
     def drop_raw_tables(self) -> None:
         """Free the raw rows once validation has turned them into staged tables."""
@@ -338,14 +333,14 @@ class Loader:
         whose pages cannot be read; returns if all can.
         """
         for entity in ENTITY_FIELDS:
-            for _file_id, path, _select in self.parquet[entity]:
+            for export, _select in self.parquet[entity]:
                 try:
                     self.con.execute(
-                        "SELECT count(*) FROM read_parquet(?) AS t WHERE hash(t) IS NULL", [path]
+                        "SELECT count(*) FROM read_parquet(?) AS t WHERE hash(t) IS NULL",
+                        [str(export.path)],
                     ).fetchall()
                 except duckdb.Error as exc:
-                    rel = next((e.rel_path for e in self.exports if str(e.path) == path), path)
-                    raise UnreadableFileError(rel, _describe(exc)) from exc
+                    raise UnreadableFileError(export.rel_path, _describe(exc)) from exc
 
     def load(self, file_id: int, export: ExportFile) -> None:
         loaders: dict[str, Callable[[FileLoad], None]] = {
@@ -355,7 +350,6 @@ class Loader:
             "parquet": self._load_parquet,
         }
         load = FileLoad(file_id, export)
-        self.exports.append(export)
         with _undecodable_rows() as undecodable:
             try:
                 loaders[export.fmt](load)
@@ -596,18 +590,19 @@ class Loader:
                 values.append(value)
             tag, value = _coalesce_alternatives(tags, values)
             fields_sql.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
+        # A view cannot bind parameters: the file id and the quoted path are written in.
         sql = f"""
-            SELECT $file_id::INTEGER AS file_id, file_row_number + 1 AS pos, false AS malformed,
-                   CAST(NULL AS VARCHAR) AS raw, 'parquet' AS kind,
+            SELECT CAST({int(load.file_id)} AS INTEGER) AS file_id, file_row_number + 1 AS pos,
+                   false AS malformed, CAST(NULL AS VARCHAR) AS raw, 'parquet' AS kind,
                    CAST(NULL AS INTEGER) AS line_breaks, {", ".join(fields_sql)}
-            FROM read_parquet($path, file_row_number = true)
+            FROM read_parquet({quote_literal(path)}, file_row_number = true)
         """
         ((rows,),) = self.con.execute(
             "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
         ).fetchall()
-        self.parquet[load.export.entity].append((load.file_id, path, sql))
+        self.parquet[load.export.entity].append((load.export, sql))
         self.rows[load.file_id] = int(rows)
-        self.finish()
+        self._make_view(load.export.entity)
 
     def _struct_fields(self, path: str, column: str) -> dict[str, str]:
         rows = self.con.execute(

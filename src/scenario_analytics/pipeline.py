@@ -554,16 +554,17 @@ def write_day(
     write_manifest(staging, manifest)
     # The slowest tables by name, for whoever profiles a day (sessions.parquet leads).
     slowest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
+    elapsed = time.monotonic() - began
     boundary(
         report,
         Event(
             "write",
             "done",
             f"wrote {len(seconds)} tables, {bodies['rows']} summary.json and the manifest in "
-            f"{time.monotonic() - began:.1f}s (slowest: "
+            f"{elapsed:.1f}s (slowest: "
             + ", ".join(f"{name}.parquet {s:.1f}s" for name, s in slowest)
             + ")",
-            seconds=time.monotonic() - began,
+            seconds=elapsed,
             snapshot_date=as_of,
             data={"table_seconds": {name: round(s, 3) for name, s in seconds.items()}},
         ),
