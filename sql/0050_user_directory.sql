@@ -15,14 +15,17 @@ WITH member_email AS (
     FROM members
     WHERE trim(email, E' \t\n\x0b\f\r') <> ''
 ),
--- Only users without a member email need their sessions' emails looked at.
+-- Only users without a member email need their sessions' emails looked at. The blank
+-- test is an aggregate FILTER, not a WHERE, so that it runs after the anti-join: as a
+-- WHERE, the optimizer moves it into the scan and trims every session's email (most
+-- of this file's time at 10M sessions). A user whose emails are all blank gets NULL.
 session_email AS (
     SELECT user_id,
-           lower(trim(arg_max(user_email, (created_at, session_id)),
+           lower(trim(arg_max(user_email, (created_at, session_id))
+                          FILTER (WHERE trim(user_email, E' \t\n\x0b\f\r') <> ''),
                       E' \t\n\x0b\f\r')) AS email
     FROM sessions
-    WHERE trim(user_email, E' \t\n\x0b\f\r') <> ''
-      AND user_id NOT IN (SELECT user_id FROM member_email)
+    WHERE user_id NOT IN (SELECT user_id FROM member_email)
     GROUP BY user_id
 ),
 -- Members are users of every snapshot; other users from their first session's day on.

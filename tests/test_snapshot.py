@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from scenario_analytics.database import EngineSettings, connect, insertion_order_kept
+from scenario_analytics.pipeline import compress_history
 from scenario_analytics.requests import as_of_end
 from scenario_analytics.snapshot import write_table
 from scenario_analytics.sql_files import load_sql_files, run_sql_files
@@ -41,13 +42,19 @@ def con() -> duckdb.DuckDBPyConnection:
     con.close()
 
 
+@pytest.mark.parametrize("compressed", [False, True], ids=["in-memory", "compressed"])
 def test_sessions_file_is_sorted_for_each_as_of_date(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, compressed: bool
 ) -> None:
     files = {f.name: f for f in load_sql_files()}
     history, graded = files["0070_session_history.sql"], files["0100_graded_sessions.sql"]
     assert history.keeps_order
     run_sql_files(con, [history], {})
+    if compressed:  # as a backfill of several days holds it
+        compress_history(con)
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'graded_history'"
+        ).fetchall() == [(1,)]
     for n, day in enumerate([date(2026, 11, 12), date(2026, 11, 17)]):
         run_sql_files(con, [graded], {"as_of_end": as_of_end(day)})
         folder = tmp_path / str(n)

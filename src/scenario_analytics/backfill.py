@@ -26,6 +26,7 @@ from scenario_analytics.pipeline import (
     boundary,
     build_day,
     check_reject_ratio,
+    compress_history,
     open_ledger,
     prune,
     release_sessions,
@@ -209,6 +210,8 @@ def _backfill_days(
         check_reject_ratio(loaded, options.max_reject_ratio)
         report_validated(report, loaded)
         release_sessions(con)
+        if len(todo) > 1:
+            compress_history(con)
         shared = time.monotonic()
         report(
             Event(

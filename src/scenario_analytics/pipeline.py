@@ -27,7 +27,7 @@ import duckdb
 
 from scenario_analytics import __version__
 from scenario_analytics.config import MaterializeConfig
-from scenario_analytics.database import EngineSettings, connect, quote_ident
+from scenario_analytics.database import EngineSettings, compress_table, connect, quote_ident
 from scenario_analytics.errors import AnalyticsError, DataQualityError, UnreadableFileError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.exports import ExportFile, ExportsFolder, discover
@@ -384,6 +384,16 @@ def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
     spill folder.
     """
     con.execute("DROP TABLE IF EXISTS sessions")
+
+
+def compress_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Hold the graded sessions of all dates (`sql/0070`) compressed, for a backfill's days.
+
+    Every day reads all of `graded_history`; uncompressed (~1 GB at 10M sessions) it
+    left too little of the default memory limit for the day's summaries, which spilled:
+    compressing it once costs ~2 s and saves ~0.6 s a day (`database.compress_table`).
+    """
+    compress_table(con, "graded_history")
 
 
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
