@@ -276,10 +276,11 @@ OPTION_TEXT = st.text(max_size=30).filter(lambda t: "\x00" not in t)  # argv can
 
 
 def _lines(stdout: str) -> list[str]:
-    """stdout's lines as JSON Lines has them: split at \\n only. A body may hold U+0085 or
-    U+2028 as they are (an error message quoting the scenario), which str.splitlines()
-    would take for line breaks too."""
-    return stdout.removesuffix("\n").split("\n") if stdout else []
+    """stdout's lines, split the Unicode way (str.splitlines: also at U+0085, U+2028 and
+    U+2029, which an error message quoting the scenario may hold): a body is escaped so
+    that it stays on one line for any reader, and it ends with \\n."""
+    assert not stdout or stdout.endswith("\n")
+    return stdout.splitlines()
 
 
 def _query(store: Path, *args: str, input: bytes | None = None) -> Result:
@@ -365,6 +366,19 @@ def test_requests_file_answers_every_line(store: Path, lines: list[bytes]) -> No
                 ExitCode.USAGE if data["error"]["type"] == "invalid_request" else ExitCode.NOT_FOUND
             )
         assert_body(exit_code, body)
+
+
+def test_unicode_line_breaks_in_an_error_stay_on_its_line(store: Path) -> None:
+    breaks = "a\u0085b\u2028c\u2029d"
+    requests = [{"scenario_id": breaks}, {"scenario_id": "sc1", "user_ids": breaks}]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in requests)
+    result = _query(store, "--requests", "-", input=text.encode())
+    assert result.exit_code == ExitCode.OK, result.stderr
+    answered = _lines(result.stdout)
+    assert len(answered) == 2
+    assert breaks in json.loads(answered[0])["error"]["message"]
+    assert "\\u2028" in answered[0] and "\u2028" not in answered[0]
+    assert json.loads(answered[1])["participant_count"] == 0  # an unknown user is no error
 
 
 def test_requests_without_a_snapshot_give_one_body(tmp_path: Path) -> None:

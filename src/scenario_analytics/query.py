@@ -60,7 +60,15 @@ def error_body(kind: str, code: str, message: str) -> str:
     # not UTF-8) are shown as \\udcff escapes so that the body can always be written.
     printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
     body = {"error": {"type": kind, "code": code, "message": printable}}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    # JSON escapes the ASCII controls; these three it leaves as they are, yet readers
+    # that split lines the Unicode way (Python's str.splitlines, some JSON Lines tools)
+    # would break an answer of `--requests` in two at them.
+    return text.translate(_LINE_BREAKS_ESCAPED)
+
+
+# U+0085 (next line), U+2028 and U+2029 (line and paragraph separators), as JSON escapes.
+_LINE_BREAKS_ESCAPED = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
 
 
 class SnapshotNotFound(Exception):
