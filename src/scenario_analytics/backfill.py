@@ -29,6 +29,7 @@ from scenario_analytics.pipeline import (
     compress_history,
     open_ledger,
     prune,
+    release_day,
     release_sessions,
     report_validated,
     scan_exports,
@@ -233,6 +234,7 @@ def _backfill_days(
             staging, manifest = write_day(
                 con, store, loaded, plan, day, filters, fingerprint, day_started, report
             )
+            release_day(con, plan)
             public = store.publish(staging, day)
             counts = manifest["counts"]
             assert isinstance(counts, dict)

@@ -386,6 +386,17 @@ def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS sessions")
 
 
+def release_day(con: duckdb.DuckDBPyConnection, plan: SqlPlan) -> None:
+    """Drop the tables one as-of date's SQL made, once its snapshot is written.
+
+    Otherwise the next day's `CREATE OR REPLACE` builds its tables while these still hold
+    memory (~0.6 GB at 10M sessions), and under the limit one of them spills.
+    """
+    for sql_file in [*plan.as_of, *plan.summarize]:
+        for table in sql_file.creates:
+            con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+
+
 def compress_history(con: duckdb.DuckDBPyConnection) -> None:
     """Hold the graded sessions of all dates (`sql/0070`) compressed, for a backfill's days.
 
