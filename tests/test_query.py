@@ -23,7 +23,6 @@ from scenario_analytics.cli import main
 from scenario_analytics.config import ExtraRequest, MaterializeConfig
 from scenario_analytics.errors import ExitCode, InvalidUsageError
 from scenario_analytics.materialize import (
-    create_filter_table,
     create_filters_table,
     materialized_requests,
 )
@@ -526,8 +525,10 @@ def test_a_failed_load_leaves_the_batch_reading_per_scenario(store: Path, alone:
 
 
 def test_one_request_filters_table_is_the_batch_one() -> None:
+    """`create_filters_table` makes one request's table by another path than a batch's."""
     con = duckdb.connect()
     try:
+        other = parse_request({"user_ids": "z"})
         for params in [
             {},
             {"user_ids": "a, b", "user_emails": "X@y.com", "group_ids": "g'1"},
@@ -535,10 +536,10 @@ def test_one_request_filters_table_is_the_batch_one() -> None:
             {"exclude_system_users": True, "user_ids": ",".join(f"u{i}" for i in range(5000))},
         ]:
             request = parse_request(params)
-            create_filters_table(con, [request])
-            batch = con.execute("SELECT * FROM filters").fetchall()
+            create_filters_table(con, [request, other])
+            batch = con.execute("SELECT * FROM filters WHERE filter_id = 0").fetchall()
             types = con.execute("DESCRIBE filters").fetchall()
-            create_filter_table(con, request)
+            create_filters_table(con, [request])
             assert con.execute("SELECT * FROM filters").fetchall() == batch
             assert con.execute("DESCRIBE filters").fetchall() == types
     finally:

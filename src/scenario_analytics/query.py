@@ -27,7 +27,7 @@ import duckdb
 
 from scenario_analytics.database import connect
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.materialize import create_filter_table
+from scenario_analytics.materialize import create_filters_table
 from scenario_analytics.requests import RequestError, SummaryRequest, is_text, parse_request
 from scenario_analytics.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.store import Store
@@ -210,7 +210,7 @@ class SnapshotQuery:
     def compute(self, scenario_id: str, request: SummaryRequest) -> str:
         """Run the summarize-phase SQL on the snapshot's sessions of one scenario."""
         self._select_sessions(scenario_id)
-        create_filter_table(self.con, request)
+        create_filters_table(self.con, [request])
         run_sql_files(self.con, self.sql_files, {})
         computed = self.con.execute("SELECT body FROM summaries").fetchone()
         assert computed is not None
