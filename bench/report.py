@@ -485,7 +485,8 @@ def dataset_section(dataset: dict[str, Any]) -> str:
                     f"`{name}`",
                     check.get("compared", ""),
                     f"{check.get('equal')}/{check.get('job_rows')}",
-                    check.get("one_tenth_off"),
+                    # Older results files name it one_tenth_off (it then counted decimals only).
+                    check.get("last_digit_off", check.get("one_tenth_off")),
                     check.get("different"),
                     f"{check.get('missing_in_baseline')}/{check.get('extra_in_baseline')}",
                     "ok" if check.get("ok") else "MISMATCH",
@@ -500,7 +501,7 @@ def dataset_section(dataset: dict[str, Any]) -> str:
                     "baseline",
                     "compared",
                     "rows equal",
-                    "one tenth off (float tie)",
+                    "last digit off (float tie)",
                     "different",
                     "missing/extra",
                     "status",

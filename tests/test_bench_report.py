@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ def _dataset(name: str, sessions: int, fmt: str, scale: float) -> dict[str, Any]
                 "job_rows": 3520,
                 "baseline_rows": 3520,
                 "equal": 3520,
-                "one_tenth_off": 0,
+                "last_digit_off": 0,
                 "different": 0,
                 "missing_in_baseline": 0,
                 "extra_in_baseline": 0,
@@ -203,3 +204,43 @@ def test_report_renders_and_keeps_the_profile_notes(tmp_path: Path) -> None:
     again = page.read_text(encoding="utf-8")
     assert again.endswith(notes)
     assert again.count(report.NOTES_HEADING) == 1
+
+
+def test_baseline_checks_tell_float_ties_from_differences(tmp_path: Path) -> None:
+    """A float baseline one last digit off (a tenth, or a minute of practice: an exact tie
+    the float sum missed) is counted apart from a real difference."""
+    ds = run.Dataset(run.DatasetSpec("1k", 1000, "parquet"), tmp_path, tmp_path, {})
+    ds.info["as_of"] = "2026-11-26"
+    snapshot = tmp_path / "reference" / "snapshot_date=2026-11-26"
+    snapshot.mkdir(parents=True)
+    figures = ", ".join(
+        f"CAST({v} AS DECIMAL(4, 1)) AS {f}"
+        if f in run.DECIMALS
+        else (f"'bronze' AS {f}" if f == "average_best_rank" else f"{v} AS {f}")
+        for f, v in ((f, 50 if f == "total_practice_minutes" else 10) for f in run.FIGURES)
+    )
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT 'sc' || i AS scenario_id, '' AS request_key,
+                         CAST([] AS VARCHAR[]) AS user_ids, CAST([] AS VARCHAR[]) AS user_emails,
+                         CAST([] AS VARCHAR[]) AS group_ids, false AS exclude_system_users,
+                         CAST(NULL AS TIMESTAMP) AS start_date, {figures}
+                  FROM range(4) AS t(i))
+            TO '{snapshot / "summaries.parquet"}' (FORMAT PARQUET)"""
+    )
+    # sc0 equal; sc1 a mean a tenth off; sc2 practice minutes one off; sc3 two minutes off.
+    con.execute(
+        f"""COPY (SELECT * EXCLUDE (request_key, user_ids, user_emails, group_ids,
+                                    exclude_system_users, start_date)
+                  REPLACE (
+                      CASE scenario_id WHEN 'sc1' THEN 10.1 ELSE 10.0 END AS average_best_score,
+                      total_practice_minutes
+                          + CASE scenario_id WHEN 'sc2' THEN 1 WHEN 'sc3' THEN 2 ELSE 0 END
+                          AS total_practice_minutes)
+                  FROM read_parquet('{snapshot / "summaries.parquet"}', hive_partitioning = false))
+            TO '{tmp_path / "base.parquet"}' (FORMAT PARQUET)"""
+    )
+    checks = run.check_baselines(ds, {"polars_unfiltered": tmp_path / "base.parquet"})
+    check = checks["polars_unfiltered"]
+    assert (check["equal"], check["last_digit_off"], check["different"]) == (1, 2, 1)
+    assert not check["ok"]
