@@ -302,9 +302,8 @@ def test_full_disk_under_the_ledger(
     wal.unlink(missing_ok=True)
     os.symlink("/dev/full", wal)
     result = run_cli(exports, store, "2026-11-26")
-    # The message is DuckDB's (today the ledger's failed ROLLBACK after the failed COMMIT
-    # hides the ENOSPC; see docs/RELIABILITY.md, known gaps).
-    assert_failed_cleanly(result, "")
+    # The message is DuckDB's failed COMMIT, naming the cause (not the ROLLBACK after it).
+    assert_failed_cleanly(result, "No space left on device")
     assert state(store) == before
     wal.unlink()
     again = run_cli(exports, store, "2026-11-26")

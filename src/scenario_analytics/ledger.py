@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,10 +120,7 @@ class Ledger:
         )
 
     def _detach(self) -> None:
-        try:
-            self.con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction was open
+        self._rollback()  # if one is open
         attached = self.con.execute(
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [_CATALOG]
         ).fetchone()
@@ -143,8 +141,18 @@ class Ledger:
             self.con.execute(f"INSERT INTO {_CATALOG}.meta VALUES ('digest', ?)", [self.digest])
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Undo an open transaction, keeping the error that ended it the one reported.
+
+        A failed COMMIT (the disk under the ledger is full) has already ended the
+        transaction: a ROLLBACK then fails with "no transaction is active", which would
+        hide the real cause.
+        """
+        with suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
 
     def _staged_tables(self) -> list[str]:
         rows = self.con.execute(
@@ -235,7 +243,7 @@ class Ledger:
             )
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
         self.con.execute(
             f"""CREATE OR REPLACE TABLE ledger_file_ids AS
