@@ -1047,6 +1047,13 @@ UNREADABLE: dict[str, tuple[str, Any]] = {
 def test_unreadable_file_fails_naming_it(tmp_path: Path, sql_files: list[Any], case: str) -> None:
     rel_path, content = UNREADABLE[case]
     files = {"sessions/0-good.jsonl": [session("s1")], rel_path: content}
+    error = _load_error(tmp_path, sql_files, files)
+    assert error.path == rel_path
+    assert f"cannot read export file {rel_path}: " in str(error)
+
+
+def _load_error(tmp_path: Path, sql_files: list[Any], files: dict[str, Any]) -> UnreadableFileError:
+    """The UnreadableFileError that loading and validating these exports raises."""
     root = write_exports(tmp_path / "exports", files)
     con = connect()
     try:
@@ -1054,8 +1061,7 @@ def test_unreadable_file_fails_naming_it(tmp_path: Path, sql_files: list[Any], c
             load_exports(con, root, AS_OF, sql_files)
     finally:
         con.close()
-    assert info.value.path == rel_path
-    assert f"cannot read export file {rel_path}: " in str(info.value)
+    return info.value
 
 
 def _parquet_with_corrupt_pages() -> bytes:
@@ -1076,15 +1082,9 @@ def test_parquet_with_corrupt_pages_fails_naming_it(tmp_path: Path, sql_files: l
         "sessions/a-good.parquet": [flat_session("s1")],
         "sessions/b-corrupt.parquet": _parquet_with_corrupt_pages(),
     }
-    root = write_exports(tmp_path / "exports", files)
-    con = connect()
-    try:
-        with pytest.raises(UnreadableFileError) as info:
-            load_exports(con, root, AS_OF, sql_files)
-    finally:
-        con.close()
-    assert info.value.path == "sessions/b-corrupt.parquet"
-    assert "cannot read export file sessions/b-corrupt.parquet: " in str(info.value)
+    error = _load_error(tmp_path, sql_files, files)
+    assert error.path == "sessions/b-corrupt.parquet"
+    assert "cannot read export file sessions/b-corrupt.parquet: " in str(error)
 
 
 def test_csv_header_with_a_required_column_missing_names_it(

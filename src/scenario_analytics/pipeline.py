@@ -380,7 +380,7 @@ def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
     What each as-of date needs of them is in smaller tables by then (`sql/0050`...`0070`:
     the user and scenario directories, graded_history, sessions_per_day); no as-of or
     summarize SQL reads `sessions` (`tests/test_sql_plan.py`). At 10M sessions the table
-    takes ~1.5 GB, which under the default 2 GB limit pushed every day's tables to the
+    takes ~1.5 GB, which under the default memory limit pushed every day's tables to the
     spill folder.
     """
     con.execute("DROP TABLE IF EXISTS sessions")

@@ -281,7 +281,7 @@ class SnapshotQuery:
                JOIN scenario_index AS i ON i.scenario_id = s.scenario_id""",
             {"p": str(self.path / "sessions.parquet")},
         )
-        # 0100 joins users and group memberships with the scenario's participants: the
+        # 0130 joins users and group memberships with the scenario's participants: the
         # rows of users who have no graded session in the scenario can never match, and
         # scanning all of them (262k users, 433k memberships) was most of its time.
         # So each user's row is kept once per scenario they have sessions in, clustered
