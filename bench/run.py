@@ -548,8 +548,8 @@ def make_requests(
 
 def verify_precomputed(snapshot: Path, requests: list[dict], kinds: list[str]) -> str:
     """How many requests meant to hit a materialized summary do, by the job's own
-    canonical key (scenario_analytics.requests.parse_request)."""
-    from scenario_analytics.requests import parse_request
+    canonical key (scenario_analytics.serve.requests.parse_request)."""
+    from scenario_analytics.serve.requests import parse_request
 
     con = duckdb.connect()
     path = sql_literal(str(snapshot))

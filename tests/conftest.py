@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scenario_analytics.database import connect
-from scenario_analytics.pipeline import LoadResult, load_exports
-from scenario_analytics.sql_files import SqlFile, load_sql_files
+from scenario_analytics.engine.database import connect
+from scenario_analytics.engine.sql_files import SqlFile, load_sql_files
+from scenario_analytics.pipeline.stages import LoadResult, load_exports
 
 AS_OF = date(2026, 11, 26)
 

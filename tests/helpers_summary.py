@@ -17,9 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from scenario_analytics.config import MaterializeConfig
-from scenario_analytics.pipeline import RunOptions, run
-from scenario_analytics.query import Answer, SnapshotQuery
+from scenario_analytics.pipeline.stages import RunOptions, run
+from scenario_analytics.serve.query import Answer, SnapshotQuery
+from scenario_analytics.settings import MaterializeConfig
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "data" / "golden"
 

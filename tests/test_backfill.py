@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import session, write_exports
 from helpers_ops import base_exports, cli, cli_subprocess, created_at, snapshot_content
 
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
 
 DAYS = ["2026-11-21", "2026-11-22", "2026-11-23"]
 RATIO = ["--max-reject-ratio", "0.5"]

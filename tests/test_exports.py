@@ -9,7 +9,7 @@ import pytest
 from conftest import write_exports
 
 from scenario_analytics.errors import AnalyticsError
-from scenario_analytics.exports import discover
+from scenario_analytics.ingest.discover import discover
 
 
 def _touch(root: Path, *paths: str) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
 
 
 def _write_exports(root: Path, sessions: int) -> None:

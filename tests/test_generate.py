@@ -23,7 +23,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from scenario_analytics.generate import (
+from scenario_analytics.generate.exports import (
     FORMATS,
     REASONS_BY_FORMAT,
     SESSION_REASONS,

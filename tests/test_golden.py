@@ -30,7 +30,7 @@ from helpers_summary import (
 from reference_model import REFERENCE_EXAMPLE_DIR
 
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.query import SnapshotQuery
+from scenario_analytics.serve.query import SnapshotQuery
 
 DATA = Path(__file__).resolve().parent / "data"
 REFERENCE_SCENARIO = "7d3c2b1a-0000-4000-8000-000000000001"

@@ -14,9 +14,9 @@ import pytest
 from conftest import CSV_SESSION_HEADER, csv_session, session, write_exports
 from helpers_ops import base_exports, cli, cli_subprocess, snapshot_content
 
-from scenario_analytics.ledger import LEDGER_NAME
-from scenario_analytics.pipeline import RunOptions, RunResult, run
-from scenario_analytics.sql_files import default_sql_dir
+from scenario_analytics.engine.sql_files import default_sql_dir
+from scenario_analytics.ingest.ledger import LEDGER_NAME
+from scenario_analytics.pipeline.stages import RunOptions, RunResult, run
 
 AS_OF = date(2026, 11, 26)
 
@@ -203,7 +203,7 @@ def test_a_file_rewritten_during_the_run_fails_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exports = write_exports(tmp_path / "exports", {"sessions/a.jsonl": [session("s1")]})
-    from scenario_analytics import loading
+    from scenario_analytics.ingest import loader as loading
 
     original = loading.Loader.load
 

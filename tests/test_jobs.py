@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_analytics.config import load_job
+from scenario_analytics.settings import load_job
 
 JOBS = Path(__file__).parents[1] / "jobs"
 

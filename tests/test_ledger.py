@@ -8,8 +8,8 @@ from typing import Any, cast
 import duckdb
 import pytest
 
-from scenario_analytics.database import connect
-from scenario_analytics.ledger import Ledger
+from scenario_analytics.engine.database import connect
+from scenario_analytics.ingest.ledger import Ledger
 
 
 class FullDiskOnCommit:

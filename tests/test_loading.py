@@ -29,10 +29,10 @@ from conftest import (
     write_exports,
 )
 
-from scenario_analytics import loading
-from scenario_analytics.database import connect
+from scenario_analytics.engine.database import connect
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.pipeline import load_exports
+from scenario_analytics.ingest import loader as loading
+from scenario_analytics.pipeline.stages import load_exports
 
 Load = Callable[..., Loaded]
 PLUS_2 = timezone(timedelta(hours=2))

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from helpers_ops import base_exports, cli
 
+from scenario_analytics.cli.progress import JsonLog, PlainLog, TerminalProgress, clock
 from scenario_analytics.events import Event
 from scenario_analytics.faults import KILL_AT, STAGES
-from scenario_analytics.progress import JsonLog, PlainLog, TerminalProgress, clock
 
 RUN_STAGES = ["scan", "load", "stage", "validate", "build", "summarize", "write", "publish"]
 

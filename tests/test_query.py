@@ -18,16 +18,16 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers_summary import GOLDEN_DIR, ask, loads, run_snapshot, session_record, write_jsonl
 
-from scenario_analytics import query as query_module
 from scenario_analytics.cli import main
-from scenario_analytics.config import ExtraRequest, MaterializeConfig
 from scenario_analytics.errors import ExitCode, InvalidUsageError
-from scenario_analytics.materialize import (
+from scenario_analytics.serve import query as query_module
+from scenario_analytics.serve.materialize import (
     create_filters_table,
     materialized_requests,
 )
-from scenario_analytics.query import SnapshotNotFound, SnapshotQuery
-from scenario_analytics.requests import SummaryRequest, parse_request
+from scenario_analytics.serve.query import SnapshotNotFound, SnapshotQuery
+from scenario_analytics.serve.requests import SummaryRequest, parse_request
+from scenario_analytics.settings import ExtraRequest, MaterializeConfig
 
 EXAMPLE_EXPORTS = Path(__file__).resolve().parent / "data" / "summary-example" / "exports"
 LATEST = date(2026, 11, 26)

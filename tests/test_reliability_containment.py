@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scenario_analytics.cli import main
-from scenario_analytics.config import load_job
 from scenario_analytics.errors import InvalidUsageError
-from scenario_analytics.query import SnapshotQuery
-from scenario_analytics.snapshot import TABLES, encode_path_segment
+from scenario_analytics.publish.snapshot import TABLES, encode_path_segment
+from scenario_analytics.serve.query import SnapshotQuery
+from scenario_analytics.settings import load_job
 
 AS_OF = "2026-11-26"
 ODD_IDS = [

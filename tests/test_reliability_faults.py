@@ -36,7 +36,7 @@ from test_reliability_store import _session, assert_clean, assert_whole, state, 
 
 from scenario_analytics.cli import main
 from scenario_analytics.faults import KILL_AT, STAGES
-from scenario_analytics.fingerprint import code_digest
+from scenario_analytics.publish.fingerprint import code_digest
 
 BEFORE = "2026-11-25"  # published before each kill
 NEW = "2026-11-26"

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scenario_analytics.cli import main
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
 
 BAD = Path(__file__).parent / "data" / "bad"
 AS_OF = "2026-11-26"

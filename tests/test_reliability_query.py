@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from scenario_analytics.cli import main
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.query import SnapshotQuery
+from scenario_analytics.serve.query import SnapshotQuery
 
 AS_OF = date(2026, 11, 26)
 SQL_TEXT = "'; DROP TABLE summaries; --"

@@ -31,7 +31,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scenario_analytics.cli import main
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
 
 SCENARIO = "sc/1 é"  # its summary.json folder is percent-encoded
 ENCODED = "sc%2F1%20%C3%A9"
@@ -314,7 +314,7 @@ def test_full_disk_under_the_ledger(
 
 KILL_BEFORE_LATEST = """
 import os, signal, sys
-from scenario_analytics import store
+from scenario_analytics.publish import store
 from scenario_analytics.cli import main
 
 write = store.write_atomically
@@ -355,7 +355,7 @@ def test_killed_between_the_link_and_latest_json(published: tuple[Path, Path]) -
 HOLD_LOCK = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from scenario_analytics.store import Store\n"
+    "from scenario_analytics.publish.store import Store\n"
     "with Store(Path(sys.argv[1])).lock():\n"
     "    print('locked', flush=True)\n"
     "    time.sleep(120)\n"

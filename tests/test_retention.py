@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers_ops import base_exports, cli
 
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
 
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from scenario_analytics.cli import main
-from scenario_analytics.snapshot import encode_path_segment
-from scenario_analytics.store import Store
+from scenario_analytics.publish.snapshot import encode_path_segment
+from scenario_analytics.publish.store import Store
 
 REFERENCE = Path(__file__).parent / "data" / "reference-example" / "exports"
 MANIFEST_KEYS = {

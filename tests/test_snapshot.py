@@ -8,11 +8,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scenario_analytics.database import EngineSettings, connect, insertion_order_kept
-from scenario_analytics.pipeline import compress_history
-from scenario_analytics.requests import as_of_end
-from scenario_analytics.snapshot import write_table
-from scenario_analytics.sql_files import load_sql_files, run_sql_files
+from scenario_analytics.engine.database import EngineSettings, connect, insertion_order_kept
+from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
+from scenario_analytics.pipeline.stages import compress_history
+from scenario_analytics.publish.snapshot import write_table
+from scenario_analytics.serve.requests import as_of_end
 
 SORTED = """
     SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from helpers_ops import base_exports, cli
 
-from scenario_analytics.fingerprint import sql_version
-from scenario_analytics.store import Store
+from scenario_analytics.publish.fingerprint import sql_version
+from scenario_analytics.publish.store import Store
 
 DAYS = ["2026-11-21", "2026-11-23"]
 

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from scenario_analytics.database import connect
+from scenario_analytics.engine.database import connect
+from scenario_analytics.engine.sql_files import (
+    SqlFile,
+    default_sql_dir,
+    load_sql_files,
+    run_sql_files,
+)
 from scenario_analytics.errors import AnalyticsError
-from scenario_analytics.sql_files import SqlFile, default_sql_dir, load_sql_files, run_sql_files
 
 SQL_DIR = default_sql_dir()
 SQL_PATHS = sorted(SQL_DIR.glob("*.sql"))

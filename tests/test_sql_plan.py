@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from scenario_analytics.engine.sql_files import load_sql_files, plan_sql_files
 from scenario_analytics.errors import AnalyticsError
-from scenario_analytics.sql_files import load_sql_files, plan_sql_files
 
 
 def test_the_real_folder() -> None:

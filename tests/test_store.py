@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scenario_analytics.errors import ExitCode, StoreLockedError
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
 
 
 def _staged(store: Store, text: str) -> Path:
@@ -94,7 +94,7 @@ def test_second_lock_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
 def test_lock_of_killed_process_does_not_block(tmp_path: Path) -> None:
     code = (
         "import sys, time; from pathlib import Path; "
-        "from scenario_analytics.store import Store\n"
+        "from scenario_analytics.publish.store import Store\n"
         "with Store(Path(sys.argv[1])).lock():\n"
         "    print('locked', flush=True); time.sleep(60)\n"
     )

@@ -25,7 +25,7 @@ from helpers_summary import (
 from reference_model import Member, Request, Session, summary
 
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.query import SnapshotQuery
+from scenario_analytics.serve.query import SnapshotQuery
 
 AS_OF = date(2026, 3, 31)
 T = "2026-03-10T09:00:00Z"

@@ -25,12 +25,12 @@ from typing import TypeVar
 
 import duckdb
 
-from scenario_analytics.database import connect
+from scenario_analytics.engine.database import connect
+from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.materialize import create_filters_table
-from scenario_analytics.requests import RequestError, SummaryRequest, is_text, parse_request
-from scenario_analytics.sql_files import load_sql_files, run_sql_files
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
+from scenario_analytics.serve.materialize import create_filters_table
+from scenario_analytics.serve.requests import RequestError, SummaryRequest, is_text, parse_request
 
 _T = TypeVar("_T")
 # How many scenarios' precomputed bodies a batch of requests keeps as Python strings.

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import duckdb
 
-from scenario_analytics.database import insertion_order_kept, quote_literal
+from scenario_analytics.engine.database import insertion_order_kept, quote_literal
 from scenario_analytics.errors import AnalyticsError
 
 # Table name -> the query that fills it; rows in a fixed order so files are reproducible.

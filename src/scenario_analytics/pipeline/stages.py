@@ -26,21 +26,21 @@ from pathlib import Path
 import duckdb
 
 from scenario_analytics import __version__
-from scenario_analytics.config import MaterializeConfig
-from scenario_analytics.database import EngineSettings, compress_table, connect, quote_ident
+from scenario_analytics.engine.database import EngineSettings, compress_table, connect, quote_ident
+from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
+from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.errors import AnalyticsError, DataQualityError, UnreadableFileError
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.exports import ExportFile, ExportsFolder, discover
 from scenario_analytics.faults import checkpoint
-from scenario_analytics.fingerprint import snapshot_fingerprint, sql_version, staging_digest
-from scenario_analytics.ledger import InputFile, Ledger, drop_views
-from scenario_analytics.loading import ENTITY_FIELDS, Loader
-from scenario_analytics.materialize import create_filters_table, materialized_requests
-from scenario_analytics.requests import as_of_end
-from scenario_analytics.snapshot import write_manifest, write_summary_bodies, write_tables
-from scenario_analytics.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
-from scenario_analytics.sql_files import run_sql_files as _run_sql_files
-from scenario_analytics.store import Store
+from scenario_analytics.ingest.discover import ExportFile, ExportsFolder, discover
+from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
+from scenario_analytics.ingest.loader import ENTITY_FIELDS, Loader
+from scenario_analytics.publish.fingerprint import snapshot_fingerprint, sql_version, staging_digest
+from scenario_analytics.publish.snapshot import write_manifest, write_summary_bodies, write_tables
+from scenario_analytics.publish.store import Store
+from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
+from scenario_analytics.serve.requests import as_of_end
+from scenario_analytics.settings import MaterializeConfig
 
 
 def boundary(report: Report, event: Event, name: str) -> None:

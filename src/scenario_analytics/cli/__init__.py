@@ -16,19 +16,19 @@ import click
 import duckdb
 
 from scenario_analytics import __version__
-from scenario_analytics.backfill import BackfillOptions
-from scenario_analytics.backfill import backfill as backfill_job
-from scenario_analytics.config import JobConfig, check_store_and_exports, load_job
-from scenario_analytics.database import EngineSettings
+from scenario_analytics.cli.progress import JsonLog, PlainLog, TerminalProgress
+from scenario_analytics.engine.database import EngineSettings
 from scenario_analytics.errors import AnalyticsError, ExitCode, InvalidUsageError, NotFoundError
 from scenario_analytics.events import Report
-from scenario_analytics.pipeline import LoadResult, RunOptions, check_reject_ratio
-from scenario_analytics.pipeline import run as run_job
-from scenario_analytics.pipeline import validate as validate_exports
-from scenario_analytics.progress import JsonLog, PlainLog, TerminalProgress
-from scenario_analytics.query import Answer, SnapshotNotFound, SnapshotQuery, error_body
-from scenario_analytics.requests import utc_today
-from scenario_analytics.store import require_store
+from scenario_analytics.pipeline.backfill import BackfillOptions
+from scenario_analytics.pipeline.backfill import backfill as backfill_job
+from scenario_analytics.pipeline.stages import LoadResult, RunOptions, check_reject_ratio
+from scenario_analytics.pipeline.stages import run as run_job
+from scenario_analytics.pipeline.stages import validate as validate_exports
+from scenario_analytics.publish.store import require_store
+from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery, error_body
+from scenario_analytics.serve.requests import utc_today
+from scenario_analytics.settings import JobConfig, check_store_and_exports, load_job
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import duckdb
 
-from scenario_analytics.database import quote_ident, quote_literal
+from scenario_analytics.engine.database import quote_ident, quote_literal
 from scenario_analytics.errors import StoreLockedError
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.exports import ExportFile
+from scenario_analytics.ingest.discover import ExportFile
 
 LEDGER_NAME = ".ledger.duckdb"
 _CATALOG = "ledger"

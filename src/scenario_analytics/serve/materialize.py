@@ -7,9 +7,9 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pyarrow as pa
 
-from scenario_analytics.config import MaterializeConfig
 from scenario_analytics.errors import InvalidUsageError
-from scenario_analytics.requests import RequestError, SummaryRequest, as_of_end, parse_request
+from scenario_analytics.serve.requests import RequestError, SummaryRequest, as_of_end, parse_request
+from scenario_analytics.settings import MaterializeConfig
 
 
 def materialized_requests(

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from scenario_analytics.errors import AnalyticsError, StoreLockedError
-from scenario_analytics.ledger import LEDGER_NAME
+from scenario_analytics.ingest.ledger import LEDGER_NAME
 
 _LINK = re.compile(r"^snapshot_date=(\d{4}-\d{2}-\d{2})$")
 REPLACED_GRACE_SECONDS = 3600.0
@@ -328,7 +328,7 @@ class SnapshotInfo:
 
 def _sql_version_of(sql: object) -> str:
     """For manifests written before they named their SQL version."""
-    from scenario_analytics.fingerprint import sql_version
+    from scenario_analytics.publish.fingerprint import sql_version
 
     if not isinstance(sql, list):
         return ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import re
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from scenario_analytics.database import insertion_order_kept
+from scenario_analytics.engine.database import insertion_order_kept
 from scenario_analytics.errors import AnalyticsError
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -26,12 +27,18 @@ _CREATES = re.compile(
 )
 
 
+# Names another folder of SQL files to run instead of the installed ones (for trying a
+# change to the SQL without reinstalling; documented in the README).
+SQL_DIR_ENV = "SCENARIO_ANALYTICS_SQL_DIR"
+
+
 def default_sql_dir() -> Path:
-    """`sql/` at the top of the project (the package is installed in editable mode)."""
-    override = os.environ.get("SCENARIO_ANALYTICS_SQL_DIR")
+    """The installed SQL: package data `scenario_analytics.sql`, which is the project's
+    top-level `sql/` folder in an editable install and a copy of it in a wheel."""
+    override = os.environ.get(SQL_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "sql"
+    return Path(str(importlib.resources.files("scenario_analytics.sql")))
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,8 @@ def load_sql_files(sql_dir: Path | None = None) -> list[SqlFile]:
     if not sql_dir.is_dir():
         raise AnalyticsError(
             f"SQL folder {sql_dir} not found",
-            "install the project in editable mode (make run) or set SCENARIO_ANALYTICS_SQL_DIR",
+            f"reinstall the package (its wheel carries the SQL), or point {SQL_DIR_ENV} "
+            "at a folder of SQL files",
         )
     files: list[SqlFile] = []
     for path in sorted(sql_dir.glob("*.sql")):

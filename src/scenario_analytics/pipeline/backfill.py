@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from scenario_analytics.config import MaterializeConfig
-from scenario_analytics.database import EngineSettings, connect
+from scenario_analytics.engine.database import EngineSettings, connect
+from scenario_analytics.engine.sql_files import SqlPlan, load_sql_files, plan_sql_files
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
-from scenario_analytics.pipeline import (
+from scenario_analytics.pipeline.stages import (
     Inputs,
     LoadResult,
     begin,
@@ -37,8 +37,8 @@ from scenario_analytics.pipeline import (
     summarized_failure,
     write_day,
 )
-from scenario_analytics.sql_files import SqlPlan, load_sql_files, plan_sql_files
-from scenario_analytics.store import Store
+from scenario_analytics.publish.store import Store
+from scenario_analytics.settings import MaterializeConfig
 
 
 @dataclass(frozen=True)

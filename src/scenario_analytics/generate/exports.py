@@ -17,7 +17,7 @@ from typing import Literal
 
 import duckdb
 
-from scenario_analytics.exports import SESSION_REASONS
+from scenario_analytics.ingest.discover import SESSION_REASONS
 
 Format = Literal["jsonl", "csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv", "parquet")

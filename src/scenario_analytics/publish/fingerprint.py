@@ -18,8 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from scenario_analytics import __version__
-from scenario_analytics.config import MaterializeConfig
-from scenario_analytics.sql_files import SqlFile
+from scenario_analytics.engine.sql_files import SqlFile
+from scenario_analytics.settings import MaterializeConfig
 
 # Bumped when the ledger's own layout changes.
 LEDGER_FORMAT = "1"
@@ -33,18 +33,41 @@ def _sha256(parts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+# Code that cannot change what a run reads or writes: the command line (options, help
+# texts, output), the terminal and log renderers under it, the test-only fault hook, how
+# events are described, and the generator of synthetic exports. Everything else under the
+# package counts, in every sub-package however deep (`data_code_files`).
+NOT_DATA_CODE: frozenset[str] = frozenset(
+    {"cli", "generate", "sql", "events.py", "faults.py", "__main__.py"}
+)
+
+
+def data_code_files(package: Path | None = None) -> list[Path]:
+    """The package's Python files that can change results, sorted by relative path."""
+    package = package or Path(__file__).resolve().parents[1]
+    return sorted(
+        (p for p in package.rglob("*.py") if p.relative_to(package).parts[0] not in NOT_DATA_CODE),
+        key=lambda p: p.relative_to(package).as_posix(),
+    )
+
+
 @functools.cache
 def code_digest() -> str:
-    """The tool's version, its Python sources and the engines it runs on.
+    """The tool's version, the Python code that can change results, and the engines.
 
     Any change to the code that reads files or writes snapshots may change results, so
-    it invalidates the ledger and marks snapshots as out of date. Hashing every module
-    is cruder than naming the ones that matter, and cannot forget one.
+    it invalidates the ledger and marks snapshots as out of date. Hashing every such
+    module is cruder than naming the ones that matter, and cannot forget one; the
+    command line and progress output are left out (`NOT_DATA_CODE`), so a new help text
+    does not make the next night parse every file again.
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     parts = [__version__, duckdb.__version__, str(pa.__version__)]
-    for path in sorted(package.glob("*.py")):
-        parts += [path.name, hashlib.sha256(path.read_bytes()).hexdigest()]
+    for path in data_code_files(package):
+        parts += [
+            path.relative_to(package).as_posix(),
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+        ]
     return _sha256(parts)
 
 

@@ -32,9 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from scenario_analytics.database import quote_ident, quote_literal
+from scenario_analytics.engine.database import quote_ident, quote_literal
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.exports import ExportFile
+from scenario_analytics.ingest.discover import ExportFile
 
 
 @dataclass(frozen=True)
