@@ -3,6 +3,13 @@
 -- filters naming no users or groups keep everyone in their window.
 -- Grain: one row per (filter, scenario, user) kept.
 -- Phase: summarize
+
+-- The rank of a score: the one place its thresholds are written. 0140 ranks best scores
+-- and average best scores with it, and participants.parquet first and best scores.
+CREATE OR REPLACE MACRO score_rank(score) AS
+    CASE WHEN score >= 90 THEN 'gold' WHEN score >= 75 THEN 'silver'
+         WHEN score >= 50 THEN 'bronze' ELSE 'unranked' END;
+
 CREATE OR REPLACE TABLE filter_participants AS
 WITH listed AS (
     SELECT filter_id, user_id FROM (SELECT filter_id, unnest(user_ids) AS user_id FROM filters)

@@ -16,10 +16,11 @@ WITH totals AS (
         CAST(sum(lift) * 10000 AS HUGEINT) AS lift_e4,
         CAST(sum(total_duration_seconds) * 1000000 AS HUGEINT) AS duration_us,
         CAST(sum(sessions_with_duration) AS HUGEINT) AS sessions_with_duration,
-        CAST(count(*) FILTER (WHERE best_score >= 90) AS HUGEINT) AS gold,
-        CAST(count(*) FILTER (WHERE best_score >= 75 AND best_score < 90) AS HUGEINT) AS silver,
-        CAST(count(*) FILTER (WHERE best_score >= 50 AND best_score < 75) AS HUGEINT) AS bronze,
-        CAST(count(*) FILTER (WHERE best_score < 50) AS HUGEINT) AS unranked
+        CAST(count(*) FILTER (WHERE score_rank(best_score) = 'gold') AS HUGEINT) AS gold,
+        CAST(count(*) FILTER (WHERE score_rank(best_score) = 'silver') AS HUGEINT) AS silver,
+        CAST(count(*) FILTER (WHERE score_rank(best_score) = 'bronze') AS HUGEINT) AS bronze,
+        CAST(count(*) FILTER (WHERE score_rank(best_score) = 'unranked') AS HUGEINT)
+            AS unranked
     FROM filter_participants
     GROUP BY filter_id, scenario_id
 ),
@@ -58,12 +59,9 @@ figures AS (
         CAST(coalesce(r.total_sessions, 0) AS BIGINT) AS total_sessions,
         CAST(CAST(coalesce(r.best_tenths, 0) AS DECIMAL(18, 0)) * 0.1 AS DECIMAL(4, 1))
             AS average_best_score,
-        CASE
-            WHEN coalesce(r.best_tenths, 0) >= 900 THEN 'gold'
-            WHEN coalesce(r.best_tenths, 0) >= 750 THEN 'silver'
-            WHEN coalesce(r.best_tenths, 0) >= 500 THEN 'bronze'
-            ELSE 'unranked'
-        END AS average_best_rank,
+        -- The rank of the rounded average, as an exact decimal.
+        score_rank(CAST(coalesce(r.best_tenths, 0) AS DECIMAL(18, 0)) * 0.1)
+            AS average_best_rank,
         CAST(CAST(coalesce(r.lift_tenths, 0) AS DECIMAL(18, 0)) * 0.1 AS DECIMAL(4, 1))
             AS average_lift_percentage,
         CAST(coalesce(r.minutes, 0) AS BIGINT) AS total_practice_minutes,

@@ -16,13 +16,15 @@ import duckdb
 
 from scenario_analytics.engine.database import insertion_order_kept, quote_literal
 from scenario_analytics.errors import AnalyticsError
+from scenario_analytics.filters import FILTERS
 
 # Table name -> the query that fills it; rows in a fixed order so files are reproducible.
 # Each is written with DuckDB's insertion order kept (`database.insertion_order_kept`).
+# Ranks come from the SQL's `score_rank` (sql/0130_filter_participants.sql).
 TABLES: dict[str, str] = {
-    "summaries": """
-        SELECT scenario_id, request_key, user_ids, user_emails, group_ids, start_date, end_date,
-               exclude_system_users, participant_count, total_sessions, average_best_score,
+    "summaries": f"""
+        SELECT scenario_id, request_key, {", ".join(f.name for f in FILTERS)},
+               participant_count, total_sessions, average_best_score,
                average_best_rank, average_lift_percentage, total_practice_minutes,
                average_session_duration_seconds, gold_count, gold_percentage, silver_count,
                silver_percentage, bronze_count, bronze_percentage, unranked_count,
@@ -30,11 +32,8 @@ TABLES: dict[str, str] = {
         FROM summaries ORDER BY scenario_id, request_key""",
     "participants": """
         SELECT p.scenario_id, p.user_id, p.session_count, p.first_score,
-               CASE WHEN p.first_score >= 90 THEN 'gold' WHEN p.first_score >= 75 THEN 'silver'
-                    WHEN p.first_score >= 50 THEN 'bronze' ELSE 'unranked' END AS first_rank,
-               p.best_score,
-               CASE WHEN p.best_score >= 90 THEN 'gold' WHEN p.best_score >= 75 THEN 'silver'
-                    WHEN p.best_score >= 50 THEN 'bronze' ELSE 'unranked' END AS best_rank,
+               score_rank(p.first_score) AS first_rank, p.best_score,
+               score_rank(p.best_score) AS best_rank,
                p.lift, p.total_duration_seconds, p.sessions_with_duration
         FROM filter_participants AS p JOIN filters AS f ON f.filter_id = p.filter_id
         WHERE f.request_key = ''

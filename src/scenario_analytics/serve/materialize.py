@@ -8,7 +8,14 @@ import duckdb
 import pyarrow as pa
 
 from scenario_analytics.errors import InvalidUsageError
-from scenario_analytics.serve.requests import RequestError, SummaryRequest, as_of_end, parse_request
+from scenario_analytics.filters import FILTERS, Kind
+from scenario_analytics.serve.requests import (
+    FilterValue,
+    RequestError,
+    SummaryRequest,
+    as_of_end,
+    parse_request,
+)
 from scenario_analytics.settings import MaterializeConfig
 
 
@@ -54,17 +61,25 @@ def materialized_requests(
     return list(unique.values())
 
 
-# The `filters` table the summarize-phase SQL reads: one row per request.
+# The `filters` table the summarize-phase SQL reads: one row per request, a column per
+# filter parameter (`filters.FILTERS`).
 FILTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("filter_id", "INTEGER"),
     ("request_key", "VARCHAR"),
-    ("user_ids", "VARCHAR[]"),
-    ("user_emails", "VARCHAR[]"),
-    ("group_ids", "VARCHAR[]"),
-    ("start_date", "TIMESTAMP"),
-    ("end_date", "TIMESTAMP"),
-    ("exclude_system_users", "BOOLEAN"),
+    *((f.name, f.sql_type) for f in FILTERS),
 )
+
+_ARROW_TYPES: dict[Kind, pa.DataType] = {
+    "list": pa.list_(pa.string()),
+    "start": pa.timestamp("us"),
+    "end": pa.timestamp("us"),
+    "flag": pa.bool_(),
+}
+
+
+def _bound(value: FilterValue) -> object:
+    """A filter value as DuckDB and Arrow take it (lists as lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def create_filters_table(con: duckdb.DuckDBPyConnection, requests: list[SummaryRequest]) -> None:
@@ -83,14 +98,10 @@ def create_filters_table(con: duckdb.DuckDBPyConnection, requests: list[SummaryR
         {
             "filter_id": pa.array(range(len(requests)), pa.int32()),
             "request_key": [r.key for r in requests],
-            "user_ids": pa.array([list(r.user_ids) for r in requests], pa.list_(pa.string())),
-            "user_emails": pa.array([list(r.user_emails) for r in requests], pa.list_(pa.string())),
-            "group_ids": pa.array([list(r.group_ids) for r in requests], pa.list_(pa.string())),
-            "start_date": pa.array([r.start_date for r in requests], pa.timestamp("us")),
-            "end_date": pa.array([r.end_date for r in requests], pa.timestamp("us")),
-            "exclude_system_users": pa.array(
-                [r.exclude_system_users for r in requests], pa.bool_()
-            ),
+            **{
+                f.name: pa.array([_bound(r.value(f.name)) for r in requests], _ARROW_TYPES[f.kind])
+                for f in FILTERS
+            },
         }
     )
     con.register("filters_arrow", table)
@@ -106,16 +117,6 @@ _ONE_FILTER = "CREATE OR REPLACE TABLE filters AS SELECT " + ", ".join(
 
 
 def _create_one_filter_table(con: duckdb.DuckDBPyConnection, request: SummaryRequest) -> None:
-    con.execute(
-        _ONE_FILTER,
-        {
-            "filter_id": 0,
-            "request_key": request.key,
-            "user_ids": list(request.user_ids),
-            "user_emails": list(request.user_emails),
-            "group_ids": list(request.group_ids),
-            "start_date": request.start_date,
-            "end_date": request.end_date,
-            "exclude_system_users": request.exclude_system_users,
-        },
-    )
+    params: dict[str, object] = {"filter_id": 0, "request_key": request.key}
+    params.update((f.name, _bound(value)) for f, value in request.items())
+    con.execute(_ONE_FILTER, params)

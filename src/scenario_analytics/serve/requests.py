@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote
 
-PARAMETERS = (
-    "user_ids",
-    "user_emails",
-    "group_ids",
-    "start_date",
-    "end_date",
-    "exclude_system_users",
-)
+from scenario_analytics.filters import FILTER_NAMES, FILTERS, FilterParameter, Kind
+
 WHITESPACE = " \t\n\r\x0b\x0c"
 
 # ASCII digits only (re.ASCII): `\d` alone would also accept other scripts' digits.
@@ -39,33 +32,67 @@ class RequestError(Exception):
         return {"error": {"type": "invalid_request", "code": self.code, "message": self.message}}
 
 
-@dataclass(frozen=True)
-class SummaryRequest:
-    """Parsed filters: lists trimmed, de-duplicated and sorted; dates as naive UTC."""
+FilterValue = tuple[str, ...] | datetime | bool | None
 
-    user_ids: tuple[str, ...] = ()
-    user_emails: tuple[str, ...] = ()
-    group_ids: tuple[str, ...] = ()
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    exclude_system_users: bool = False
+_DEFAULTS: dict[Kind, FilterValue] = {"list": (), "start": None, "end": None, "flag": False}
+
+
+class SummaryRequest:
+    """Parsed filters, one value per parameter of `filters.FILTERS` (read as attributes:
+    `request.group_ids`): lists trimmed, de-duplicated and sorted; dates as naive UTC;
+    flags as bool. Parameters not given take their kind's empty value."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: FilterValue) -> None:
+        unknown = sorted(set(values) - set(FILTER_NAMES))
+        if unknown:
+            raise TypeError(f"not a filter parameter: {', '.join(unknown)}")
+        self._values: dict[str, FilterValue] = {
+            f.name: values.get(f.name, _DEFAULTS[f.kind]) for f in FILTERS
+        }
+
+    def __getattr__(self, name: str) -> FilterValue:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SummaryRequest) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        given = ", ".join(
+            f"{k}={v!r}" for k, v in self._values.items() if v not in ((), None, False)
+        )
+        return f"SummaryRequest({given})"
+
+    def value(self, name: str) -> FilterValue:
+        return self._values[name]
+
+    def items(self) -> list[tuple[FilterParameter, FilterValue]]:
+        """Each parameter with its value, in the order of `FILTERS`."""
+        return [(f, self._values[f.name]) for f in FILTERS]
 
     @property
     def key(self) -> str:
-        """The canonical request key (contract section 3)."""
+        """The canonical request key (contract section 3): parameters in name order,
+        empty ones left out."""
         parts: list[str] = []
-        if self.end_date is not None:
-            parts.append(f"end_date={format_timestamp(self.end_date)}")
-        if self.exclude_system_users:
-            parts.append("exclude_system_users=true")
-        if self.group_ids:
-            parts.append(f"group_ids={_encode_list(self.group_ids)}")
-        if self.start_date is not None:
-            parts.append(f"start_date={format_timestamp(self.start_date)}")
-        if self.user_emails:
-            parts.append(f"user_emails={_encode_list(self.user_emails)}")
-        if self.user_ids:
-            parts.append(f"user_ids={_encode_list(self.user_ids)}")
+        for f, value in sorted(self.items(), key=lambda item: item[0].name):
+            if f.kind == "list" and value:
+                assert isinstance(value, tuple)
+                parts.append(f"{f.name}={_encode_list(value)}")
+            elif f.kind in ("start", "end") and value is not None:
+                assert isinstance(value, datetime)
+                parts.append(f"{f.name}={format_timestamp(value)}")
+            elif f.kind == "flag" and value:
+                parts.append(f"{f.name}=true")
         return "&".join(parts)
 
 
@@ -99,7 +126,7 @@ def is_text(value: str) -> bool:
     return True
 
 
-def _split_list(name: str, value: object) -> tuple[str, ...]:
+def _split_list(name: str, value: object, lowercase: bool = False) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, str):
@@ -108,7 +135,7 @@ def _split_list(name: str, value: object) -> tuple[str, ...]:
         raise RequestError("invalid_parameter", f"{name} is not valid Unicode text")
     items = {item.strip(WHITESPACE) for item in value.split(",")}
     items.discard("")
-    if name == "user_emails":
+    if lowercase:
         items = {lower_email(item) for item in items}
     return tuple(sorted(items, key=str.encode))
 
@@ -161,23 +188,25 @@ def _parse_bool(name: str, value: object) -> bool:
 
 def parse_request(params: Mapping[str, object]) -> SummaryRequest:
     """Check and normalize the API's query parameters; raises RequestError."""
-    unknown = sorted(set(params) - set(PARAMETERS))
+    unknown = sorted(set(params) - set(FILTER_NAMES))
     if unknown:
         raise RequestError("invalid_parameter", f"unknown parameter(s): {', '.join(unknown)}")
-    start = _parse_date("start_date", params.get("start_date"), end_of_day=False)
-    end = _parse_date("end_date", params.get("end_date"), end_of_day=True)
-    if start is not None and end is not None and start > end:
-        raise RequestError("invalid_date_range", "start_date is after end_date")
-    return SummaryRequest(
-        user_ids=_split_list("user_ids", params.get("user_ids")),
-        user_emails=_split_list("user_emails", params.get("user_emails")),
-        group_ids=_split_list("group_ids", params.get("group_ids")),
-        start_date=start,
-        end_date=end,
-        exclude_system_users=_parse_bool(
-            "exclude_system_users", params.get("exclude_system_users")
-        ),
-    )
+    values: dict[str, FilterValue] = {}
+    # Dates and their range first, then the rest: the order the API reports errors in.
+    dates = [f for f in FILTERS if f.kind in ("start", "end")]
+    for f in dates:
+        values[f.name] = _parse_date(f.name, params.get(f.name), end_of_day=f.kind == "end")
+    for start in (f for f in dates if f.kind == "start"):
+        for end in (f for f in dates if f.kind == "end"):
+            low, high = values[start.name], values[end.name]
+            if isinstance(low, datetime) and isinstance(high, datetime) and low > high:
+                raise RequestError("invalid_date_range", f"{start.name} is after {end.name}")
+    for f in FILTERS:
+        if f.kind == "list":
+            values[f.name] = _split_list(f.name, params.get(f.name), f.lowercase)
+        elif f.kind == "flag":
+            values[f.name] = _parse_bool(f.name, params.get(f.name))
+    return SummaryRequest(**values)
 
 
 def as_of_end(as_of: date) -> datetime:
