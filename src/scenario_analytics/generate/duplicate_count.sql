@@ -1,0 +1,2 @@
+-- Purpose: the number of sessions written twice (the report's `duplicates`).
+SELECT count(*) FROM dups;
