@@ -18,7 +18,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from scenario_analytics.serve.query import SnapshotQuery
+from scenario_analytics import SnapshotQuery
 
 
 def percentile(sorted_values: list[float], share: float) -> float:

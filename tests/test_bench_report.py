@@ -19,12 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report, run  # noqa: E402
+from bench import report  # noqa: E402
+from bench.harness.checks import DECIMALS, FIGURES, check_baselines  # noqa: E402
+from bench.harness.contenders import summarize_rounds  # noqa: E402
+from bench.harness.datasets import Dataset  # noqa: E402
+from bench.harness.util import DatasetSpec, parse_datasets  # noqa: E402
 
 
 @pytest.mark.parametrize(
     "module",
     [
+        "bench.run",
         "bench.query_latency",
         "bench.baselines.inputs",
         "bench.baselines.duckdb_handwritten",
@@ -85,7 +90,7 @@ def _dataset(name: str, sessions: int, fmt: str, scale: float) -> dict[str, Any]
         "query_cli": {**_contender(25.0), "unit": "requests"},
     }
     for found in contenders.values():
-        found.update(run.summarize_rounds(found["rounds"]))
+        found.update(summarize_rounds(found["rounds"]))
     return {
         "name": name,
         "format": fmt,
@@ -151,7 +156,7 @@ def test_summarize_rounds_takes_medians_of_successful_rounds() -> None:
         {"seconds": 9.0, "max_rss_bytes": 90, "exit_code": 1},
         {"seconds": 2.0, "max_rss_bytes": 20, "exit_code": 0},
     ]
-    summary = run.summarize_rounds(rounds)
+    summary = summarize_rounds(rounds)
     assert summary["median"] == {
         "seconds": 2.0,
         "max_rss_bytes": 20,
@@ -162,7 +167,7 @@ def test_summarize_rounds_takes_medians_of_successful_rounds() -> None:
 
 
 def test_dataset_names() -> None:
-    specs = run.parse_datasets("100k, 1m,2.5m-jsonl")
+    specs = parse_datasets("100k, 1m,2.5m-jsonl")
     assert [(s.name, s.sessions, s.fmt) for s in specs] == [
         ("100k", 100_000, "parquet"),
         ("1m", 1_000_000, "parquet"),
@@ -209,15 +214,15 @@ def test_report_renders_and_keeps_the_profile_notes(tmp_path: Path) -> None:
 def test_baseline_checks_tell_float_ties_from_differences(tmp_path: Path) -> None:
     """A float baseline one last digit off (a tenth, or a minute of practice: an exact tie
     the float sum missed) is counted apart from a real difference."""
-    ds = run.Dataset(run.DatasetSpec("1k", 1000, "parquet"), tmp_path, tmp_path, {})
+    ds = Dataset(DatasetSpec("1k", 1000, "parquet"), tmp_path, tmp_path, {})
     ds.info["as_of"] = "2026-11-26"
     snapshot = tmp_path / "reference" / "snapshot_date=2026-11-26"
     snapshot.mkdir(parents=True)
     figures = ", ".join(
         f"CAST({v} AS DECIMAL(4, 1)) AS {f}"
-        if f in run.DECIMALS
+        if f in DECIMALS
         else (f"'bronze' AS {f}" if f == "average_best_rank" else f"{v} AS {f}")
-        for f, v in ((f, 50 if f == "total_practice_minutes" else 10) for f in run.FIGURES)
+        for f, v in ((f, 50 if f == "total_practice_minutes" else 10) for f in FIGURES)
     )
     con = duckdb.connect()
     con.execute(
@@ -240,7 +245,7 @@ def test_baseline_checks_tell_float_ties_from_differences(tmp_path: Path) -> Non
                   FROM read_parquet('{snapshot / "summaries.parquet"}', hive_partitioning = false))
             TO '{tmp_path / "base.parquet"}' (FORMAT PARQUET)"""
     )
-    checks = run.check_baselines(ds, {"polars_unfiltered": tmp_path / "base.parquet"})
+    checks = check_baselines(ds, {"polars_unfiltered": tmp_path / "base.parquet"})
     check = checks["polars_unfiltered"]
     assert (check["equal"], check["last_digit_off"], check["different"]) == (1, 2, 1)
     assert not check["ok"]
