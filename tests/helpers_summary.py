@@ -17,9 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from scenario_analytics.pipeline.stages import RunOptions, run
+from scenario_analytics.pipeline.run import RunOptions, run
 from scenario_analytics.serve.query import Answer, SnapshotQuery
-from scenario_analytics.settings import MaterializeConfig
+from scenario_analytics.settings import MaterializeSettings
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "data" / "golden"
 
@@ -217,7 +217,7 @@ def run_snapshot(
     exports: Path,
     snapshots: Path,
     as_of: date,
-    materialize: MaterializeConfig | None = None,
+    materialize: MaterializeSettings | None = None,
     max_reject_ratio: float = 0.01,
 ) -> Path:
     """Run the job into `snapshots`; returns the published snapshot folder."""
@@ -226,7 +226,7 @@ def run_snapshot(
         snapshots=snapshots,
         as_of=as_of,
         max_reject_ratio=max_reject_ratio,
-        materialize=materialize or MaterializeConfig(),
+        materialize=materialize or MaterializeSettings(),
     )
     return run(options).path
 

@@ -16,7 +16,7 @@ from helpers_ops import base_exports, cli, cli_subprocess, snapshot_content
 
 from scenario_analytics.engine.sql_files import default_sql_dir
 from scenario_analytics.ingest.ledger import LEDGER_NAME
-from scenario_analytics.pipeline.stages import RunOptions, RunResult, run
+from scenario_analytics.pipeline.run import RunOptions, RunResult, run
 
 AS_OF = date(2026, 11, 26)
 

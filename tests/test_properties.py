@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 from reference_model import Member, Request, Session, end_of_day, participants, summary
 
 from scenario_analytics.errors import ExitCode
+from scenario_analytics.filters import parse_request
 from scenario_analytics.publish.snapshot import summary_path
 from scenario_analytics.serve.query import SnapshotQuery
-from scenario_analytics.serve.requests import parse_request
 
 AS_OF = date(2026, 3, 31)
 AS_OF_END = end_of_day(AS_OF)

@@ -20,14 +20,14 @@ from helpers_summary import GOLDEN_DIR, ask, loads, run_snapshot, session_record
 
 from scenario_analytics.cli import main
 from scenario_analytics.errors import ExitCode, InvalidUsageError
+from scenario_analytics.filters import SummaryRequest, parse_request
 from scenario_analytics.serve import query as query_module
 from scenario_analytics.serve.materialize import (
     create_filters_table,
     materialized_requests,
 )
 from scenario_analytics.serve.query import SnapshotNotFound, SnapshotQuery
-from scenario_analytics.serve.requests import SummaryRequest, parse_request
-from scenario_analytics.settings import ExtraRequest, MaterializeConfig
+from scenario_analytics.settings import ExtraRequest, MaterializeSettings, load_job
 
 EXAMPLE_EXPORTS = Path(__file__).resolve().parent / "data" / "summary-example" / "exports"
 LATEST = date(2026, 11, 26)
@@ -704,7 +704,7 @@ def test_summary_json_paths_are_percent_encoded(tmp_path: Path) -> None:
 
 
 def test_materialized_requests_default_set() -> None:
-    requests = materialized_requests(MaterializeConfig(), LATEST, ["g2", "g1", "G1"])
+    requests = materialized_requests(MaterializeSettings(), LATEST, ["g2", "g1", "G1"])
     keys = [r.key for r in requests]
     assert keys[0] == ""
     assert len(keys) == len(set(keys)) == 4 * 2 * 4
@@ -716,7 +716,7 @@ def test_materialized_requests_default_set() -> None:
 
 
 def test_materialized_requests_from_a_job_file() -> None:
-    spec = MaterializeConfig(
+    spec = MaterializeSettings(
         audiences=["each_group"],
         system_users=["exclude"],
         windows=[1],
@@ -736,10 +736,12 @@ def test_materialized_requests_from_a_job_file() -> None:
     ]
 
 
-def test_a_bad_request_in_a_job_file_is_a_usage_error() -> None:
-    spec = MaterializeConfig(requests=[ExtraRequest(start_date="2026-02-30")])
-    with pytest.raises(InvalidUsageError, match=r"materialize.requests #1.*invalid_date"):
-        materialized_requests(spec, LATEST, [])
+def test_a_bad_request_in_a_job_file_is_a_usage_error(tmp_path: Path) -> None:
+    """Found when the job file is read, before any export is: exit 2 naming the key."""
+    job = tmp_path / "job.toml"
+    job.write_text('[[materialize.requests]]\nstart_date = "2026-02-30"\n')
+    with pytest.raises(InvalidUsageError, match=r"materialize.requests: .*#1.*invalid_date"):
+        load_job(job)
 
 
 # --- text that is not valid Unicode --------------------------------------------------------

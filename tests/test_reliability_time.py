@@ -25,8 +25,8 @@ import pytest
 from helpers_summary import loads, run_snapshot, session_record, write_csv, write_jsonl
 from reference_model import Request, Session, end_of_day, summary
 
+from scenario_analytics.filters import RequestError, parse_request
 from scenario_analytics.serve.query import SnapshotQuery
-from scenario_analytics.serve.requests import RequestError, parse_request
 
 SCENARIO = "t"
 

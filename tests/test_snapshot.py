@@ -10,9 +10,9 @@ import pytest
 
 from scenario_analytics.engine.database import EngineSettings, connect, insertion_order_kept
 from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
+from scenario_analytics.filters import as_of_end
 from scenario_analytics.pipeline.stages import compress_history
 from scenario_analytics.publish.snapshot import write_table
-from scenario_analytics.serve.requests import as_of_end
 
 SORTED = """
     SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds
@@ -61,7 +61,7 @@ def test_sessions_file_is_sorted_for_each_as_of_date(
         folder.mkdir()
         entry = write_table(con, folder, "sessions")
         expected = con.execute(SORTED, {"end": as_of_end(day)}).fetchall()
-        assert entry == {"path": "sessions.parquet", "rows": len(expected)}
+        assert entry.model_dump() == {"path": "sessions.parquet", "rows": len(expected)}
         assert len(expected) > 2 * 122880  # several row groups, read and written in parallel
         written = duckdb.sql(
             f"SELECT * FROM read_parquet('{folder / 'sessions.parquet'}', "

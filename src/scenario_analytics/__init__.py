@@ -1,3 +1,62 @@
-"""Scenario analytics: Exec session exports in, API-ready summary snapshots out."""
+"""Scenario analytics: Exec session exports in, API-ready summary snapshots out.
+
+The library behind the `scenario-analytics` command, for schedulers and the API service
+to call without it (each name has a docstring with an example; the README shows them
+together):
+
+    run, RunOptions, RunResult                 build and publish one day's snapshot
+    backfill, BackfillOptions, BackfillResult  one snapshot per day of a range
+    validate, check_reject_ratio, LoadResult   check exports without publishing
+    SnapshotQuery, Answer, answer_lines        answer requests from a snapshot
+    parse_request, SummaryRequest, RequestError   the API's filter parameters
+    JobSettings, load_job                      settings: job file, overrides, defaults
+    Manifest                                   a snapshot's manifest.json
+    AnalyticsError, ExitCode                   errors and the exit codes they carry
+    Event                                      what the job reports while it works
+"""
 
 __version__ = "0.1.0"
+
+from scenario_analytics.errors import AnalyticsError, ExitCode  # noqa: E402
+from scenario_analytics.events import Event  # noqa: E402
+from scenario_analytics.filters import RequestError, SummaryRequest, parse_request  # noqa: E402
+from scenario_analytics.pipeline.backfill import (  # noqa: E402
+    BackfillOptions,
+    BackfillResult,
+    DayResult,
+    backfill,
+)
+from scenario_analytics.pipeline.run import RunOptions, RunResult, run  # noqa: E402
+from scenario_analytics.pipeline.stages import LoadResult  # noqa: E402
+from scenario_analytics.pipeline.validate import check_reject_ratio, validate  # noqa: E402
+from scenario_analytics.publish.manifest import Manifest  # noqa: E402
+from scenario_analytics.serve.protocol import answer_lines  # noqa: E402
+from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery  # noqa: E402
+from scenario_analytics.settings import JobSettings, load_job  # noqa: E402
+
+__all__ = [
+    "AnalyticsError",
+    "Answer",
+    "BackfillOptions",
+    "BackfillResult",
+    "DayResult",
+    "Event",
+    "ExitCode",
+    "JobSettings",
+    "LoadResult",
+    "Manifest",
+    "RequestError",
+    "RunOptions",
+    "RunResult",
+    "SnapshotNotFound",
+    "SnapshotQuery",
+    "SummaryRequest",
+    "__version__",
+    "answer_lines",
+    "backfill",
+    "check_reject_ratio",
+    "load_job",
+    "parse_request",
+    "run",
+    "validate",
+]

@@ -1,4 +1,17 @@
-"""Job files: TOML, validated by pydantic, with messages that name the bad key."""
+"""The job's settings: one model, read from a job file (TOML) and overridden by options.
+
+Where a setting comes from, first match wins (the README's configuration table):
+
+    1. the command line   --snapshots /data/snapshots
+    2. the environment    SCENARIO_ANALYTICS_SNAPSHOTS=/data/snapshots
+    3. the job file       snapshots = "/data/snapshots"  (--job, or SCENARIO_ANALYTICS_JOB)
+    4. the default        the fields' defaults below
+
+The command line merges 1 and 2 (Click reads the environment variables) and hands the
+result to `JobSettings.resolve`, which applies 3 and 4. A library caller does the same
+with keyword arguments. Job files are validated by pydantic, with messages that name
+the bad key.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +23,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scenario_analytics.errors import InvalidUsageError
+from scenario_analytics.filters import RequestError, parse_request
 
 Window = Literal["all"] | Annotated[int, Field(ge=1, le=3660)]
 
@@ -28,8 +42,11 @@ def _plain_path(value: object) -> object:
     return value
 
 
-class EngineConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EngineSettings(BaseModel):
+    """DuckDB's resources; None means the default memory limit (engine/database.py), all
+    cores, and a private spill folder under the system's temporary folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. '4GB'")
     threads: int | None = Field(None, ge=1, description="DuckDB worker threads")
@@ -38,27 +55,18 @@ class EngineConfig(BaseModel):
     _plain = field_validator("temp_directory", mode="before")(_plain_path)
 
 
-class ExtraRequest(BaseModel):
-    """One more request to precompute, with the API's parameters (dates absolute)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    user_ids: str | None = None
-    user_emails: str | None = None
-    group_ids: str | None = None
-    start_date: str | None = None
-    end_date: str | None = None
-    exclude_system_users: bool = False
+# One more request to precompute: the API's parameters (`filters.FILTERS`), dates absolute.
+ExtraRequest = dict[str, str | bool]
 
 
-class MaterializeConfig(BaseModel):
+class MaterializeSettings(BaseModel):
     """Which filtered summaries each snapshot precomputes, per scenario.
 
     The set is audiences x system_users x windows, plus `requests`. The unfiltered
     summary (all users, system users included, all time) is always precomputed.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     audiences: list[Literal["all_users", "each_group"]] = ["all_users", "each_group"]
     system_users: list[Literal["include", "exclude"]] = ["include", "exclude"]
@@ -72,9 +80,24 @@ class MaterializeConfig(BaseModel):
             raise ValueError("must list at least one value")
         return value
 
+    @field_validator("requests")
+    @classmethod
+    def _valid_requests(cls, value: list[ExtraRequest]) -> list[ExtraRequest]:
+        # Checked by the API's own parser, so a job file accepts exactly what the API does.
+        for number, request in enumerate(value, start=1):
+            try:
+                parse_request(request)
+            except RequestError as exc:
+                raise ValueError(
+                    f"request #{number} is not a valid request: {exc.code}: {exc.message}"
+                ) from None
+        return value
 
-class JobConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class JobSettings(BaseModel):
+    """Everything a job file can set; what `run`, `backfill`, `validate` and `query` read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     exports: Path | None = None
     snapshots: Path | None = None
@@ -82,13 +105,59 @@ class JobConfig(BaseModel):
     keep_snapshots: int | None = Field(
         None, ge=1, description="keep the newest N snapshots, prune older ones; unset keeps all"
     )
-    engine: EngineConfig = EngineConfig()
-    materialize: MaterializeConfig = MaterializeConfig()
+    engine: EngineSettings = EngineSettings()
+    materialize: MaterializeSettings = MaterializeSettings()
 
     _plain = field_validator("exports", "snapshots", mode="before")(_plain_path)
 
+    @classmethod
+    def resolve(cls, job_file: Path | None = None, **overrides: object) -> JobSettings:
+        """The job file's settings (or the defaults) with `overrides` on top.
 
-def load_job(path: Path) -> JobConfig:
+        Overrides that are None are not given (the job file's value, else the default,
+        stays). Keys are the top-level fields (`exports`, `keep_snapshots`, ...) and the
+        engine's (`memory_limit`, `threads`, `temp_directory`).
+        """
+        job = load_job(job_file) if job_file is not None else cls()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        engine_keys = set(EngineSettings.model_fields)
+        unknown = set(given) - set(cls.model_fields) - engine_keys
+        if unknown:
+            raise TypeError(f"not a job setting: {', '.join(sorted(unknown))}")
+        engine = {k: given.pop(k) for k in list(given) if k in engine_keys}
+        data = job.model_dump()
+        data.update(given)
+        data["engine"] = {**job.engine.model_dump(), **engine}
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidUsageError(f"invalid setting: {_problems(exc)}", "fix it") from exc
+
+    def exports_folder(self) -> Path:
+        """`exports`, which the caller needs: a usage error naming where to set it."""
+        return _required(self.exports, "exports")
+
+    def snapshot_store(self) -> Path:
+        return _required(self.snapshots, "snapshots")
+
+
+def _required(value: Path | None, key: str) -> Path:
+    if value is None:
+        option = f"--{key}"
+        raise InvalidUsageError(
+            f"{option} is required",
+            f"pass {option} DIR, set SCENARIO_ANALYTICS_{key.upper()}, or set {key} in --job",
+        )
+    return value
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def load_job(path: Path) -> JobSettings:
     """Read a job file; relative paths in it are relative to the job file's folder.
 
     The folder is the one the job file was named in (`jobs/` for `jobs/nightly.toml`),
@@ -101,13 +170,10 @@ def load_job(path: Path) -> JobConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidUsageError(f"job file {path} is not valid TOML: {exc}") from exc
     try:
-        job = JobConfig.model_validate(data)
+        job = JobSettings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
         raise InvalidUsageError(
-            f"job file {path} is invalid: {problems}", "fix the named keys"
+            f"job file {path} is invalid: {_problems(exc)}", "fix the named keys"
         ) from exc
     base = path.parent
     updates: dict[str, object] = {}

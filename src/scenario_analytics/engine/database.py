@@ -7,24 +7,16 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from scenario_analytics.settings import EngineSettings
 
 # Bounded by default so a nightly run cannot take the machine: DuckDB spills past it.
 # 1.6 GB for DuckDB leaves room for Python and pyarrow within 2 GiB of resident memory
 # (a 10M-session run peaks at ~1.8 GiB; at 2 GB it peaked at 2.15 GiB, no faster).
 DEFAULT_MEMORY_LIMIT = "1.6GB"
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """DuckDB resources; None means DEFAULT_MEMORY_LIMIT, all cores, a private spill folder."""
-
-    memory_limit: str | None = None
-    threads: int | None = None
-    temp_directory: Path | None = None
 
 
 def connect(

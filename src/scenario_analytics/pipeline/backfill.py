@@ -1,6 +1,7 @@
 """Backfills: one snapshot per day of a date range, sharing the work that days share.
 
-Each day is what `run --as-of` that day gives (`pipeline.py`): the exports are scanned,
+Each day is what `run --as-of` that day gives (`run.py`, through the same stages of
+`stages.py`): the exports are scanned,
 loaded and validated once (through the store's ledger), then each day runs only the
 as-of SQL, writes and publishes. A day whose published manifest has the same
 fingerprint (inputs, SQL, settings, tool) is skipped unless `force`, so a killed
@@ -14,31 +15,32 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from scenario_analytics.engine.database import EngineSettings, connect
-from scenario_analytics.engine.sql_files import SqlPlan, load_sql_files, plan_sql_files
+from scenario_analytics.engine.database import connect
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.faults import checkpoint
 from scenario_analytics.pipeline.stages import (
     Inputs,
     LoadResult,
-    begin,
+    Prepared,
     boundary,
-    build_day,
-    check_reject_ratio,
     compress_history,
-    open_ledger,
+    files_summary,
+    load_validated,
+    make_day,
+    prepare,
     prune,
+    publish_day,
     release_day,
-    release_sessions,
-    report_validated,
-    scan_exports,
-    stage_exports,
     summarized_failure,
-    write_day,
 )
+from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.store import Store
-from scenario_analytics.settings import MaterializeConfig
+from scenario_analytics.settings import (
+    EngineSettings,
+    JobSettings,
+    MaterializeSettings,
+    check_store_and_exports,
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,34 @@ class BackfillOptions:
     end: date
     force: bool = False  # rebuild days that are up to date
     max_reject_ratio: float = 0.01
-    materialize: MaterializeConfig = field(default_factory=MaterializeConfig)
+    materialize: MaterializeSettings = field(default_factory=MaterializeSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     full_refresh: bool = False
     keep: int | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: JobSettings,
+        start: date,
+        end: date,
+        *,
+        force: bool = False,
+        full_refresh: bool = False,
+    ) -> BackfillOptions:
+        """The options of a backfill from resolved job settings (`JobSettings.resolve`)."""
+        return cls(
+            exports=settings.exports_folder(),
+            snapshots=settings.snapshot_store(),
+            start=start,
+            end=end,
+            force=force,
+            max_reject_ratio=settings.max_reject_ratio,
+            materialize=settings.materialize,
+            engine=settings.engine,
+            full_refresh=full_refresh,
+            keep=settings.keep_snapshots,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,12 +92,10 @@ class DayResult:
 
     @classmethod
     def of(
-        cls, day: date, status: str, path: Path, manifest: dict[str, object], seconds: float = 0
+        cls, day: date, status: str, path: Path, manifest: Manifest, seconds: float = 0
     ) -> DayResult:
-        counts = manifest.get("counts")
-        counts = counts if isinstance(counts, dict) else {}
-        sessions, scenarios = counts.get("sessions_in_snapshot", 0), counts.get("scenarios", 0)
-        return cls(day, status, path, seconds, int(sessions), int(scenarios))
+        counts = manifest.counts
+        return cls(day, status, path, seconds, counts.sessions_in_snapshot, counts.scenarios)
 
 
 @dataclass(frozen=True)
@@ -106,8 +130,16 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
     Loading and the as-of independent SQL run once; each day then runs only the as-of
     SQL, writes and publishes. A day whose published manifest has the same fingerprint
     (inputs, SQL, settings, tool) is skipped unless `force`, so a killed backfill resumes
-    where it stopped.
+    where it stopped. Example:
+
+        from scenario_analytics import BackfillOptions, JobSettings, backfill
+
+        settings = JobSettings.resolve(Path("jobs/sample.toml"))
+        options = BackfillOptions.from_settings(settings, date(2026, 11, 20), date(2026, 11, 26))
+        for day in backfill(options).days:
+            print(day.snapshot_date, day.status, day.path)
     """
+    check_store_and_exports(options.exports, options.snapshots)
     started = time.monotonic()
     with summarized_failure(report, "backfill", started):
         result = _backfill(options, report, started)
@@ -133,21 +165,10 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
         text += f"; {files} files (0 read: nothing to build), {ignored} ignored"
         data.update(files=files, files_read=0, files_skipped=files, files_ignored=ignored)
     else:
-        read = loaded.entity_totals("sessions")[0]
-        rejects = sum(loaded.rejects_by_reason.values())
-        rows = read
-        text += (
-            f"; {len(loaded.files)} files ({loaded.files_parsed} read, {loaded.files_reused} "
-            f"unchanged), {len(loaded.folder.ignored)} ignored; {read:,} session rows, "
-            f"{rejects:,} rejects"
-        )
-        data.update(
-            files=len(loaded.files),
-            files_read=loaded.files_parsed,
-            files_skipped=loaded.files_reused,
-            files_ignored=len(loaded.folder.ignored),
-            rejects=rejects,
-        )
+        rows = loaded.entity_totals("sessions")[0]
+        files_text, files_data = files_summary(loaded)
+        text += f"; {files_text}"
+        data.update(files_data)
     text += (
         f"; newest snapshot {newest.path} ({newest.sessions:,} sessions, "
         f"{newest.scenarios:,} scenarios); {result.seconds:.1f}s"
@@ -162,16 +183,13 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
     results: dict[date, DayResult] = {}
     loaded: LoadResult | None = None
     with store.lock():
-        begin(store, report)
-        plan = plan_sql_files(load_sql_files())
-        inputs = scan_exports(options.exports, report)
-        checkpoint("scanned")
-        fingerprint = inputs.fingerprint(plan.all, options.materialize)
+        prepared = prepare(store, options.exports, report)
+        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
         todo: list[date] = []
         for day in days:
             manifest = store.manifest(day)
             if not options.force and manifest is not None:
-                if manifest.get("fingerprint") == fingerprint:
+                if manifest.fingerprint == fingerprint:
                     public = store.root / store.link_name(day)
                     results[day] = DayResult.of(day, "skipped", public, manifest)
                     report(
@@ -185,32 +203,24 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
                     continue
             todo.append(day)
         if todo:
-            loaded, built = _backfill_days(options, store, plan, inputs, fingerprint, todo, report)
+            loaded, built = _backfill_days(options, prepared, todo, report)
             results.update((d.snapshot_date, d) for d in built)
         pruned = prune(store, options.keep, report)
     return BackfillResult(
-        [results[d] for d in days], time.monotonic() - started, inputs, loaded, pruned
+        [results[d] for d in days], time.monotonic() - started, prepared.inputs, loaded, pruned
     )
 
 
 def _backfill_days(
-    options: BackfillOptions,
-    store: Store,
-    plan: SqlPlan,
-    inputs: Inputs,
-    fingerprint: dict[str, str],
-    todo: list[date],
-    report: Report,
+    options: BackfillOptions, prepared: Prepared, todo: list[date], report: Report
 ) -> tuple[LoadResult, list[DayResult]]:
     con = connect(options.engine)
     done: list[DayResult] = []
     try:
-        ledger = open_ledger(con, store, plan, options.full_refresh, report)
         loading = time.monotonic()
-        loaded = stage_exports(con, inputs, plan, ledger, report)
-        check_reject_ratio(loaded, options.max_reject_ratio)
-        report_validated(report, loaded)
-        release_sessions(con)
+        loaded = load_validated(
+            con, prepared, options.full_refresh, options.max_reject_ratio, report
+        )
         if len(todo) > 1:
             compress_history(con)
         shared = time.monotonic()
@@ -228,38 +238,22 @@ def _backfill_days(
         rows = 0
         for n, day in enumerate(todo, start=1):
             began = time.monotonic()
-            filters = build_day(con, plan, options.materialize, day, report)
             # A day's manifest counts the shared loading once, then its own time.
             day_started = began - (shared - loading)
-            staging, manifest = write_day(
-                con, store, loaded, plan, day, filters, fingerprint, day_started, report
+            staging, manifest = make_day(
+                con, prepared, loaded, options.materialize, day, day_started, report
             )
-            release_day(con, plan)
-            public = store.publish(staging, day)
-            counts = manifest["counts"]
-            assert isinstance(counts, dict)
-            rows += int(counts["sessions_in_snapshot"])
-            seconds = time.monotonic() - began
-            done.append(DayResult.of(day, "published", public, manifest, seconds))
-            boundary(
-                report,
-                Event(
-                    "publish",
-                    "done",
-                    f"published {public} in {seconds:.1f}s",
-                    seconds=seconds,
-                    snapshot_date=day,
-                    data={"path": str(public)},
-                ),
-                "published",
-            )
+            release_day(con, prepared.plan)
+            public = publish_day(prepared.store, staging, day, began, report)
+            rows += manifest.counts.sessions_in_snapshot
+            done.append(DayResult.of(day, "published", public, manifest, time.monotonic() - began))
             boundary(
                 report,
                 Event(
                     "backfill",
                     "progress",
                     f"{day.isoformat()} done ({n}/{len(todo)} days), "
-                    f"{int(counts['sessions_in_snapshot']):,} sessions",
+                    f"{manifest.counts.sessions_in_snapshot:,} sessions",
                     rows=rows,
                     done=n,
                     total=len(todo),

@@ -1,4 +1,5 @@
-"""The job, in the order data flows: exports -> raw tables -> SQL steps -> snapshot -> publish.
+"""The stages that `run`, `backfill` and `validate` share, in the order data flows:
+exports -> raw tables -> SQL steps -> snapshot -> publish.
 
     run       scan -> load -> stage -> validate -> build -> summarize -> write -> publish
     backfill  scan -> (skip up-to-date days) -> load -> stage -> validate, once;
@@ -26,21 +27,27 @@ from pathlib import Path
 import duckdb
 
 from scenario_analytics import __version__
-from scenario_analytics.engine.database import EngineSettings, compress_table, connect, quote_ident
+from scenario_analytics.engine.database import compress_table, quote_ident
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
 from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.errors import AnalyticsError, DataQualityError, UnreadableFileError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
+from scenario_analytics.filters import as_of_end
 from scenario_analytics.ingest.discover import ExportFile, ExportsFolder, discover
 from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
 from scenario_analytics.ingest.loader import ENTITY_FIELDS, Loader
 from scenario_analytics.publish.fingerprint import snapshot_fingerprint, sql_version, staging_digest
+from scenario_analytics.publish.manifest import (
+    Counts,
+    InputEntry,
+    Manifest,
+    SqlFileEntry,
+)
 from scenario_analytics.publish.snapshot import write_manifest, write_summary_bodies, write_tables
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
-from scenario_analytics.serve.requests import as_of_end
-from scenario_analytics.settings import MaterializeConfig
+from scenario_analytics.settings import MaterializeSettings
 
 
 def boundary(report: Report, event: Event, name: str) -> None:
@@ -85,7 +92,7 @@ class Inputs:
     folder: ExportsFolder
     files: list[InputFile]
 
-    def fingerprint(self, sql_files: list[SqlFile], spec: MaterializeConfig) -> dict[str, str]:
+    def fingerprint(self, sql_files: list[SqlFile], spec: MaterializeSettings) -> dict[str, str]:
         return snapshot_fingerprint(
             [(f.rel_path, f.sha256) for f in self.files], self.folder.ignored, sql_files, spec
         )
@@ -143,16 +150,16 @@ class FileStats:
     rows_rejected: int
     rejects_by_reason: dict[str, int]
 
-    def manifest_entry(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "entity": self.entity,
-            "sha256": self.sha256,
-            "bytes": self.bytes,
-            "rows_read": self.rows_read,
-            "rows_accepted": self.rows_accepted,
-            "rows_rejected": self.rows_rejected,
-        }
+    def manifest_entry(self) -> InputEntry:
+        return InputEntry(
+            path=self.path,
+            entity=self.entity,
+            sha256=self.sha256,
+            bytes=self.bytes,
+            rows_read=self.rows_read,
+            rows_accepted=self.rows_accepted,
+            rows_rejected=self.rows_rejected,
+        )
 
 
 @dataclass
@@ -172,6 +179,30 @@ class LoadResult:
             sum(f.rows_accepted for f in stats),
             sum(f.rows_rejected for f in stats),
         )
+
+    def as_json(self) -> dict[str, object]:
+        """The validation report (`validate --json`): per file, per entity, by reason."""
+        entities: dict[str, dict[str, int]] = {}
+        for stats in self.files:
+            totals = entities.setdefault(
+                stats.entity, {"rows_read": 0, "rows_accepted": 0, "rows_rejected": 0}
+            )
+            totals["rows_read"] += stats.rows_read
+            totals["rows_accepted"] += stats.rows_accepted
+            totals["rows_rejected"] += stats.rows_rejected
+        return {
+            "files": [
+                {
+                    **s.manifest_entry().model_dump(),
+                    "format": s.format,
+                    "rejects_by_reason": s.rejects_by_reason,
+                }
+                for s in self.files
+            ],
+            "entities": entities,
+            "rejects_by_reason": self.rejects_by_reason,
+            "ignored_files": self.folder.ignored,
+        }
 
     def session_rejects_by_reason(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -459,7 +490,7 @@ def load_exports(
 def summarize(
     con: duckdb.DuckDBPyConnection,
     sql_files: list[SqlFile],
-    spec: MaterializeConfig,
+    spec: MaterializeSettings,
     as_of: date,
     report: Report = ignore,
 ) -> int:
@@ -480,7 +511,7 @@ def summarize(
 def build_day(
     con: duckdb.DuckDBPyConnection,
     plan: SqlPlan,
-    spec: MaterializeConfig,
+    spec: MaterializeSettings,
     as_of: date,
     report: Report = ignore,
 ) -> int:
@@ -509,7 +540,7 @@ def build_day(
     return filters
 
 
-def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> dict[str, int]:
+def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> Counts:
     read, accepted, rejected = result.entity_totals("sessions")
     row = con.execute(
         """SELECT (SELECT coalesce(sum(sessions), 0) FROM sessions_per_day),
@@ -520,15 +551,15 @@ def _counts(con: duckdb.DuckDBPyConnection, result: LoadResult, as_of: date) -> 
     ).fetchone()
     assert row is not None
     unique, in_snapshot, scenarios, users = (int(v) for v in row)
-    return {
-        "sessions_read": read,
-        "sessions_accepted": accepted,
-        "sessions_rejected": rejected,
-        "sessions_duplicate": accepted - unique,
-        "sessions_in_snapshot": in_snapshot,
-        "scenarios": scenarios,
-        "users": users,
-    }
+    return Counts(
+        sessions_read=read,
+        sessions_accepted=accepted,
+        sessions_rejected=rejected,
+        sessions_duplicate=accepted - unique,
+        sessions_in_snapshot=in_snapshot,
+        scenarios=scenarios,
+        users=users,
+    )
 
 
 def write_day(
@@ -541,7 +572,7 @@ def write_day(
     fingerprint: dict[str, str],
     started: float,
     report: Report = ignore,
-) -> tuple[Path, dict[str, object]]:
+) -> tuple[Path, Manifest]:
     """Write one date's snapshot into a staging folder; returns it and the manifest."""
     began = time.monotonic()
     staging = store.new_staging()
@@ -557,21 +588,21 @@ def write_day(
     outputs = write_tables(con, staging, seconds.__setitem__)
     bodies = write_summary_bodies(con, staging)
     outputs.append(bodies)
-    manifest: dict[str, object] = {
-        "snapshot_date": as_of.isoformat(),
-        "tool_version": __version__,
-        "sql": [{"file": f.name, "sha256": f.sha256} for f in plan.all],
-        "sql_version": sql_version((f.name, f.sha256) for f in plan.all),
-        "inputs": [f.manifest_entry() for f in loaded.files],
-        "counts": _counts(con, loaded, as_of),
-        "rejects_by_reason": loaded.rejects_by_reason,
-        "outputs": outputs,
-        "ignored_files": loaded.folder.ignored,
-        "materialized_filters_per_scenario": filters,
-        "fingerprint": fingerprint,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "duration_seconds": round(time.monotonic() - started, 3),
-    }
+    manifest = Manifest(
+        snapshot_date=as_of,
+        tool_version=__version__,
+        sql=[SqlFileEntry(file=f.name, sha256=f.sha256) for f in plan.all],
+        sql_version=sql_version((f.name, f.sha256) for f in plan.all),
+        inputs=[f.manifest_entry() for f in loaded.files],
+        counts=_counts(con, loaded, as_of),
+        rejects_by_reason=loaded.rejects_by_reason,
+        outputs=outputs,
+        ignored_files=loaded.folder.ignored,
+        materialized_filters_per_scenario=filters,
+        fingerprint=fingerprint,
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        duration_seconds=round(time.monotonic() - started, 3),
+    )
     write_manifest(staging, manifest)
     # The slowest tables by name, for whoever profiles a day (sessions.parquet leads).
     slowest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
@@ -581,7 +612,7 @@ def write_day(
         Event(
             "write",
             "done",
-            f"wrote {len(seconds)} tables, {bodies['rows']} summary.json and the manifest in "
+            f"wrote {len(seconds)} tables, {bodies.rows} summary.json and the manifest in "
             f"{elapsed:.1f}s (slowest: "
             + ", ".join(f"{name}.parquet {s:.1f}s" for name, s in slowest)
             + ")",
@@ -616,37 +647,27 @@ def prune(store: Store, keep: int | None, report: Report = ignore) -> list[date]
     return removed
 
 
-# -- run ------------------------------------------------------------------------------------
+# -- the frame of a run or a backfill ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    exports: Path
-    snapshots: Path
-    as_of: date
-    max_reject_ratio: float = 0.01
-    materialize: MaterializeConfig = field(default_factory=MaterializeConfig)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    full_refresh: bool = False  # parse every file again and rebuild the ledger
-    keep: int | None = None  # keep the newest N snapshots; None keeps all
+class Prepared:
+    """What a run or backfill has once it holds the store: the SQL and the scanned inputs."""
+
+    store: Store
+    plan: SqlPlan
+    inputs: Inputs
 
 
-@dataclass(frozen=True)
-class RunResult:
-    snapshot_date: date
-    path: Path
-    manifest: dict[str, object]
-    seconds: float
-    loaded: LoadResult | None = None
-    pruned: list[date] = field(default_factory=list)
-
-    @property
-    def files_parsed(self) -> int:
-        return self.loaded.files_parsed if self.loaded else 0
-
-    @property
-    def files_reused(self) -> int:
-        return self.loaded.files_reused if self.loaded else 0
+def prepare(store: Store, exports: Path, report: Report) -> Prepared:
+    """Under the store's lock: clean up after killed runs, read the SQL, scan the exports."""
+    for leftover in store.clean_up():
+        report(Event("lock", "info", f"removed leftover {leftover}"))
+    boundary(report, Event("lock", "info", f"holding the store {store.root}"), "locked")
+    plan = plan_sql_files(load_sql_files())
+    inputs = scan_exports(exports, report)
+    checkpoint("scanned")
+    return Prepared(store, plan, inputs)
 
 
 def open_ledger(
@@ -663,96 +684,75 @@ def open_ledger(
     )
 
 
-def begin(store: Store, report: Report) -> None:
-    for leftover in store.clean_up():
-        report(Event("lock", "info", f"removed leftover {leftover}"))
-    boundary(report, Event("lock", "info", f"holding the store {store.root}"), "locked")
+def load_validated(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    full_refresh: bool,
+    max_reject_ratio: float,
+    report: Report,
+) -> LoadResult:
+    """Load through the store's ledger, validate, apply the reject gate, free the sessions."""
+    ledger = open_ledger(con, prepared.store, prepared.plan, full_refresh, report)
+    loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
+    check_reject_ratio(loaded, max_reject_ratio)
+    report_validated(report, loaded)
+    release_sessions(con)
+    return loaded
 
 
-def run(options: RunOptions, report: Report = ignore) -> RunResult:
-    """Build and publish the snapshot of one as-of date."""
-    started = time.monotonic()
-    with summarized_failure(report, "run", started):
-        result = _run(options, report, started)
-    loaded = result.loaded
-    assert loaded is not None
-    counts = result.manifest["counts"]
-    assert isinstance(counts, dict)
-    files, ignored = len(loaded.files), len(loaded.folder.ignored)
-    rejects = sum(loaded.rejects_by_reason.values())
-    report(
+def make_day(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    loaded: LoadResult,
+    spec: MaterializeSettings,
+    day: date,
+    started: float,
+    report: Report,
+) -> tuple[Path, Manifest]:
+    """Build, summarize and write one date's snapshot in a staging folder."""
+    filters = build_day(con, prepared.plan, spec, day, report)
+    fingerprint = prepared.inputs.fingerprint(prepared.plan.all, spec)
+    return write_day(
+        con, prepared.store, loaded, prepared.plan, day, filters, fingerprint, started, report
+    )
+
+
+def publish_day(store: Store, staging: Path, day: date, started: float, report: Report) -> Path:
+    """Make a written snapshot visible; `started` is when the work for it began."""
+    public = store.publish(staging, day)
+    seconds = time.monotonic() - started
+    boundary(
+        report,
         Event(
-            "run",
-            "summary",
-            f"summary: {files} files ({loaded.files_parsed} read, {loaded.files_reused} "
-            f"unchanged), {ignored} ignored; {counts['sessions_read']:,} session rows, "
-            f"{rejects:,} rejects; {counts['sessions_in_snapshot']:,} sessions, "
-            f"{counts['scenarios']:,} scenarios; snapshot {result.path}; "
-            f"{result.seconds:.1f}s",
-            rows=int(counts["sessions_read"]),
-            seconds=result.seconds,
-            snapshot_date=result.snapshot_date,
-            data={
-                "status": "published",
-                "files": files,
-                "files_read": loaded.files_parsed,
-                "files_skipped": loaded.files_reused,
-                "files_ignored": ignored,
-                "rejects": rejects,
-                "sessions": counts["sessions_in_snapshot"],
-                "scenarios": counts["scenarios"],
-                "snapshot": str(result.path),
-                "pruned": [d.isoformat() for d in result.pruned],
-            },
-        )
+            "publish",
+            "done",
+            f"published {public} in {seconds:.1f}s",
+            seconds=seconds,
+            snapshot_date=day,
+            data={"path": str(public)},
+        ),
+        "published",
     )
-    return result
+    return public
 
 
-def _run(options: RunOptions, report: Report, started: float) -> RunResult:
-    store = Store(options.snapshots)
-    with store.lock():
-        begin(store, report)
-        plan = plan_sql_files(load_sql_files())
-        inputs = scan_exports(options.exports, report)
-        checkpoint("scanned")
-        con = connect(options.engine)
-        try:
-            ledger = open_ledger(con, store, plan, options.full_refresh, report)
-            loaded = stage_exports(con, inputs, plan, ledger, report)
-            check_reject_ratio(loaded, options.max_reject_ratio)
-            report_validated(report, loaded)
-            release_sessions(con)
-            filters = build_day(con, plan, options.materialize, options.as_of, report)
-            fingerprint = inputs.fingerprint(plan.all, options.materialize)
-            staging, manifest = write_day(
-                con, store, loaded, plan, options.as_of, filters, fingerprint, started, report
-            )
-        finally:
-            con.close()
-        public = store.publish(staging, options.as_of)
-        seconds = time.monotonic() - started
-        boundary(
-            report,
-            Event(
-                "publish",
-                "done",
-                f"published {public} in {seconds:.1f}s",
-                seconds=seconds,
-                snapshot_date=options.as_of,
-                data={"path": str(public)},
-            ),
-            "published",
-        )
-        pruned = prune(store, options.keep, report)
-    return RunResult(
-        options.as_of,
-        public,
-        manifest,
-        time.monotonic() - started,
-        loaded=loaded,
-        pruned=pruned,
+def files_summary(loaded: LoadResult) -> tuple[str, dict[str, object]]:
+    """The part of a run's or backfill's summary line about its input files."""
+    files, ignored = len(loaded.files), len(loaded.folder.ignored)
+    read = loaded.entity_totals("sessions")[0]
+    rejects = sum(loaded.rejects_by_reason.values())
+    text = (
+        f"{files} files ({loaded.files_parsed} read, {loaded.files_reused} unchanged), "
+        f"{ignored} ignored; {read:,} session rows, {rejects:,} rejects"
     )
+    data: dict[str, object] = {
+        "files": files,
+        "files_read": loaded.files_parsed,
+        "files_skipped": loaded.files_reused,
+        "files_ignored": ignored,
+        "rejects": rejects,
+    }
+    return text, data
 
 
 @contextmanager
@@ -773,19 +773,3 @@ def summarized_failure(report: Report, stage: str, started: float) -> Iterator[N
             )
         )
         raise
-
-
-# -- validate -------------------------------------------------------------------------------
-
-
-def validate(
-    exports: Path, report: Report = ignore, engine: EngineSettings | None = None
-) -> LoadResult:
-    """Load and check an exports folder without writing anything."""
-    con = connect(engine)
-    try:
-        plan = plan_sql_files(load_sql_files())
-        inputs = scan_exports(exports, report)
-        return stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
-    finally:
-        con.close()

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from scenario_analytics import __version__
 from scenario_analytics.engine.sql_files import SqlFile
-from scenario_analytics.settings import MaterializeConfig
+from scenario_analytics.settings import MaterializeSettings
 
 # Bumped when the ledger's own layout changes.
 LEDGER_FORMAT = "1"
@@ -85,7 +85,7 @@ def snapshot_fingerprint(
     inputs: Iterable[tuple[str, str]],
     ignored: Iterable[str],
     sql_files: Iterable[SqlFile],
-    materialize: MaterializeConfig,
+    materialize: MaterializeSettings,
 ) -> dict[str, str]:
     """What a snapshot's content depends on, besides its date, as named digests.
 

@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from scenario_analytics.errors import AnalyticsError, StoreLockedError
+from scenario_analytics.errors import AnalyticsError, NotFoundError, StoreLockedError
 from scenario_analytics.ingest.ledger import LEDGER_NAME
+from scenario_analytics.publish.fingerprint import sql_version
+from scenario_analytics.publish.manifest import Manifest
 
 _LINK = re.compile(r"^snapshot_date=(\d{4}-\d{2}-\d{2})$")
 REPLACED_GRACE_SECONDS = 3600.0
@@ -102,16 +104,12 @@ class Store:
             return None
         return resolved if (resolved / "manifest.json").is_file() else None
 
-    def manifest(self, snapshot_date: date) -> dict[str, object] | None:
+    def manifest(self, snapshot_date: date) -> Manifest | None:
         """The manifest of a published snapshot, or None (none, or unreadable)."""
         path = self.snapshot_path(snapshot_date)
         if path is None:
             return None
-        try:
-            data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return Manifest.read(path / "manifest.json")
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every published snapshot, oldest first, from its manifest and files."""
@@ -286,15 +284,11 @@ class SnapshotInfo:
 
     @classmethod
     def of(
-        cls, day: date, public: Path, folder: Path, manifest: dict[str, object], latest: bool
+        cls, day: date, public: Path, folder: Path, manifest: Manifest, latest: bool
     ) -> SnapshotInfo:
-        counts = manifest.get("counts")
-        counts = counts if isinstance(counts, dict) else {}
-        rejects = manifest.get("rejects_by_reason")
-        rejects = rejects if isinstance(rejects, dict) else {}
-        version = manifest.get("sql_version")
-        if not isinstance(version, str):
-            version = _sql_version_of(manifest.get("sql"))
+        version = manifest.sql_version
+        if version is None:  # written before manifests named their SQL version
+            version = sql_version((f.file, f.sha256) for f in manifest.sql)
         size = sum(
             os.path.getsize(os.path.join(dirpath, name))
             for dirpath, _dirs, names in os.walk(folder)
@@ -303,10 +297,10 @@ class SnapshotInfo:
         return cls(
             snapshot_date=day,
             path=public,
-            created_at=str(manifest.get("created_at", "")),
-            sessions=int(counts.get("sessions_in_snapshot", 0)),
-            scenarios=int(counts.get("scenarios", 0)),
-            rejects=sum(int(n) for n in rejects.values()),
+            created_at=manifest.created_at,
+            sessions=manifest.counts.sessions_in_snapshot,
+            scenarios=manifest.counts.scenarios,
+            rejects=manifest.rejects,
             sql_version=version,
             bytes=size,
             latest=latest,
@@ -324,17 +318,6 @@ class SnapshotInfo:
             "path": str(self.path),
             "latest": self.latest,
         }
-
-
-def _sql_version_of(sql: object) -> str:
-    """For manifests written before they named their SQL version."""
-    from scenario_analytics.publish.fingerprint import sql_version
-
-    if not isinstance(sql, list):
-        return ""
-    return sql_version(
-        (str(f.get("file")), str(f.get("sha256"))) for f in sql if isinstance(f, dict)
-    )
 
 
 def _fsync_tree(root: Path) -> None:
@@ -357,6 +340,11 @@ def _fsync_dir(path: Path) -> None:
 
 
 def require_store(root: Path) -> Store:
-    if root.exists() and not root.is_dir():
+    """An existing store folder (exit 3 if there is none), for commands that only read."""
+    if not root.exists():
+        raise NotFoundError(
+            f"no snapshot store at {root}", "check --snapshots, or run `scenario-analytics run`"
+        )
+    if not root.is_dir():
         raise AnalyticsError(f"snapshot store {root} is not a folder")
     return Store(root)

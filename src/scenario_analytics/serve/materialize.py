@@ -7,20 +7,19 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pyarrow as pa
 
-from scenario_analytics.errors import InvalidUsageError
-from scenario_analytics.filters import FILTERS, Kind
-from scenario_analytics.serve.requests import (
+from scenario_analytics.filters import (
+    FILTERS,
     FilterValue,
-    RequestError,
+    Kind,
     SummaryRequest,
     as_of_end,
     parse_request,
 )
-from scenario_analytics.settings import MaterializeConfig
+from scenario_analytics.settings import MaterializeSettings
 
 
 def materialized_requests(
-    spec: MaterializeConfig, as_of: date, group_ids: list[str]
+    spec: MaterializeSettings, as_of: date, group_ids: list[str]
 ) -> list[SummaryRequest]:
     """Every request of the set, unfiltered first, without repeats, in a stable order."""
     end = as_of_end(as_of)
@@ -46,15 +45,8 @@ def materialized_requests(
                         exclude_system_users=system == "exclude",
                     )
                 )
-    for number, extra in enumerate(spec.requests, start=1):
-        try:
-            requests.append(parse_request(extra.model_dump(exclude_defaults=True)))
-        except RequestError as exc:
-            raise InvalidUsageError(
-                f"job file: materialize.requests #{number} is not a valid request: "
-                f"{exc.code}: {exc.message}",
-                "fix that request in the job file",
-            ) from exc
+    # Job settings are checked when made (settings.MaterializeSettings): these parse.
+    requests.extend(parse_request(extra) for extra in spec.requests)
     unique: dict[str, SummaryRequest] = {}
     for request in requests:
         unique.setdefault(request.key, request)

@@ -28,9 +28,10 @@ import duckdb
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.errors import ExitCode
+from scenario_analytics.filters import RequestError, SummaryRequest, is_text, parse_request
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table
-from scenario_analytics.serve.requests import RequestError, SummaryRequest, is_text, parse_request
+from scenario_analytics.settings import EngineSettings
 
 _T = TypeVar("_T")
 # How many scenarios' precomputed bodies a batch of requests keeps as Python strings.
@@ -47,12 +48,33 @@ class Answer:
     body: str  # JSON text: the response body or the error body
 
     @property
+    def code(self) -> str:
+        """The error code of an error answer (`scenario_not_found`, ...); "" if not one."""
+        if self.exit_code == ExitCode.OK:
+            return ""
+        return str(json.loads(self.body)["error"]["code"])
+
+    @property
     def message(self) -> str:
         """A one-line description of an error answer, for stderr."""
         if self.exit_code == ExitCode.OK:
             return ""
         error = json.loads(self.body)["error"]
         return f"{error['code']}: {error['message']}"
+
+    @property
+    def hint(self) -> str:
+        """What to do next about an error answer; "" if not one."""
+        if self.exit_code == ExitCode.OK:
+            return ""
+        return _HINTS.get(self.code, "see `scenario-analytics query --help`")
+
+
+# What to do next, per error code of an answer (people read it; the body is the API's).
+_HINTS = {
+    "scenario_not_found": "check the scenario id or slug (both match exactly)",
+    "snapshot_not_found": "run `scenario-analytics run` first, or pick a published --as-of date",
+}
 
 
 def error_body(kind: str, code: str, message: str) -> str:
@@ -80,12 +102,32 @@ class SnapshotNotFound(Exception):
 
 
 class SnapshotQuery:
+    """Answers summary requests from one published snapshot of a store. Example:
+
+        from scenario_analytics import SnapshotQuery
+
+        reader = SnapshotQuery(Path("snapshots"))  # the snapshot latest.json names
+        try:
+            answer = reader.answer("procurement-discovery", {"group_ids": "g1"})
+            print(answer.exit_code, answer.body)  # the API's body, or its error body
+        finally:
+            reader.close()
+
+    Raises `SnapshotNotFound` (its `answer` is the error body) when there is no such
+    snapshot. Not thread-safe: one reader per thread.
+    """
+
     def __init__(
-        self, store_root: Path, as_of: date | None = None, reads_before_loading: int | None = None
+        self,
+        store_root: Path,
+        as_of: date | None = None,
+        reads_before_loading: int | None = None,
+        engine: EngineSettings | None = None,
     ) -> None:
         """`reads_before_loading`: how many scenarios a batch reads from sessions.parquet
         before it loads all sessions into memory; None: one per ROWS_PER_SCENARIO_READ
-        rows of the file (0 loads them for the first computed request)."""
+        rows of the file (0 loads them for the first computed request). `engine`: DuckDB's
+        resources (a job file's [engine]); None: the defaults."""
         store = Store(store_root)
         snapshot_date = as_of or store.latest()
         if snapshot_date is None:
@@ -96,7 +138,7 @@ class SnapshotQuery:
         self.snapshot_date = snapshot_date
         self.path = path
         self.sql_files = [f for f in load_sql_files() if f.phase == "summarize"]
-        self.con: duckdb.DuckDBPyConnection = connect()
+        self.con: duckdb.DuckDBPyConnection = connect(engine)
         # A request's statements each touch a few thousand rows: one thread runs them
         # without handing pipelines to a worker and waiting for it (measured on a busy
         # 2-core machine: ~10% less CPU per computed request). Bulk loads get all threads.
@@ -153,6 +195,12 @@ class SnapshotQuery:
 
     def close(self) -> None:
         self.con.close()
+
+    def __enter__(self) -> SnapshotQuery:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def resolve(self, scenario: str) -> str | None:
         """By exact id, else by exact slug (the smallest id if two share it)."""

@@ -1,0 +1,193 @@
+"""`run`, `backfill` and `validate`: the commands that read exports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+
+from scenario_analytics.cli.options import (
+    CONTEXT,
+    bundle,
+    debug_option,
+    exports_option,
+    full_refresh_option,
+    job_option,
+    json_option,
+    keep_option,
+    log_format_option,
+    option,
+    parse_day,
+    ratio_option,
+    snapshots_option,
+)
+from scenario_analytics.cli.output import handle_errors, reporter
+from scenario_analytics.filters import utc_today
+from scenario_analytics.pipeline.backfill import BackfillOptions, backfill
+from scenario_analytics.pipeline.run import RunOptions, run
+from scenario_analytics.pipeline.stages import LoadResult
+from scenario_analytics.pipeline.validate import check_reject_ratio, validate
+from scenario_analytics.settings import JobSettings
+
+# What `run` and `backfill` share, in the order their help lists it.
+publishing_options = bundle(
+    exports_option, snapshots_option, job_option, ratio_option, full_refresh_option, keep_option
+)
+
+
+def yesterday() -> date:
+    return utc_today() - timedelta(days=1)
+
+
+@click.command(context_settings=CONTEXT)
+@publishing_options
+@option(
+    "--as-of",
+    callback=parse_day,
+    help="Snapshot date YYYY-MM-DD (UTC). Default: yesterday, UTC.",
+)
+@log_format_option
+@debug_option
+@handle_errors
+def run_command(
+    exports: Path | None,
+    snapshots: Path | None,
+    job: Path | None,
+    max_reject_ratio: float | None,
+    full_refresh: bool,
+    keep: int | None,
+    as_of: date | None,
+    log_format: str,
+) -> None:
+    """Build and publish the snapshot of one day.
+
+    Files unchanged since the last run are not parsed again: their validated rows come
+    from the store's ledger. Prints the snapshot's path.
+
+    \b
+    Example:
+      scenario-analytics run --exports /data/exports --snapshots /data/snapshots
+      scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
+      SCENARIO_ANALYTICS_JOB=jobs/nightly.toml scenario-analytics run
+    """
+    settings = JobSettings.resolve(
+        job,
+        exports=exports,
+        snapshots=snapshots,
+        max_reject_ratio=max_reject_ratio,
+        keep_snapshots=keep,
+    )
+    options = RunOptions.from_settings(settings, as_of or yesterday(), full_refresh=full_refresh)
+    with reporter(log_format) as report:
+        result = run(options, report)
+    click.echo(str(result.path))
+
+
+@click.command(context_settings=CONTEXT)
+@publishing_options
+@option(
+    "--from", "start", required=True, callback=parse_day, help="First snapshot date YYYY-MM-DD."
+)
+@option(
+    "--to",
+    "end",
+    required=True,
+    callback=parse_day,
+    help="Last snapshot date YYYY-MM-DD (inclusive).",
+)
+@option("--force", is_flag=True, help="Rebuild days whose snapshot is already up to date.")
+@log_format_option
+@debug_option
+@handle_errors
+def backfill_command(
+    exports: Path | None,
+    snapshots: Path | None,
+    job: Path | None,
+    max_reject_ratio: float | None,
+    full_refresh: bool,
+    keep: int | None,
+    start: date,
+    end: date,
+    force: bool,
+    log_format: str,
+) -> None:
+    """Build and publish one snapshot per day of a date range.
+
+    Each day is what `run --as-of` that day gives, from the same exports; the exports are
+    loaded once for all days. A day whose snapshot already has the same inputs, SQL, job
+    settings and tool version is skipped, so a killed backfill resumes where it stopped.
+    latest.json keeps naming the newest date. Prints one line per day: date, published
+    or skipped, path.
+
+    \b
+    Example:
+      scenario-analytics backfill --job jobs/backfill.toml --from 2026-10-01 --to 2026-10-31
+      scenario-analytics backfill --exports /data/exports --snapshots /data/snapshots \\
+          --from 2026-11-20 --to 2026-11-26 --force
+    """
+    settings = JobSettings.resolve(
+        job,
+        exports=exports,
+        snapshots=snapshots,
+        max_reject_ratio=max_reject_ratio,
+        keep_snapshots=keep,
+    )
+    options = BackfillOptions.from_settings(
+        settings, start, end, force=force, full_refresh=full_refresh
+    )
+    with reporter(log_format) as report:
+        result = backfill(options, report)
+    for day in result.days:
+        click.echo(f"{day.snapshot_date.isoformat()}\t{day.status}\t{day.path}")
+
+
+def _print_table(result: LoadResult) -> None:
+    width = max([len(s.path) for s in result.files] + [4])
+    click.echo(f"{'file':<{width}}  {'entity':<17} {'read':>10} {'accepted':>10} {'rejected':>9}")
+    for s in result.files:
+        click.echo(
+            f"{s.path:<{width}}  {s.entity:<17} {s.rows_read:>10,} {s.rows_accepted:>10,} "
+            f"{s.rows_rejected:>9,}"
+        )
+        for reason, count in s.rejects_by_reason.items():
+            click.echo(f"{'':<{width}}    {reason}: {count:,}")
+    for rel in result.folder.ignored:
+        click.echo(f"{rel:<{width}}  (ignored: matches no entity or format)")
+
+
+@click.command(context_settings=CONTEXT)
+@exports_option
+@job_option
+@json_option
+@ratio_option
+@log_format_option
+@debug_option
+@handle_errors
+def validate_command(
+    exports: Path | None,
+    job: Path | None,
+    as_json: bool,
+    max_reject_ratio: float | None,
+    log_format: str,
+) -> None:
+    """Check an exports folder without publishing anything.
+
+    Rows read, accepted and rejected per file, rejects by reason.
+
+    Exit 0, 1 if a file cannot be read, 4 if too many session rows are rejected.
+
+    \b
+    Example:
+      scenario-analytics validate --exports data/sample
+      scenario-analytics validate --job jobs/nightly.toml --json | jq .entities
+    """
+    settings = JobSettings.resolve(job, exports=exports, max_reject_ratio=max_reject_ratio)
+    with reporter(log_format) as report:
+        result = validate(settings.exports_folder(), report, settings.engine)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        _print_table(result)
+    check_reject_ratio(result, settings.max_reject_ratio)

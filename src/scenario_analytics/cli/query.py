@@ -1,0 +1,100 @@
+"""`query`: answer summary requests from a snapshot, as the API would."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from scenario_analytics.cli.options import (
+    CONTEXT,
+    debug_option,
+    filter_options,
+    job_option,
+    option,
+    parse_day,
+)
+from scenario_analytics.cli.output import handle_errors, log
+from scenario_analytics.errors import ExitCode, InvalidUsageError
+from scenario_analytics.serve.protocol import answer_lines
+from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery
+from scenario_analytics.settings import JobSettings
+
+
+def _emit(answer: Answer) -> None:
+    """The body on stdout; for an error, also one line on stderr."""
+    click.echo(answer.body)
+    if answer.exit_code != ExitCode.OK:
+        log(f"error: {answer.message} — {answer.hint}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("scenario", required=False)
+@option(
+    "--snapshots",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Snapshot store folder. Default: the job file's snapshots.",
+)
+@job_option
+@option(
+    "--as-of",
+    callback=parse_day,
+    help="Snapshot date YYYY-MM-DD. Default: the one latest.json names.",
+)
+@filter_options
+@option(
+    "--requests",
+    "requests_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=True),
+    help="File of JSON requests, one per line, answered in order (- for stdin).",
+)
+@debug_option
+@handle_errors
+def query_command(
+    scenario: str | None,
+    snapshots: Path | None,
+    job: Path | None,
+    as_of: date | None,
+    requests_file: Path | None,
+    **filters: str | bool | None,
+) -> None:
+    """Print a scenario's summary as JSON, from a snapshot alone.
+
+    Prints the API's response body, or its error body.
+
+    SCENARIO is a scenario id or slug. Exit 0, 2 (invalid request) or 3 (not found).
+
+    \b
+    Example:
+      scenario-analytics query --snapshots snapshots procurement-discovery \\
+          --group-ids g1 --start-date 2026-11-01 --exclude-system-users
+      scenario-analytics query --snapshots snapshots --requests requests.jsonl
+    """
+    if (scenario is None) == (requests_file is None):
+        raise InvalidUsageError("give either SCENARIO or --requests FILE", "see --help")
+    given = {k: v for k, v in filters.items() if v is not None and v is not False}
+    if requests_file is not None and given:
+        raise InvalidUsageError(
+            "filter options apply to SCENARIO, not to --requests",
+            "put the filters on each line of the requests file",
+        )
+    settings = JobSettings.resolve(job, snapshots=snapshots)
+    try:
+        reader = SnapshotQuery(settings.snapshot_store(), as_of, engine=settings.engine)
+    except SnapshotNotFound as exc:
+        _emit(exc.answer)
+        sys.exit(int(exc.answer.exit_code))
+    with reader:
+        if requests_file is not None:
+            with click.open_file(str(requests_file), mode="rb") as handle:
+                for body in answer_lines(reader, handle):
+                    click.echo(body)
+            return
+        assert scenario is not None
+        params: dict[str, object] = {k: v for k, v in filters.items() if v is not None}
+        answer = reader.answer(scenario, params)
+        _emit(answer)
+        if answer.exit_code != ExitCode.OK:
+            sys.exit(int(answer.exit_code))

@@ -1,0 +1,147 @@
+"""`run`: build and publish the snapshot of one as-of date.
+
+prepare (lock, scan) -> load and validate -> build, summarize, write -> publish -> prune
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from scenario_analytics.engine.database import connect
+from scenario_analytics.events import Event, Report, ignore
+from scenario_analytics.pipeline.stages import (
+    LoadResult,
+    files_summary,
+    load_validated,
+    make_day,
+    prepare,
+    prune,
+    publish_day,
+    summarized_failure,
+)
+from scenario_analytics.publish.manifest import Manifest
+from scenario_analytics.publish.store import Store
+from scenario_analytics.settings import (
+    EngineSettings,
+    JobSettings,
+    MaterializeSettings,
+    check_store_and_exports,
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    exports: Path
+    snapshots: Path
+    as_of: date
+    max_reject_ratio: float = 0.01
+    materialize: MaterializeSettings = field(default_factory=MaterializeSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    full_refresh: bool = False  # parse every file again and rebuild the ledger
+    keep: int | None = None  # keep the newest N snapshots; None keeps all
+
+    @classmethod
+    def from_settings(
+        cls, settings: JobSettings, as_of: date, *, full_refresh: bool = False
+    ) -> RunOptions:
+        """The options of a run from resolved job settings (`JobSettings.resolve`)."""
+        return cls(
+            exports=settings.exports_folder(),
+            snapshots=settings.snapshot_store(),
+            as_of=as_of,
+            max_reject_ratio=settings.max_reject_ratio,
+            materialize=settings.materialize,
+            engine=settings.engine,
+            full_refresh=full_refresh,
+            keep=settings.keep_snapshots,
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    snapshot_date: date
+    path: Path
+    manifest: Manifest
+    seconds: float
+    loaded: LoadResult | None = None
+    pruned: list[date] = field(default_factory=list)
+
+    @property
+    def files_parsed(self) -> int:
+        return self.loaded.files_parsed if self.loaded else 0
+
+    @property
+    def files_reused(self) -> int:
+        return self.loaded.files_reused if self.loaded else 0
+
+
+def run(options: RunOptions, report: Report = ignore) -> RunResult:
+    """Build and publish the snapshot of one as-of date; returns where it is.
+
+    Events go to `report` (`events.py`); errors are `AnalyticsError`s carrying their
+    exit code. Example:
+
+        from datetime import date
+        from scenario_analytics import JobSettings, RunOptions, run
+
+        settings = JobSettings.resolve(Path("jobs/sample.toml"))
+        result = run(RunOptions.from_settings(settings, date(2026, 11, 26)))
+        print(result.path, result.manifest.counts.sessions_in_snapshot)
+    """
+    check_store_and_exports(options.exports, options.snapshots)
+    started = time.monotonic()
+    with summarized_failure(report, "run", started):
+        result = _run(options, report, started)
+    loaded = result.loaded
+    assert loaded is not None
+    counts = result.manifest.counts
+    files_text, data = files_summary(loaded)
+    report(
+        Event(
+            "run",
+            "summary",
+            f"summary: {files_text}; {counts.sessions_in_snapshot:,} sessions, "
+            f"{counts.scenarios:,} scenarios; snapshot {result.path}; {result.seconds:.1f}s",
+            rows=counts.sessions_read,
+            seconds=result.seconds,
+            snapshot_date=result.snapshot_date,
+            data={
+                "status": "published",
+                **data,
+                "sessions": counts.sessions_in_snapshot,
+                "scenarios": counts.scenarios,
+                "snapshot": str(result.path),
+                "pruned": [d.isoformat() for d in result.pruned],
+            },
+        )
+    )
+    return result
+
+
+def _run(options: RunOptions, report: Report, started: float) -> RunResult:
+    store = Store(options.snapshots)
+    with store.lock():
+        prepared = prepare(store, options.exports, report)
+        con = connect(options.engine)
+        try:
+            loaded = load_validated(
+                con, prepared, options.full_refresh, options.max_reject_ratio, report
+            )
+            staging, manifest = make_day(
+                con, prepared, loaded, options.materialize, options.as_of, started, report
+            )
+        finally:
+            con.close()
+        public = publish_day(store, staging, options.as_of, started, report)
+        pruned = prune(store, options.keep, report)
+    return RunResult(
+        options.as_of,
+        public,
+        manifest,
+        time.monotonic() - started,
+        loaded=loaded,
+        pruned=pruned,
+    )

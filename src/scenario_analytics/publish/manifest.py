@@ -1,0 +1,85 @@
+"""A snapshot's `manifest.json`: one definition, used to write it and to read it back.
+
+Warehouse readers and operators read the file directly (docs/DATA_DICTIONARY.md lists
+its fields); the job reads it to list snapshots and to skip days that are up to date.
+Fields are written in the order they are declared. Reading tolerates manifests of other
+versions of the job: unknown keys are ignored, and keys added since have defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SqlFileEntry(_Part):
+    file: str
+    sha256: str
+
+
+class InputEntry(_Part):
+    """One export file the snapshot was built from."""
+
+    path: str
+    entity: str
+    sha256: str
+    bytes: int
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+
+
+class Counts(_Part):
+    sessions_read: int = 0
+    sessions_accepted: int = 0
+    sessions_rejected: int = 0
+    sessions_duplicate: int = 0
+    sessions_in_snapshot: int = 0
+    scenarios: int = 0
+    users: int = 0
+
+
+class OutputEntry(_Part):
+    """A file of the snapshot (or, for summary.json bodies, a glob) and its rows."""
+
+    path: str
+    rows: int
+
+
+class Manifest(_Part):
+    snapshot_date: date
+    tool_version: str = ""
+    sql: list[SqlFileEntry] = []
+    sql_version: str | None = None  # manifests of early versions lack it
+    inputs: list[InputEntry] = []
+    counts: Counts = Counts()
+    rejects_by_reason: dict[str, int] = {}
+    outputs: list[OutputEntry] = []
+    ignored_files: list[str] = []
+    materialized_filters_per_scenario: int = 0
+    fingerprint: dict[str, str] = {}
+    created_at: str = ""
+    duration_seconds: float = 0.0
+
+    def to_json(self) -> str:
+        """The file's text: indented, non-ASCII kept, a final line break."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest | None:
+        """The manifest in `path` (a file), or None if it is missing or unreadable."""
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except (OSError, ValueError, ValidationError):
+            return None
+
+    @property
+    def rejects(self) -> int:
+        return sum(self.rejects_by_reason.values())
