@@ -22,11 +22,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP) $@
 
-## make test: lint, strict type checks and the test suite
+## make test: lint, strict type checks, the layering contracts and the test suite
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 ## make run: the nightly job on the committed sample exports, then a query of the result
@@ -45,4 +46,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/report.py
 
 clean:
-	rm -rf $(VENV) snapshots .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) snapshots build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -15,24 +15,23 @@ together):
     Event                                      what the job reports while it works
 """
 
-__version__ = "0.1.0"
-
-from scenario_analytics.errors import AnalyticsError, ExitCode  # noqa: E402
-from scenario_analytics.events import Event  # noqa: E402
-from scenario_analytics.filters import RequestError, SummaryRequest, parse_request  # noqa: E402
-from scenario_analytics.pipeline.backfill import (  # noqa: E402
+from scenario_analytics.errors import AnalyticsError, ExitCode
+from scenario_analytics.events import Event
+from scenario_analytics.filters import RequestError, SummaryRequest, parse_request
+from scenario_analytics.pipeline.backfill import (
     BackfillOptions,
     BackfillResult,
     DayResult,
     backfill,
 )
-from scenario_analytics.pipeline.run import RunOptions, RunResult, run  # noqa: E402
-from scenario_analytics.pipeline.stages import LoadResult  # noqa: E402
-from scenario_analytics.pipeline.validate import check_reject_ratio, validate  # noqa: E402
-from scenario_analytics.publish.manifest import Manifest  # noqa: E402
-from scenario_analytics.serve.protocol import answer_lines  # noqa: E402
-from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery  # noqa: E402
-from scenario_analytics.settings import JobSettings, load_job  # noqa: E402
+from scenario_analytics.pipeline.run import RunOptions, RunResult, run
+from scenario_analytics.pipeline.stages import LoadResult
+from scenario_analytics.pipeline.validate import check_reject_ratio, validate
+from scenario_analytics.publish.manifest import Manifest
+from scenario_analytics.serve.protocol import answer_lines
+from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery
+from scenario_analytics.settings import JobSettings, load_job
+from scenario_analytics.version import __version__
 
 __all__ = [
     "AnalyticsError",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import click
 
-from scenario_analytics import __version__
 from scenario_analytics.cli.generate import generate_command
 from scenario_analytics.cli.jobs import backfill_command, run_command, validate_command
 from scenario_analytics.cli.options import CONTEXT, debug_option
@@ -19,6 +18,7 @@ from scenario_analytics.cli.snapshots import snapshots_command
 from scenario_analytics.engine.sql_files import load_sql_files
 from scenario_analytics.errors import AnalyticsError
 from scenario_analytics.publish.fingerprint import sql_version
+from scenario_analytics.version import __version__
 
 
 def _version_text() -> str:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import duckdb
 
-from scenario_analytics import __version__
 from scenario_analytics.engine.database import compress_table, quote_ident
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
 from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
@@ -48,6 +47,7 @@ from scenario_analytics.publish.snapshot import write_manifest, write_summary_bo
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
 from scenario_analytics.settings import MaterializeSettings
+from scenario_analytics.version import __version__
 
 
 def boundary(report: Report, event: Event, name: str) -> None:

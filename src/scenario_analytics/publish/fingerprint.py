@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from scenario_analytics import __version__
 from scenario_analytics.engine.sql_files import SqlFile
 from scenario_analytics.settings import MaterializeSettings
+from scenario_analytics.version import __version__
 
 # Bumped when the ledger's own layout changes.
 LEDGER_FORMAT = "1"

@@ -1,0 +1,127 @@
+"""The product as it is deployed: a wheel built from this tree, installed into a fresh
+virtual environment outside the repository, run from another folder with no environment
+variable set. Its snapshot must equal the editable install's, byte for byte."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EDITABLE = Path(sys.executable).parent / "scenario-analytics"
+AS_OF = "2026-11-26"
+
+pytestmark = pytest.mark.slow
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without any SCENARIO_ANALYTICS_* setting or virtualenv of ours."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SCENARIO_ANALYTICS_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")
+    }
+
+
+def _run(command: list[str | Path], cwd: Path, timeout: float = 600) -> str:
+    result = subprocess.run(
+        [str(c) for c in command],
+        cwd=cwd,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"{command}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel and sdist, built as a user would (`python -m build`)."""
+    out = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", out, ROOT], cwd=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(dists: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `scenario-analytics` command of a fresh virtual environment holding the wheel."""
+    venv = tmp_path_factory.mktemp("venv")
+    _run([sys.executable, "-m", "venv", venv], cwd=venv)
+    (wheel,) = dists.glob("*.whl")
+    _run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel], cwd=venv)
+    return venv / "bin" / "scenario-analytics"
+
+
+def _sql_files() -> list[str]:
+    return sorted(p.name for p in (ROOT / "sql").iterdir() if p.suffix == ".sql")
+
+
+def test_the_wheel_carries_every_sql_file(dists: Path) -> None:
+    (wheel,) = dists.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in _sql_files():
+        assert f"scenario_analytics/sql/{name}" in names, name
+    generate_sql = sorted((ROOT / "src/scenario_analytics/generate").glob("*.sql"))
+    assert generate_sql
+    for path in generate_sql:
+        assert f"scenario_analytics/generate/{path.name}" in names, path.name
+    # Every module of the source tree is in the wheel (a sub-package is not forgotten).
+    package = ROOT / "src" / "scenario_analytics"
+    for path in package.rglob("*.py"):
+        assert f"scenario_analytics/{path.relative_to(package).as_posix()}" in names, path
+
+
+def test_the_sdist_carries_every_sql_file(dists: Path) -> None:
+    (sdist,) = dists.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for name in _sql_files():
+        assert f"sql/{name}" in names, name
+
+
+def test_the_installed_command_runs_and_answers_from_any_folder(
+    installed: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    version = _run([installed, "--version"], cwd=elsewhere)
+    assert "site-packages/scenario_analytics/sql" in version, version
+    editable_version = _run([EDITABLE, "--version"], cwd=elsewhere)
+    # The same SQL digest, whether the SQL is read from the wheel or from sql/.
+    assert version.split(" (")[0] == editable_version.split(" (")[0]
+
+    exports = ROOT / "data" / "sample"
+    stores = {"wheel": tmp_path / "wheel-store", "editable": tmp_path / "editable-store"}
+    for command, store in ((installed, stores["wheel"]), (EDITABLE, stores["editable"])):
+        path = _run(
+            [command, "run", "--exports", exports, "--snapshots", store, "--as-of", AS_OF],
+            cwd=elsewhere,
+        )
+        assert path.strip() == str(store / f"snapshot_date={AS_OF}")
+
+    bodies = {
+        name: {
+            p.relative_to(store).as_posix(): p.read_bytes()
+            for p in sorted((store / f"snapshot_date={AS_OF}").rglob("*.json"))
+            if p.name != "manifest.json"  # it says when and how long: not comparable
+        }
+        for name, store in stores.items()
+    }
+    assert len(bodies["wheel"]) == 3
+    assert bodies["wheel"] == bodies["editable"]
+
+    for args in (["procurement-discovery"], ["procurement-discovery", "--group-ids", "g1"]):
+        answers = [
+            _run([command, "query", "--snapshots", store, *args], cwd=elsewhere)
+            for command, store in ((installed, stores["wheel"]), (EDITABLE, stores["editable"]))
+        ]
+        assert answers[0] == answers[1]
+        assert answers[0].startswith('{"participant_count":')

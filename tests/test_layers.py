@@ -1,0 +1,65 @@
+"""The layering contracts of pyproject.toml (`lint-imports`, run by `make test`) hold, and
+they fail when a module breaks a rule: shown on a copy of the package with one bad import."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(tmp_path: Path, bad: tuple[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` on a copy of src/ (with `bad`: a line added to one module)."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "scenario_analytics", src / "scenario_analytics")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    if bad is not None:
+        module, line = bad
+        path = src / "scenario_analytics" / module
+        path.write_text(path.read_text() + f"\n{line}\n")
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", "pyproject.toml", "--no-cache"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_package_keeps_its_contracts(tmp_path: Path) -> None:
+    result = _lint(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        ("ingest/discover.py", "import click", "Only the command line imports Click"),
+        ("settings.py", "import click", "Only the command line imports Click"),
+        (
+            "ingest/discover.py",
+            "from scenario_analytics.publish import store",
+            "Stages in data-flow order",
+        ),
+        ("ingest/ledger.py", "import scenario_analytics.pipeline.run", "Stages in data-flow order"),
+        ("serve/query.py", "from scenario_analytics.cli import main", "Stages in data-flow order"),
+        ("generate/exports.py", "import scenario_analytics.pipeline", "Stages in data-flow order"),
+    ],
+)
+def test_a_module_that_breaks_a_rule_fails(
+    tmp_path: Path, module: str, line: str, broken: str
+) -> None:
+    result = _lint(tmp_path, (module, line))
+    assert result.returncode == 1, result.stdout
+    assert f"{broken} BROKEN" in result.stdout
+    assert "1 broken" in result.stdout
