@@ -6,6 +6,8 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
+    """The exit codes of the contract, for every command and every library error."""
+
     OK = 0
     FAILURE = 1
     USAGE = 2

@@ -26,6 +26,9 @@ Kind = Literal["start", "progress", "step", "done", "info", "warning", "summary"
 
 @dataclass(frozen=True)
 class Event:
+    """One thing the job reports: a stage, what kind of moment of it, a message for
+    people, and figures for machines (`as_json`)."""
+
     stage: str
     kind: Kind
     message: str = ""

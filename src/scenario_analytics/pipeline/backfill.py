@@ -45,6 +45,9 @@ from scenario_analytics.settings import (
 
 @dataclass(frozen=True)
 class BackfillOptions:
+    """What a backfill builds: `start` to `end` (inclusive) from `exports` into `snapshots`;
+    `force` rebuilds days that are up to date. Make one with `from_settings`."""
+
     exports: Path
     snapshots: Path
     start: date
@@ -83,6 +86,8 @@ class BackfillOptions:
 
 @dataclass(frozen=True)
 class DayResult:
+    """One day of a backfill: published or skipped (up to date), where, and its figures."""
+
     snapshot_date: date
     status: str  # "published" or "skipped" (already up to date)
     path: Path
@@ -100,6 +105,9 @@ class DayResult:
 
 @dataclass(frozen=True)
 class BackfillResult:
+    """Every day of the range in order, the time taken, the scanned inputs and, when any
+    day was built, what loading found (`loaded`)."""
+
     days: list[DayResult]
     seconds: float
     inputs: Inputs

@@ -34,6 +34,9 @@ from scenario_analytics.settings import (
 
 @dataclass(frozen=True)
 class RunOptions:
+    """What a run builds: the snapshot of `as_of` from `exports` into the store
+    `snapshots`. Make one with `from_settings` (job file, overrides, defaults)."""
+
     exports: Path
     snapshots: Path
     as_of: date
@@ -62,6 +65,9 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class RunResult:
+    """The published snapshot: its date, public path and manifest, the time taken, what
+    loading found (`loaded`), and the dates retention pruned."""
+
     snapshot_date: date
     path: Path
     manifest: Manifest

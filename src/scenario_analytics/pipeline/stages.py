@@ -164,6 +164,9 @@ class FileStats:
 
 @dataclass
 class LoadResult:
+    """What loading and validating the exports found: per file (`files`, with rows read,
+    accepted, rejected and rejects by reason), and rejects by reason over all files."""
+
     folder: ExportsFolder
     files: list[FileStats]
     sql: list[SqlFile]
@@ -439,6 +442,8 @@ def compress_history(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
+    """The reject gate: `DataQualityError` (exit 4) if more than `max_reject_ratio` of the
+    session rows were rejected."""
     read, _accepted, rejected = result.entity_totals("sessions")
     if read and rejected / read > max_reject_ratio:
         reasons = ", ".join(f"{r} {n:,}" for r, n in result.session_rejects_by_reason().items())

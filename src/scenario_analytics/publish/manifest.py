@@ -54,6 +54,9 @@ class OutputEntry(_Part):
 
 
 class Manifest(_Part):
+    """A snapshot's manifest.json: date, tool and SQL versions, inputs with their sha256,
+    counts, rejects, output files, the settings' fingerprint, when and how long."""
+
     snapshot_date: date
     tool_version: str = ""
     sql: list[SqlFileEntry] = []

@@ -44,6 +44,9 @@ ROWS_PER_SCENARIO_READ = 100_000
 
 @dataclass(frozen=True)
 class Answer:
+    """One request's answer: the exit code a command would end with (0, 2 invalid
+    request, 3 not found) and the JSON body the API sends (its error body if not 0)."""
+
     exit_code: ExitCode
     body: str  # JSON text: the response body or the error body
 
@@ -94,6 +97,8 @@ _LINE_BREAKS_ESCAPED = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
 
 
 class SnapshotNotFound(Exception):
+    """No such snapshot in the store; `answer` is the API's `snapshot_not_found` body."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.answer = Answer(
