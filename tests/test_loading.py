@@ -31,7 +31,7 @@ from conftest import (
 
 from scenario_analytics.engine.database import connect
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.ingest import loader as loading
+from scenario_analytics.ingest.readers import common as loading
 from scenario_analytics.pipeline.stages import load_exports
 
 Load = Callable[..., Loaded]
@@ -194,6 +194,20 @@ def test_csv_booleans_and_trimmed_numbers_are_typed(load: Load) -> None:
         ("t3", True, Decimal("80.5"), None),
         ("t4", False, Decimal("10"), Decimal("120")),
     ]
+
+
+def test_a_csv_column_named_like_a_sql_parameter(load: Load) -> None:
+    """A header may hold any text: `$paths` once made the loader bind a parameter the
+    CSV's SQL did not have, and the file was refused as unreadable."""
+    loaded = load(
+        {
+            "sessions/a.csv": [
+                [*CSV_SESSION_HEADER, "$paths", "$file_id"],
+                [*csv_session("c1"), "x", "y"],
+            ]
+        }
+    )
+    assert loaded.staged("session_id, reject_reason") == [("c1", None)]
 
 
 PARQUET_CASES: list[tuple[dict[str, Any], str | None]] = [

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenario_analytics.errors import AnalyticsError, UnreadableFileError
+from scenario_analytics.ingest.readers import suffix_table
 
 ENTITIES: tuple[str, ...] = ("sessions", "scenarios", "members", "groups", "group_memberships")
 
@@ -25,18 +26,8 @@ SESSION_REASONS: tuple[str, ...] = (
     "valid_attempt_without_score",
 )
 
-# Longest suffix first so `.jsonl.gz` wins over `.gz`.
-_FORMATS: tuple[tuple[str, str, bool], ...] = (
-    (".jsonl.gz", "jsonl", True),
-    (".ndjson.gz", "jsonl", True),
-    (".json.gz", "json", True),
-    (".csv.gz", "csv", True),
-    (".jsonl", "jsonl", False),
-    (".ndjson", "jsonl", False),
-    (".json", "json", False),
-    (".csv", "csv", False),
-    (".parquet", "parquet", False),
-)
+# (suffix, format, gzip) from the readers' registry; `.jsonl.gz` is tried before `.gz`.
+_FORMATS: tuple[tuple[str, str, bool], ...] = suffix_table()
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
 from scenario_analytics.ingest.discover import ExportFile, ExportsFolder, discover
+from scenario_analytics.ingest.fields import ENTITY_FIELDS
 from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
-from scenario_analytics.ingest.loader import ENTITY_FIELDS, Loader
+from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.publish.fingerprint import snapshot_fingerprint, sql_version, staging_digest
 from scenario_analytics.publish.manifest import (
     Counts,
