@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,25 @@ def test_readme_shows_each_command_with_its_help(command: str) -> None:
 def test_readme_first_screen_has_the_two_commands() -> None:
     first_screen = "\n".join(README.splitlines()[:20])
     assert "make run" in first_screen and "make test" in first_screen
+
+
+def test_the_readme_library_example_runs(tmp_path: Path) -> None:
+    """The README's Python example, run as written from a folder laid out like the repo."""
+    root = Path(__file__).parents[1]
+    (block,) = [b.split("\n", 1)[1] for b in README.split("```python")[1:]]
+    code = block.split("```", 1)[0]
+    shutil.copytree(root / "jobs", tmp_path / "jobs")
+    shutil.copytree(root / "data" / "sample", tmp_path / "data" / "sample")
+    (tmp_path / "requests.jsonl").write_text(
+        '{"scenario_id": "procurement-discovery", "exclude_system_users": true}\n'
+        '{"scenario_id": "no-such-scenario"}\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("published ") for line in lines)
+    assert str(Path("snapshots") / "snapshot_date=2026-11-26") in result.stdout
+    assert lines[-1] == "user_emails=a%40x.com,b%40x.com"
+    assert '"scenario_not_found"' in lines[-2]
