@@ -12,11 +12,11 @@ together):
     JobSettings, load_job                      settings: job file, overrides, defaults
     Manifest                                   a snapshot's manifest.json
     AnalyticsError, ExitCode                   errors and the exit codes they carry
-    Event                                      what the job reports while it works
+    Event, log_lines                           what the job reports while it works
 """
 
 from scenario_analytics.errors import AnalyticsError, ExitCode
-from scenario_analytics.events import Event
+from scenario_analytics.events import Event, log_lines
 from scenario_analytics.filters import RequestError, SummaryRequest, parse_request
 from scenario_analytics.pipeline.backfill import (
     BackfillOptions,
@@ -55,6 +55,7 @@ __all__ = [
     "backfill",
     "check_reject_ratio",
     "load_job",
+    "log_lines",
     "parse_request",
     "run",
     "validate",
