@@ -19,7 +19,7 @@ from typing import Literal
 
 import duckdb
 
-from scenario_analytics.ingest.discover import SESSION_REASONS
+from scenario_analytics.ingest.entities import SESSION_REASONS
 
 Format = Literal["jsonl", "csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv", "parquet")

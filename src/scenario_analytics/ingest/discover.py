@@ -2,51 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from scenario_analytics.errors import AnalyticsError, UnreadableFileError
+from scenario_analytics.ingest.entities import ENTITIES, ExportFile
 from scenario_analytics.ingest.readers import suffix_table
-
-ENTITIES: tuple[str, ...] = ("sessions", "scenarios", "members", "groups", "group_memberships")
-
-# Why a session row is rejected, in the contract's order (the first that applies wins;
-# sql/0010_validate_sessions.sql decides).
-SESSION_REASONS: tuple[str, ...] = (
-    "malformed_record",
-    "missing_id",
-    "missing_user_id",
-    "missing_scenario_id",
-    "bad_created_at",
-    "bad_score",
-    "bad_duration",
-    "bad_is_valid_attempt",
-    "valid_attempt_without_score",
-)
 
 # (suffix, format, gzip) from the readers' registry; `.jsonl.gz` is tried before `.gz`.
 _FORMATS: tuple[tuple[str, str, bool], ...] = suffix_table()
-
-
-@dataclass(frozen=True)
-class ExportFile:
-    """One input file. `rel_path` is relative to the exports folder, POSIX style."""
-
-    rel_path: str
-    path: Path
-    entity: str
-    fmt: str
-    gzip: bool
-    size: int
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
 
 
 @dataclass(frozen=True)

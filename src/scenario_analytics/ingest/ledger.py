@@ -35,7 +35,7 @@ import duckdb
 from scenario_analytics.engine.database import quote_ident, quote_literal
 from scenario_analytics.errors import StoreLockedError
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.ingest.discover import ExportFile
+from scenario_analytics.ingest.entities import ExportFile
 
 LEDGER_NAME = ".ledger.duckdb"
 _CATALOG = "ledger"

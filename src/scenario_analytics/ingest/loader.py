@@ -28,8 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.ingest.discover import ExportFile
-from scenario_analytics.ingest.fields import ENTITY_FIELDS
+from scenario_analytics.ingest.entities import ENTITY_FIELDS, ExportFile
 from scenario_analytics.ingest.readers import common, reader_for
 from scenario_analytics.ingest.readers.common import FileLoad
 

@@ -33,8 +33,8 @@ from scenario_analytics.errors import AnalyticsError, DataQualityError, Unreadab
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.ingest.discover import ExportFile, ExportsFolder, discover
-from scenario_analytics.ingest.fields import ENTITY_FIELDS
+from scenario_analytics.ingest.discover import ExportsFolder, discover
+from scenario_analytics.ingest.entities import ENTITY_FIELDS, ExportFile
 from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.publish.fingerprint import snapshot_fingerprint, sql_version, staging_digest

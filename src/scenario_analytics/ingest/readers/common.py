@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -23,10 +23,7 @@ import pyarrow.csv as pacsv
 
 from scenario_analytics.engine.database import quote_literal
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.ingest.fields import ENTITY_FIELDS, REQUIRED_FIELDS
-
-if TYPE_CHECKING:  # discover.py builds its suffix table from the readers: no cycle
-    from scenario_analytics.ingest.discover import ExportFile
+from scenario_analytics.ingest.entities import ENTITY_FIELDS, REQUIRED_FIELDS, ExportFile
 
 _BLOCK_SIZE = 16 << 20
 

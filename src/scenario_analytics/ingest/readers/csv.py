@@ -9,7 +9,7 @@ import pyarrow.csv as pacsv
 
 from scenario_analytics.engine.database import quote_ident
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.ingest.fields import ENTITY_FIELDS
+from scenario_analytics.ingest.entities import ENTITY_FIELDS
 from scenario_analytics.ingest.readers import common
 from scenario_analytics.ingest.readers.common import (
     FileLoad,

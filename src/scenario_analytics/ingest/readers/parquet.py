@@ -5,7 +5,7 @@ count from the footer; the `raw_<entity>` view reads the typed columns through o
 from __future__ import annotations
 
 from scenario_analytics.engine.database import quote_ident, quote_literal
-from scenario_analytics.ingest.fields import ENTITY_FIELDS
+from scenario_analytics.ingest.entities import ENTITY_FIELDS
 from scenario_analytics.ingest.readers.common import (
     FileLoad,
     RawRows,

@@ -1,4 +1,5 @@
-"""The fields of each entity, and where every export format keeps them.
+"""The entities of an export: their names, their fields and where every format keeps
+them, why a session row is rejected, and one export file of one entity.
 
 One place for all formats: JSON readers take `json_paths`, Parquet `columns` (nested
 paths first), CSV the flat column names; the raw tables have a value and a type tag
@@ -7,7 +8,44 @@ column per field (`ingest/loader.py`), which validation (`sql/0010_*.sql`) reads
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
+
+ENTITIES: tuple[str, ...] = ("sessions", "scenarios", "members", "groups", "group_memberships")
+
+# Why a session row is rejected, in the contract's order (the first that applies wins;
+# sql/0010_validate_sessions.sql decides).
+SESSION_REASONS: tuple[str, ...] = (
+    "malformed_record",
+    "missing_id",
+    "missing_user_id",
+    "missing_scenario_id",
+    "bad_created_at",
+    "bad_score",
+    "bad_duration",
+    "bad_is_valid_attempt",
+    "valid_attempt_without_score",
+)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One input file. `rel_path` is relative to the exports folder, POSIX style."""
+
+    rel_path: str
+    path: Path
+    entity: str
+    fmt: str
+    gzip: bool
+    size: int
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
