@@ -20,6 +20,7 @@ from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
     Inputs,
+    JobOptions,
     LoadResult,
     Prepared,
     boundary,
@@ -36,28 +37,19 @@ from scenario_analytics.pipeline.stages import (
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import (
-    EngineSettings,
     JobSettings,
-    MaterializeSettings,
     check_store_and_exports,
 )
 
 
-@dataclass(frozen=True)
-class BackfillOptions:
+@dataclass(frozen=True, kw_only=True)
+class BackfillOptions(JobOptions):
     """What a backfill builds: `start` to `end` (inclusive) from `exports` into `snapshots`;
     `force` rebuilds days that are up to date. Make one with `from_settings`."""
 
-    exports: Path
-    snapshots: Path
     start: date
     end: date
     force: bool = False  # rebuild days that are up to date
-    max_reject_ratio: float = 0.01
-    materialize: MaterializeSettings = field(default_factory=MaterializeSettings)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    full_refresh: bool = False
-    keep: int | None = None
 
     @classmethod
     def from_settings(
@@ -71,16 +63,7 @@ class BackfillOptions:
     ) -> BackfillOptions:
         """The options of a backfill from resolved job settings (`JobSettings.resolve`)."""
         return cls(
-            exports=settings.exports_folder(),
-            snapshots=settings.snapshot_store(),
-            start=start,
-            end=end,
-            force=force,
-            max_reject_ratio=settings.max_reject_ratio,
-            materialize=settings.materialize,
-            engine=settings.engine,
-            full_refresh=full_refresh,
-            keep=settings.keep_snapshots,
+            **JobOptions.fields_of(settings, full_refresh), start=start, end=end, force=force
         )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from scenario_analytics.engine.database import connect
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
+    JobOptions,
     LoadResult,
     files_summary,
     load_validated,
@@ -25,42 +26,24 @@ from scenario_analytics.pipeline.stages import (
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import (
-    EngineSettings,
     JobSettings,
-    MaterializeSettings,
     check_store_and_exports,
 )
 
 
-@dataclass(frozen=True)
-class RunOptions:
+@dataclass(frozen=True, kw_only=True)
+class RunOptions(JobOptions):
     """What a run builds: the snapshot of `as_of` from `exports` into the store
     `snapshots`. Make one with `from_settings` (job file, overrides, defaults)."""
 
-    exports: Path
-    snapshots: Path
     as_of: date
-    max_reject_ratio: float = 0.01
-    materialize: MaterializeSettings = field(default_factory=MaterializeSettings)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    full_refresh: bool = False  # parse every file again and rebuild the ledger
-    keep: int | None = None  # keep the newest N snapshots; None keeps all
 
     @classmethod
     def from_settings(
         cls, settings: JobSettings, as_of: date, *, full_refresh: bool = False
     ) -> RunOptions:
         """The options of a run from resolved job settings (`JobSettings.resolve`)."""
-        return cls(
-            exports=settings.exports_folder(),
-            snapshots=settings.snapshot_store(),
-            as_of=as_of,
-            max_reject_ratio=settings.max_reject_ratio,
-            materialize=settings.materialize,
-            engine=settings.engine,
-            full_refresh=full_refresh,
-            keep=settings.keep_snapshots,
-        )
+        return cls(**JobOptions.fields_of(settings, full_refresh), as_of=as_of)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -47,7 +48,7 @@ from scenario_analytics.publish.manifest import (
 from scenario_analytics.publish.snapshot import write_manifest, write_summary_bodies, write_tables
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
-from scenario_analytics.settings import MaterializeSettings
+from scenario_analytics.settings import EngineSettings, JobSettings, MaterializeSettings
 from scenario_analytics.version import __version__
 
 
@@ -654,6 +655,32 @@ def prune(store: Store, keep: int | None, report: Report = ignore) -> list[date]
 
 
 # -- the frame of a run or a backfill ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobOptions:
+    """What `run` and `backfill` both take: where from, where to, the gate, the settings."""
+
+    exports: Path
+    snapshots: Path
+    max_reject_ratio: float = 0.01
+    materialize: MaterializeSettings = field(default_factory=MaterializeSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    full_refresh: bool = False  # parse every file again and rebuild the ledger
+    keep: int | None = None  # keep the newest N snapshots; None keeps all
+
+    @staticmethod
+    def fields_of(settings: JobSettings, full_refresh: bool) -> dict[str, Any]:
+        """These options' values from resolved job settings (`JobSettings.resolve`)."""
+        return {
+            "exports": settings.exports_folder(),
+            "snapshots": settings.snapshot_store(),
+            "max_reject_ratio": settings.max_reject_ratio,
+            "materialize": settings.materialize,
+            "engine": settings.engine,
+            "full_refresh": full_refresh,
+            "keep": settings.keep_snapshots,
+        }
 
 
 @dataclass(frozen=True)
