@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from conftest import FIXTURE_SKIPS
+
 from scenario_analytics.pipeline.run import RunOptions, run
 from scenario_analytics.serve.query import Answer, SnapshotQuery
 from scenario_analytics.settings import MaterializeSettings
@@ -227,6 +229,7 @@ def run_snapshot(
         as_of=as_of,
         max_reject_ratio=max_reject_ratio,
         materialize=materialize or MaterializeSettings(),
+        skip_checks=FIXTURE_SKIPS,
     )
     return run(options).path
 

@@ -36,14 +36,21 @@ def test_json_report(tmp_path: Path) -> None:
             "members.parquet": [{"id": "u1", "email": "a@x.com"}, {"id": None}],
             "groups.json": {"data": [{"id": "g1"}], "pagination": {}},
             "notes.txt": "not an export",
-            "sessions/readme.md": "nor this",
+            "sessions/_SUCCESS": "",  # a marker of the tool that wrote the folder: skipped
         },
     )
     result = _validate(exports, "--json", "--max-reject-ratio", "0.5")
 
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert list(report) == ["files", "entities", "rejects_by_reason", "ignored_files"]
+    assert list(report) == [
+        "files",
+        "entities",
+        "rejects_by_reason",
+        "ignored_files",
+        "skipped_files",
+        "checks",
+    ]
     files = {f["path"]: f for f in report["files"]}
     assert list(files) == [
         "groups.json",
@@ -72,10 +79,17 @@ def test_json_report(tmp_path: Path) -> None:
         "sessions": {"rows_read": 5, "rows_accepted": 3, "rows_rejected": 2},
     }
     assert report["rejects_by_reason"] == {"malformed_record": 1, "missing_id": 2}
-    assert report["ignored_files"] == ["notes.txt", "sessions/readme.md"]
-    # Ignored files are named on stderr too; stdout holds only the JSON document.
+    assert report["ignored_files"] == ["notes.txt"]
+    assert report["skipped_files"] == ["sessions/_SUCCESS"]
+    assert [c["name"] for c in report["checks"]] == [
+        "entity_missing",
+        "entity_drop",
+        "day_volume",
+        "stale_exports",
+    ]
+    # Ignored and skipped files are named on stderr too; stdout holds only the JSON document.
     assert "notes.txt" in result.stderr
-    assert "sessions/readme.md" in result.stderr
+    assert "sessions/_SUCCESS" in result.stderr
     assert PREFIX not in result.stderr
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import write_exports
 
-from scenario_analytics.errors import AnalyticsError
-from scenario_analytics.ingest.discover import discover
+from scenario_analytics.errors import AnalyticsError, DataQualityError
+from scenario_analytics.ingest.discover import check_accounted, discover
 
 
 def _touch(root: Path, *paths: str) -> Path:
@@ -83,27 +83,57 @@ def test_format_from_extension(tmp_path: Path, name: str, fmt: str, gzip: bool) 
     assert (found.rel_path, found.entity, found.fmt, found.gzip) == (name, "sessions", fmt, gzip)
 
 
-def test_unknown_extensions_and_entities_are_ignored(tmp_path: Path) -> None:
-    ignored = [
-        ".hidden.jsonl",
-        "README.md",
-        "archive/sessions.jsonl",  # an entity file below a folder that is not an entity
-        "group/a.jsonl",
-        "session.csv",  # singular: no entity
-        "sessions-old/a.jsonl",  # a folder must be named exactly after the entity
-        "sessions.txt",
-        "sessionsX.csv",
-        "sessions/.DS_Store",
-        "sessions/a.gz",
-        "sessions/a.parquet.gz",  # gzip only after a text extension
-        "sessions/a.tsv",
-        "sessions/notes.txt",
-        "users.csv",
-    ]
-    root = _touch(tmp_path, "sessions/a.jsonl", *ignored)
+def test_every_file_is_accounted_for(tmp_path: Path) -> None:
+    """CONTRACT.md section 5: skipped (`.`/`_` names), ignored (not an export), or an
+    export that would be left out (named like one, but no entity or no format)."""
+    skipped = [".hidden.jsonl", "_SUCCESS", "sessions/.DS_Store", "sessions/_tmp/a.jsonl"]
+    ignored = ["README.md", "archive/notes.txt"]
+    unaccounted = {
+        "archive/sessions.jsonl": "folder archive/ matches no entity",
+        "group/a.jsonl": "folder group/ matches no entity; did you mean groups?",
+        "session.csv": "no entity matches; did you mean sessions?",
+        "sessions-old/a.jsonl": "folder sessions-old/ matches no entity; did you mean sessions?",
+        "sessions.txt": "not an export format (named after sessions)",
+        "sessionsX.csv": "no entity matches; did you mean sessions?",
+        "sessions/a.gz": "not an export format (inside sessions/)",
+        "sessions/a.parquet.gz": "not an export format (inside sessions/)",  # gzip: text only
+        "sessions/a.tsv": "not an export format (inside sessions/)",
+        "sessions/notes.txt": "not an export format (inside sessions/)",
+        "users.csv": "no entity matches",
+    }
+    root = _touch(tmp_path, "sessions/a.jsonl", *skipped, *ignored, *unaccounted)
     folder = discover(root)
     assert [f.rel_path for f in folder.files] == ["sessions/a.jsonl"]
     assert folder.ignored == sorted(ignored, key=str.encode)
+    assert folder.skipped == sorted(
+        [".hidden.jsonl", "_SUCCESS", "sessions/.DS_Store", "sessions/_tmp/"], key=str.encode
+    )
+    reasons = {u.rel_path: u.reason for u in folder.unaccounted}
+    assert list(reasons) == sorted(unaccounted, key=str.encode)
+    for rel, reason in unaccounted.items():
+        assert reasons[rel].startswith(reason), (rel, reasons[rel])
+    assert "did you mean" not in reasons["users.csv"]
+    with pytest.raises(DataQualityError) as raised:
+        check_accounted(folder)
+    assert raised.value.exit_code == 4
+    assert "group/a.jsonl: folder group/ matches no entity; did you mean groups?" in str(
+        raised.value
+    )
+
+
+def test_ignore_globs_skip_files_and_folders_on_purpose(tmp_path: Path) -> None:
+    root = _touch(
+        tmp_path,
+        "sessions/a.jsonl",
+        "sessions/a.jsonl.tmp",
+        "archive/2025/sessions.jsonl",
+        "scenario.csv",
+    )
+    folder = discover(root, ["*.tmp", "archive", "scenario.csv"])
+    assert [f.rel_path for f in folder.files] == ["sessions/a.jsonl"]
+    assert folder.skipped == ["archive/", "scenario.csv", "sessions/a.jsonl.tmp"]
+    assert folder.unaccounted == []
+    check_accounted(folder)  # nothing left out
 
 
 def test_files_sorted_by_relative_path_in_byte_order(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import CSV_SESSION_HEADER, csv_session, session, write_exports
+from conftest import CSV_SESSION_HEADER, FIXTURE_SKIPS, csv_session, session, write_exports
 from helpers_ops import base_exports, cli, cli_subprocess, snapshot_content
 
 from scenario_analytics.engine.sql_files import default_sql_dir
@@ -29,6 +29,7 @@ def _run(exports: Path, store: Path, full_refresh: bool = False) -> RunResult:
             as_of=AS_OF,
             max_reject_ratio=0.5,
             full_refresh=full_refresh,
+            skip_checks=FIXTURE_SKIPS,
         )
     )
 
@@ -165,7 +166,13 @@ def test_a_broken_ledger_is_rebuilt(tmp_path: Path, damage: str) -> None:
         other.close()
     events: list[str] = []
     result = run(
-        RunOptions(exports=exports, snapshots=store, as_of=AS_OF, max_reject_ratio=0.5),
+        RunOptions(
+            exports=exports,
+            snapshots=store,
+            as_of=AS_OF,
+            max_reject_ratio=0.5,
+            skip_checks=FIXTURE_SKIPS,
+        ),
         lambda e: events.append(f"{e.kind}: {e.message}"),
     )
     assert result.files_parsed == 7
@@ -185,7 +192,13 @@ def test_a_run_killed_after_the_ledger_update_is_safe_to_rerun(tmp_path: Path) -
     assert killed.returncode == -9
     assert not (store / "snapshot_date=2026-11-27").exists()
     result = run(
-        RunOptions(exports=exports, snapshots=store, as_of=date(2026, 11, 27), max_reject_ratio=0.5)
+        RunOptions(
+            exports=exports,
+            snapshots=store,
+            as_of=date(2026, 11, 27),
+            max_reject_ratio=0.5,
+            skip_checks=FIXTURE_SKIPS,
+        )
     )
     assert (result.files_parsed, result.files_reused) == (0, 8)
     fresh = run(
@@ -194,6 +207,7 @@ def test_a_run_killed_after_the_ledger_update_is_safe_to_rerun(tmp_path: Path) -
             snapshots=tmp_path / "fresh",
             as_of=date(2026, 11, 27),
             max_reject_ratio=0.5,
+            skip_checks=FIXTURE_SKIPS,
         )
     )
     assert snapshot_content(result.path) == snapshot_content(fresh.path)

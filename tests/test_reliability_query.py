@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -316,12 +316,16 @@ def test_command_line_answers_with_json(
 @given(as_of=st.one_of(DATES, OPTION_TEXT))
 def test_as_of_is_a_date_or_a_usage_error(store: Path, as_of: str) -> None:
     """`--as-of` is the command's own option, not an API parameter: a malformed one is a
-    usage error (exit 2, message on stderr); a date without a snapshot is exit 3."""
+    usage error (exit 2, message on stderr); a date after today is `invalid_date` (exit 2,
+    its error body); a date without a snapshot is exit 3."""
     result = _query(store, f"--as-of={as_of}", "--", "sc1")
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.stderr
-    if result.exit_code == ExitCode.USAGE:
-        assert result.stdout == ""
+    if result.exit_code == ExitCode.USAGE and result.stdout:
+        (line,) = _lines(result.stdout)
+        assert json.loads(line)["error"]["code"] == "invalid_date"
+        assert date.fromisoformat(as_of) > date.today() - timedelta(days=1)
+    elif result.exit_code == ExitCode.USAGE:
         assert "--as-of" in result.stderr
     else:
         assert result.exit_code in (ExitCode.OK, ExitCode.NOT_FOUND)

@@ -12,6 +12,7 @@ model does with the stated instants.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -25,6 +26,7 @@ import pytest
 from helpers_summary import loads, run_snapshot, session_record, write_csv, write_jsonl
 from reference_model import Request, Session, end_of_day, summary
 
+from scenario_analytics import filters
 from scenario_analytics.filters import RequestError, parse_request
 from scenario_analytics.serve.query import SnapshotQuery
 
@@ -198,7 +200,20 @@ def _email(user: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # The as-of days include future ones (2026-12-31, 2028-02-29): the clock is set past
+    # them, or the job would refuse them as dates that cannot be right yet.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(filters, "utc_today", lambda: date(2030, 1, 1))
+        yield _build_store(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def _clock_past_the_as_of_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filters, "utc_today", lambda: date(2030, 1, 1))
+
+
+def _build_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("time")
     exports = root / "exports"
     records = [

@@ -76,6 +76,9 @@ def test_keep_snapshots_in_the_job_file_and_in_backfills(tmp_path: Path) -> None
         "--from", DAYS[0], "--to", DAYS[-1],
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
+    # Retention never removes what the same command published: all four days stay.
+    assert [d.isoformat() for d in Store(store).dates()] == DAYS
+    _run(exports, store, DAYS[-1], "--job", str(job))  # the next run applies keep = 2
     assert [d.isoformat() for d in Store(store).dates()] == DAYS[2:]
     _run(exports, store, "2026-11-24", "--job", str(job), "--keep", "1")  # the option wins
     assert [d.isoformat() for d in Store(store).dates()] == ["2026-11-24"]

@@ -178,7 +178,7 @@ def test_odd_scenario_ids_stay_inside_their_snapshot(tmp_path: Path, scenario_id
 
 
 def test_default_as_of_is_yesterday(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("scenario_analytics.cli.jobs.utc_today", lambda: date(2026, 4, 1))
+    monkeypatch.setattr("scenario_analytics.filters.utc_today", lambda: date(2026, 4, 1))
     code, _out, err = _run(REFERENCE, tmp_path / "store")
     assert code == 0, err
     assert Store(tmp_path / "store").latest() == date(2026, 3, 31)

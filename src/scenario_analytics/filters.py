@@ -283,4 +283,6 @@ def as_of_end(as_of: date) -> datetime:
 
 
 def utc_today() -> date:
+    """Today in UTC. Callers look it up as `filters.utc_today()`, so that a test can set
+    the clock in one place (`monkeypatch.setattr(filters, "utc_today", ...)`)."""
     return datetime.now(UTC).date()

@@ -16,6 +16,7 @@ the bad key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -42,6 +43,11 @@ def _plain_path(value: object) -> object:
     return value
 
 
+# What DuckDB's memory_limit takes: a positive number and a unit (1000- or 1024-based), or a
+# share of the machine's memory.
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB|%)\s*$", re.I)
+
+
 class EngineSettings(BaseModel):
     """DuckDB's resources; None means the default memory limit (engine/database.py), all
     cores, and a private spill folder under the system's temporary folder."""
@@ -53,6 +59,65 @@ class EngineSettings(BaseModel):
     temp_directory: Path | None = Field(None, description="where DuckDB spills to disk")
 
     _plain = field_validator("temp_directory", mode="before")(_plain_path)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        match = _MEMORY.match(value) if value is not None else None
+        if value is not None and (match is None or float(match.group(1)) <= 0):
+            raise ValueError(
+                f"{value!r} is not a memory size: write a positive number and a unit, "
+                "e.g. '4GB', '1.5GiB', '512MB' or '75%'"
+            )
+        return value
+
+
+# The completeness checks against history (CONTRACT.md section 5), in the order they run.
+CHECKS: tuple[str, ...] = ("entity_missing", "entity_drop", "day_volume", "stale_exports")
+
+
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+class EntityMissingCheck(_Check):
+    """An entity with rows in the newest earlier snapshot has none now."""
+
+
+class EntityDropCheck(_Check):
+    """An entity's accepted rows fall below `min_ratio` of the newest earlier snapshot's,
+    or the sessions up to the as-of day fall below that snapshot's at all."""
+
+    min_ratio: float = Field(0.5, gt=0, le=1)
+
+
+class DayVolumeCheck(_Check):
+    """Sessions created on the as-of day fall below `min_ratio` of the median of the same
+    weekday over the previous `weeks` weeks, when that median is at least `min_median`."""
+
+    min_ratio: float = Field(0.25, gt=0, le=1)
+    min_median: int = Field(100, ge=1)
+    weeks: int = Field(4, ge=1, le=52)
+
+
+class StaleExportsCheck(_Check):
+    """The newest accepted session is more than `max_hours` older than the end of the
+    as-of day."""
+
+    max_hours: float = Field(72, gt=0)
+
+
+class ChecksSettings(BaseModel):
+    """The job file's `[checks]`: each check on or off, and its threshold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entity_missing: EntityMissingCheck = EntityMissingCheck()
+    entity_drop: EntityDropCheck = EntityDropCheck()
+    day_volume: DayVolumeCheck = DayVolumeCheck()
+    stale_exports: StaleExportsCheck = StaleExportsCheck()
 
 
 # One more request to precompute: the API's parameters (`filters.FILTERS`), dates absolute.
@@ -105,8 +170,12 @@ class JobSettings(BaseModel):
     keep_snapshots: int | None = Field(
         None, ge=1, description="keep the newest N snapshots, prune older ones; unset keeps all"
     )
+    ignore: list[str] = Field(
+        [], description="globs of export paths to skip on purpose (e.g. 'sessions/*.tmp')"
+    )
     engine: EngineSettings = EngineSettings()
     materialize: MaterializeSettings = MaterializeSettings()
+    checks: ChecksSettings = ChecksSettings()
 
     _plain = field_validator("exports", "snapshots", mode="before")(_plain_path)
 

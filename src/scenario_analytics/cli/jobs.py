@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from scenario_analytics import filters
 from scenario_analytics.cli.options import (
     CONTEXT,
     bundle,
@@ -20,25 +21,33 @@ from scenario_analytics.cli.options import (
     log_format_option,
     option,
     parse_day,
+    partial_day_option,
     ratio_option,
+    skip_check_option,
     snapshots_option,
 )
 from scenario_analytics.cli.output import handle_errors, reporter
-from scenario_analytics.filters import utc_today
 from scenario_analytics.pipeline.backfill import BackfillOptions, backfill
 from scenario_analytics.pipeline.run import RunOptions, run
 from scenario_analytics.pipeline.stages import LoadResult
-from scenario_analytics.pipeline.validate import check_reject_ratio, validate
+from scenario_analytics.pipeline.validate import check_reject_ratio, require_passed, validate
 from scenario_analytics.settings import JobSettings
 
 # What `run` and `backfill` share, in the order their help lists it.
 publishing_options = bundle(
-    exports_option, snapshots_option, job_option, ratio_option, full_refresh_option, keep_option
+    exports_option,
+    snapshots_option,
+    job_option,
+    ratio_option,
+    skip_check_option,
+    full_refresh_option,
+    keep_option,
+    partial_day_option,
 )
 
 
 def yesterday() -> date:
-    return utc_today() - timedelta(days=1)
+    return filters.utc_today() - timedelta(days=1)
 
 
 @click.command(context_settings=CONTEXT)
@@ -56,8 +65,10 @@ def run_command(
     snapshots: Path | None,
     job: Path | None,
     max_reject_ratio: float | None,
+    skip_checks: tuple[str, ...],
     full_refresh: bool,
     keep: int | None,
+    allow_partial_day: bool,
     as_of: date | None,
     log_format: str,
 ) -> None:
@@ -79,7 +90,13 @@ def run_command(
         max_reject_ratio=max_reject_ratio,
         keep_snapshots=keep,
     )
-    options = RunOptions.from_settings(settings, as_of or yesterday(), full_refresh=full_refresh)
+    options = RunOptions.from_settings(
+        settings,
+        as_of or yesterday(),
+        full_refresh=full_refresh,
+        skip_checks=skip_checks,
+        allow_partial_day=allow_partial_day,
+    )
     with reporter(log_format) as report:
         result = run(options, report)
     click.echo(str(result.path))
@@ -106,8 +123,10 @@ def backfill_command(
     snapshots: Path | None,
     job: Path | None,
     max_reject_ratio: float | None,
+    skip_checks: tuple[str, ...],
     full_refresh: bool,
     keep: int | None,
+    allow_partial_day: bool,
     start: date,
     end: date,
     force: bool,
@@ -135,7 +154,13 @@ def backfill_command(
         keep_snapshots=keep,
     )
     options = BackfillOptions.from_settings(
-        settings, start, end, force=force, full_refresh=full_refresh
+        settings,
+        start,
+        end,
+        force=force,
+        full_refresh=full_refresh,
+        skip_checks=skip_checks,
+        allow_partial_day=allow_partial_day,
     )
     with reporter(log_format) as report:
         result = backfill(options, report)
@@ -155,11 +180,34 @@ def _print_table(result: LoadResult) -> None:
             click.echo(f"{'':<{width}}    {reason}: {count:,}")
     for rel in result.folder.ignored:
         click.echo(f"{rel:<{width}}  (ignored: matches no entity or format)")
+    if result.checks:
+        day = result.as_of.isoformat() if result.as_of else ""
+        click.echo(f"\nchecks for {day}:")
+        for check in result.checks:
+            click.echo(f"  {check.name:<15} {check.status:<8} {check.detail}")
 
 
 @click.command(context_settings=CONTEXT)
 @exports_option
 @job_option
+@option(
+    "--snapshots",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Snapshot store to compare with (only read), for the checks against history. "
+    "Default: the job file's snapshots.",
+)
+@option(
+    "--as-of",
+    callback=parse_day,
+    help="The date the checks judge the exports for, YYYY-MM-DD. Default: yesterday, UTC.",
+)
+@skip_check_option
+@option(
+    "--rejects-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write every rejected row (entity, file, position, reason, raw record) to this file: "
+    "Parquet or CSV, by its extension.",
+)
 @json_option
 @ratio_option
 @log_format_option
@@ -168,26 +216,47 @@ def _print_table(result: LoadResult) -> None:
 def validate_command(
     exports: Path | None,
     job: Path | None,
+    snapshots: Path | None,
+    as_of: date | None,
+    skip_checks: tuple[str, ...],
+    rejects_out: Path | None,
     as_json: bool,
     max_reject_ratio: float | None,
     log_format: str,
 ) -> None:
     """Check an exports folder without publishing anything.
 
-    Rows read, accepted and rejected per file, rejects by reason.
+    Rows read, accepted and rejected per file, rejects by reason, and the completeness
+    checks for the as-of date (those against history with --snapshots).
 
-    Exit 0, 1 if a file cannot be read, 4 if too many session rows are rejected.
+    Exit 0; 1 if a file cannot be read; 4 if files would be left out, too many session
+    rows are rejected, or a check fails.
 
     \b
     Example:
       scenario-analytics validate --exports data/sample
-      scenario-analytics validate --job jobs/nightly.toml --json | jq .entities
+      scenario-analytics validate --job jobs/nightly.toml --json | jq .checks
+      scenario-analytics validate --exports /data/exports --rejects-out rejects.csv
     """
-    settings = JobSettings.resolve(job, exports=exports, max_reject_ratio=max_reject_ratio)
+    settings = JobSettings.resolve(
+        job, exports=exports, snapshots=snapshots, max_reject_ratio=max_reject_ratio
+    )
     with reporter(log_format) as report:
-        result = validate(settings.exports_folder(), report, settings.engine)
+        result = validate(
+            settings.exports_folder(),
+            report,
+            settings.engine,
+            ignore_globs=settings.ignore,
+            as_of=as_of,
+            snapshots=settings.snapshots,
+            checks=settings.checks,
+            skip_checks=skip_checks,
+            rejects_out=rejects_out,
+        )
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
         _print_table(result)
     check_reject_ratio(result, settings.max_reject_ratio)
+    assert result.as_of is not None
+    require_passed(result.checks, result.as_of)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from scenario_analytics.filters import FILTERS
+from scenario_analytics.settings import CHECKS
 
 F = TypeVar("F", bound=Callable[..., Any])
 ENV_PREFIX = "SCENARIO_ANALYTICS_"
@@ -113,6 +114,19 @@ log_format_option = option(
     show_default=True,
     help="Progress and logs on stderr: auto is a progress bar on a terminal and plain lines "
     "elsewhere; json is one JSON object per event.",
+)
+skip_check_option = option(
+    "--skip-check",
+    "skip_checks",
+    multiple=True,
+    type=click.Choice(CHECKS),
+    help="Do not run this completeness check this time (repeatable); the job file's [checks] "
+    "turns checks off for good.",
+)
+partial_day_option = option(
+    "--allow-partial-day",
+    is_flag=True,
+    help="Accept today (UTC), a day not over yet, as a snapshot date.",
 )
 json_option = option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of a table."

@@ -11,6 +11,7 @@ backfill resumes where it stopped.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,8 +25,10 @@ from scenario_analytics.pipeline.stages import (
     LoadResult,
     Prepared,
     boundary,
+    check_as_of,
     compress_history,
     files_summary,
+    find_exports,
     load_validated,
     make_day,
     prepare,
@@ -60,11 +63,12 @@ class BackfillOptions(JobOptions):
         *,
         force: bool = False,
         full_refresh: bool = False,
+        skip_checks: Collection[str] = (),
+        allow_partial_day: bool = False,
     ) -> BackfillOptions:
         """The options of a backfill from resolved job settings (`JobSettings.resolve`)."""
-        return cls(
-            **JobOptions.fields_of(settings, full_refresh), start=start, end=end, force=force
-        )
+        fields = JobOptions.fields_of(settings, full_refresh, skip_checks, allow_partial_day)
+        return cls(**fields, start=start, end=end, force=force)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,8 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
         for day in backfill(options).days:
             print(day.snapshot_date, day.status, day.path)
     """
+    backfill_days(options.start, options.end)  # --from after --to: exit 2 first
+    check_as_of(options.end, options.allow_partial_day, "--to")
     check_store_and_exports(options.exports, options.snapshots)
     started = time.monotonic()
     with summarized_failure(report, "backfill", started):
@@ -170,11 +176,13 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
 
 def _backfill(options: BackfillOptions, report: Report, started: float) -> BackfillResult:
     days = backfill_days(options.start, options.end)
+    # Listed before the lock: a folder that fails discovery creates no store.
+    folder = find_exports(options.exports, options.ignore, report)
     store = Store(options.snapshots)
     results: dict[date, DayResult] = {}
     loaded: LoadResult | None = None
     with store.lock():
-        prepared = prepare(store, options.exports, report)
+        prepared = prepare(store, folder, report)
         fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
         todo: list[date] = []
         for day in days:
@@ -196,7 +204,8 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
         if todo:
             loaded, built = _backfill_days(options, prepared, todo, report)
             results.update((d.snapshot_date, d) for d in built)
-        pruned = prune(store, options.keep, report)
+        built_days = [d for d, r in results.items() if r.status == "published"]
+        pruned = prune(store, options.keep, report, protect=built_days)
     return BackfillResult(
         [results[d] for d in days], time.monotonic() - started, prepared.inputs, loaded, pruned
     )
@@ -209,9 +218,7 @@ def _backfill_days(
     done: list[DayResult] = []
     try:
         loading = time.monotonic()
-        loaded = load_validated(
-            con, prepared, options.full_refresh, options.max_reject_ratio, report
-        )
+        loaded = load_validated(con, prepared, options, todo[0], report)
         if len(todo) > 1:
             compress_history(con)
         shared = time.monotonic()
@@ -231,9 +238,7 @@ def _backfill_days(
             began = time.monotonic()
             # A day's manifest counts the shared loading once, then its own time.
             day_started = began - (shared - loading)
-            staging, manifest = make_day(
-                con, prepared, loaded, options.materialize, day, day_started, report
-            )
+            staging, manifest = make_day(con, prepared, loaded, options, day, day_started, report)
             release_day(con, prepared.plan)
             public = publish_day(prepared.store, staging, day, began, report)
             rows += manifest.counts.sessions_in_snapshot

@@ -6,6 +6,7 @@ prepare (lock, scan) -> load and validate -> build, summarize, write -> publish 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -15,7 +16,9 @@ from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
     JobOptions,
     LoadResult,
+    check_as_of,
     files_summary,
+    find_exports,
     load_validated,
     make_day,
     prepare,
@@ -40,10 +43,17 @@ class RunOptions(JobOptions):
 
     @classmethod
     def from_settings(
-        cls, settings: JobSettings, as_of: date, *, full_refresh: bool = False
+        cls,
+        settings: JobSettings,
+        as_of: date,
+        *,
+        full_refresh: bool = False,
+        skip_checks: Collection[str] = (),
+        allow_partial_day: bool = False,
     ) -> RunOptions:
         """The options of a run from resolved job settings (`JobSettings.resolve`)."""
-        return cls(**JobOptions.fields_of(settings, full_refresh), as_of=as_of)
+        fields = JobOptions.fields_of(settings, full_refresh, skip_checks, allow_partial_day)
+        return cls(**fields, as_of=as_of)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
         result = run(RunOptions.from_settings(settings, date(2026, 11, 26)))
         print(result.path, result.manifest.counts.sessions_in_snapshot)
     """
+    check_as_of(options.as_of, options.allow_partial_day)
     check_store_and_exports(options.exports, options.snapshots)
     started = time.monotonic()
     with summarized_failure(report, "run", started):
@@ -111,21 +122,21 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
 
 
 def _run(options: RunOptions, report: Report, started: float) -> RunResult:
+    # Listed before the lock: a folder that fails discovery creates no store.
+    folder = find_exports(options.exports, options.ignore, report)
     store = Store(options.snapshots)
     with store.lock():
-        prepared = prepare(store, options.exports, report)
+        prepared = prepare(store, folder, report)
         con = connect(options.engine)
         try:
-            loaded = load_validated(
-                con, prepared, options.full_refresh, options.max_reject_ratio, report
-            )
+            loaded = load_validated(con, prepared, options, options.as_of, report)
             staging, manifest = make_day(
-                con, prepared, loaded, options.materialize, options.as_of, started, report
+                con, prepared, loaded, options, options.as_of, started, report
             )
         finally:
             con.close()
         public = publish_day(store, staging, options.as_of, started, report)
-        pruned = prune(store, options.keep, report)
+        pruned = prune(store, options.keep, report, protect=[options.as_of])
     return RunResult(
         options.as_of,
         public,

@@ -17,38 +17,53 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 
+from scenario_analytics import filters
 from scenario_analytics.engine.database import compress_table, quote_ident
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
 from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
-from scenario_analytics.errors import AnalyticsError, DataQualityError, UnreadableFileError
+from scenario_analytics.errors import (
+    AnalyticsError,
+    DataQualityError,
+    InvalidUsageError,
+    UnreadableFileError,
+)
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.ingest.discover import ExportsFolder, discover
-from scenario_analytics.ingest.entities import ENTITY_FIELDS, ExportFile
+from scenario_analytics.ingest.discover import ExportsFolder, check_accounted, discover
+from scenario_analytics.ingest.entities import ENTITIES, ENTITY_FIELDS, ExportFile
 from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
 from scenario_analytics.ingest.loader import Loader
+from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
 from scenario_analytics.publish.fingerprint import snapshot_fingerprint, sql_version, staging_digest
 from scenario_analytics.publish.manifest import (
+    CheckResult,
     Counts,
     InputEntry,
     Manifest,
     SqlFileEntry,
 )
+from scenario_analytics.publish.quarantine import quarantine
 from scenario_analytics.publish.snapshot import write_manifest, write_summary_bodies, write_tables
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
-from scenario_analytics.settings import EngineSettings, JobSettings, MaterializeSettings
+from scenario_analytics.settings import (
+    CHECKS,
+    ChecksSettings,
+    EngineSettings,
+    JobSettings,
+    MaterializeSettings,
+)
 from scenario_analytics.version import __version__
 
 
@@ -100,17 +115,45 @@ class Inputs:
         )
 
 
-def scan_exports(exports: Path, report: Report = ignore) -> Inputs:
-    """List the export files and hash them (the ledger and fingerprints key on the hash)."""
-    started = time.monotonic()
-    folder = discover(exports)
+def find_exports(
+    exports: Path, ignore_globs: Sequence[str] = (), report: Report = ignore
+) -> ExportsFolder:
+    """List the export files, refusing a folder with files that would be left out (exit
+    4) or without sessions. Runs before the store is touched: bad input creates nothing."""
+    folder = discover(exports, ignore_globs)
     for rel in folder.ignored:
         report(Event("scan", "info", f"ignored (matches no entity or format): {rel}"))
+    if folder.skipped:
+        shown = ", ".join(folder.skipped[:5]) + (", ..." if len(folder.skipped) > 5 else "")
+        report(
+            Event(
+                "scan",
+                "info",
+                f"skipped {len(folder.skipped)} (names starting with . or _, or ignore "
+                f"globs): {shown}",
+                data={"skipped": folder.skipped},
+            )
+        )
+    check_accounted(folder)
     if not folder.of("sessions"):
         raise AnalyticsError(
             f"no sessions export found in {exports}",
             "put session files in a sessions/ folder or name them sessions-*.jsonl etc.",
         )
+    return folder
+
+
+def scan_exports(
+    exports: Path | ExportsFolder, report: Report = ignore, ignore_globs: Sequence[str] = ()
+) -> Inputs:
+    """List the export files (unless given) and hash them: the ledger and fingerprints
+    key on the hash."""
+    started = time.monotonic()
+    folder = (
+        exports
+        if isinstance(exports, ExportsFolder)
+        else find_exports(exports, ignore_globs, report)
+    )
 
     def identify(item: tuple[int, ExportFile]) -> InputFile:
         file_id, export = item
@@ -176,6 +219,8 @@ class LoadResult:
     files_parsed: int = 0  # parsed in this run
     files_reused: int = 0  # unchanged: their rows came from the ledger
     validate_started: float = 0.0  # time.monotonic() when the cross-file SQL began
+    checks: list[CheckResult] = field(default_factory=list)  # `validate`'s, for `as_of`
+    as_of: date | None = None
 
     def entity_totals(self, entity: str) -> tuple[int, int, int]:
         stats = [f for f in self.files if f.entity == entity]
@@ -207,6 +252,8 @@ class LoadResult:
             "entities": entities,
             "rejects_by_reason": self.rejects_by_reason,
             "ignored_files": self.folder.ignored,
+            "skipped_files": self.folder.skipped,
+            "checks": [c.model_dump() for c in self.checks],
         }
 
     def session_rejects_by_reason(self) -> dict[str, int]:
@@ -579,6 +626,7 @@ def write_day(
     fingerprint: dict[str, str],
     started: float,
     report: Report = ignore,
+    checks: list[CheckResult] | None = None,
 ) -> tuple[Path, Manifest]:
     """Write one date's snapshot into a staging folder; returns it and the manifest."""
     began = time.monotonic()
@@ -607,6 +655,7 @@ def write_day(
         ignored_files=loaded.folder.ignored,
         materialized_filters_per_scenario=filters,
         fingerprint=fingerprint,
+        checks=checks or [],
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         duration_seconds=round(time.monotonic() - started, 3),
     )
@@ -632,13 +681,16 @@ def write_day(
     return staging, manifest
 
 
-def prune(store: Store, keep: int | None, report: Report = ignore) -> list[date]:
-    """Unlink snapshots beyond the newest `keep` (never the one latest.json names)."""
+def prune(
+    store: Store, keep: int | None, report: Report = ignore, protect: Collection[date] = ()
+) -> list[date]:
+    """Unlink snapshots beyond the newest `keep`: never the one latest.json names, nor
+    those in `protect` (what this run published)."""
     if keep is None:
         checkpoint("pruned")  # the boundary is there even when nothing is to be pruned
         return []
     started = time.monotonic()
-    removed = store.prune(keep)
+    removed = store.prune(keep, protect)
     for day in removed:
         report(Event("prune", "info", f"pruned snapshot {day.isoformat()}", snapshot_date=day))
     boundary(
@@ -668,10 +720,24 @@ class JobOptions:
     engine: EngineSettings = field(default_factory=EngineSettings)
     full_refresh: bool = False  # parse every file again and rebuild the ledger
     keep: int | None = None  # keep the newest N snapshots; None keeps all
+    ignore: tuple[str, ...] = ()  # globs of export paths skipped on purpose
+    checks: ChecksSettings = field(default_factory=ChecksSettings)
+    skip_checks: frozenset[str] = frozenset()  # checks not run this time (--skip-check)
+    allow_partial_day: bool = False  # accept today (UTC) as an as-of date
 
     @staticmethod
-    def fields_of(settings: JobSettings, full_refresh: bool) -> dict[str, Any]:
+    def fields_of(
+        settings: JobSettings,
+        full_refresh: bool,
+        skip_checks: Collection[str] = (),
+        allow_partial_day: bool = False,
+    ) -> dict[str, Any]:
         """These options' values from resolved job settings (`JobSettings.resolve`)."""
+        unknown = sorted(set(skip_checks) - set(CHECKS))
+        if unknown:
+            raise InvalidUsageError(
+                f"no such check: {', '.join(unknown)}", f"checks are {', '.join(CHECKS)}"
+            )
         return {
             "exports": settings.exports_folder(),
             "snapshots": settings.snapshot_store(),
@@ -680,7 +746,23 @@ class JobOptions:
             "engine": settings.engine,
             "full_refresh": full_refresh,
             "keep": settings.keep_snapshots,
+            "ignore": tuple(settings.ignore),
+            "checks": settings.checks,
+            "skip_checks": frozenset(skip_checks),
+            "allow_partial_day": allow_partial_day,
         }
+
+
+def check_as_of(day: date, allow_partial_day: bool, option: str = "--as-of") -> None:
+    """An as-of date after today (UTC) cannot be right; today is a partial day."""
+    today = filters.utc_today()
+    if day > today or (day == today and not allow_partial_day):
+        what = "after today" if day > today else "today, a day not over yet"
+        raise InvalidUsageError(
+            f"invalid_date: {option} {day.isoformat()} is {what} ({today.isoformat()}, UTC)",
+            "give a past date (the default is yesterday)"
+            + ("" if day > today else ", or --allow-partial-day to build today so far"),
+        )
 
 
 @dataclass(frozen=True)
@@ -692,8 +774,9 @@ class Prepared:
     inputs: Inputs
 
 
-def prepare(store: Store, exports: Path, report: Report) -> Prepared:
-    """Under the store's lock: clean up after killed runs, read the SQL, scan the exports."""
+def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
+    """Under the store's lock: clean up after killed runs, read the SQL, hash the exports
+    (listed before the lock by `find_exports`)."""
     for leftover in store.clean_up():
         report(Event("lock", "info", f"removed leftover {leftover}"))
     boundary(report, Event("lock", "info", f"holding the store {store.root}"), "locked")
@@ -720,33 +803,116 @@ def open_ledger(
 def load_validated(
     con: duckdb.DuckDBPyConnection,
     prepared: Prepared,
-    full_refresh: bool,
-    max_reject_ratio: float,
+    options: JobOptions,
+    first_day: date,
     report: Report,
 ) -> LoadResult:
-    """Load through the store's ledger, validate, apply the reject gate, free the sessions."""
-    ledger = open_ledger(con, prepared.store, prepared.plan, full_refresh, report)
+    """Load through the store's ledger, validate, apply the reject gate (a refusal leaves a
+    quarantine named after `first_day`), free the sessions."""
+    ledger = open_ledger(con, prepared.store, prepared.plan, options.full_refresh, report)
     loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
-    check_reject_ratio(loaded, max_reject_ratio)
+    try:
+        check_reject_ratio(loaded, options.max_reject_ratio)
+    except DataQualityError as exc:
+        refuse(con, prepared.store, loaded, first_day, "reject_ratio", [], exc, report)
     report_validated(report, loaded)
     release_sessions(con)
     return loaded
+
+
+def refuse(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    loaded: LoadResult,
+    day: date,
+    gate: str,
+    checks: list[CheckResult],
+    exc: DataQualityError,
+    report: Report,
+) -> NoReturn:
+    """A gate refused to publish: write the quarantine, then raise `exc` naming it."""
+    folder = quarantine(
+        con,
+        store,
+        day,
+        {
+            "gate": gate,
+            "message": exc.message,
+            "checks": [c.model_dump() for c in checks],
+            "entities": loaded.as_json()["entities"],
+            "rejects_by_reason": loaded.rejects_by_reason,
+        },
+    )
+    report(
+        Event("quarantine", "info", f"rejected rows and the report are in {folder}",
+              snapshot_date=day, data={"path": str(folder)})
+    )  # fmt: skip
+    raise DataQualityError(
+        exc.message, f"{exc.hint}; rejected rows and the report are in {folder}"
+    ) from exc
+
+
+def accepted_rows(loaded: LoadResult) -> dict[str, int]:
+    return {entity: loaded.entity_totals(entity)[1] for entity in ENTITIES}
+
+
+def run_checks(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    loaded: LoadResult,
+    options: JobOptions,
+    day: date,
+    report: Report,
+) -> list[CheckResult]:
+    """The completeness checks of one day against the newest earlier snapshot; a failure
+    leaves a quarantine and raises `DataQualityError` (exit 4)."""
+    earlier = [d for d in store.dates() if d < day]
+    previous = store.manifest(earlier[-1]) if earlier else None
+    results = evaluate_checks(
+        con, accepted_rows(loaded), day, previous, options.checks, options.skip_checks
+    )
+    for result in results:
+        report(
+            Event(
+                "check",
+                "warning" if result.status == "failed" else "info",
+                f"check {result.name} {result.status}: {result.detail}",
+                snapshot_date=day,
+                data={"check": result.name, "status": result.status},
+            )
+        )
+    try:
+        require_passed(results, day)
+    except DataQualityError as exc:
+        refuse(con, store, loaded, day, "checks", results, exc, report)
+    return results
 
 
 def make_day(
     con: duckdb.DuckDBPyConnection,
     prepared: Prepared,
     loaded: LoadResult,
-    spec: MaterializeSettings,
+    options: JobOptions,
     day: date,
     started: float,
     report: Report,
 ) -> tuple[Path, Manifest]:
-    """Build, summarize and write one date's snapshot in a staging folder."""
+    """Check, build, summarize and write one date's snapshot in a staging folder."""
+    checks = run_checks(con, prepared.store, loaded, options, day, report)
+    spec = options.materialize
     filters = build_day(con, prepared.plan, spec, day, report)
     fingerprint = prepared.inputs.fingerprint(prepared.plan.all, spec)
     return write_day(
-        con, prepared.store, loaded, prepared.plan, day, filters, fingerprint, started, report
+        con,
+        prepared.store,
+        loaded,
+        prepared.plan,
+        day,
+        filters,
+        fingerprint,
+        started,
+        report,
+        checks,
     )
 
 

@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
+from scenario_analytics import filters
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files, plan_sql_files
+from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Report, ignore
 from scenario_analytics.ingest.ledger import Ledger
+from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
 from scenario_analytics.pipeline.stages import (
     LoadResult,
+    accepted_rows,
     check_reject_ratio,
     scan_exports,
     stage_exports,
 )
-from scenario_analytics.settings import EngineSettings
+from scenario_analytics.publish.quarantine import write_rejects
+from scenario_analytics.publish.store import require_store
+from scenario_analytics.settings import ChecksSettings, EngineSettings
 
-__all__ = ["check_reject_ratio", "validate"]
+__all__ = ["check_reject_ratio", "require_passed", "validate"]
 
 
 def validate(
-    exports: Path, report: Report = ignore, engine: EngineSettings | None = None
+    exports: Path,
+    report: Report = ignore,
+    engine: EngineSettings | None = None,
+    *,
+    ignore_globs: Sequence[str] = (),
+    as_of: date | None = None,
+    snapshots: Path | None = None,
+    checks: ChecksSettings | None = None,
+    skip_checks: Collection[str] = (),
+    rejects_out: Path | None = None,
 ) -> LoadResult:
-    """Load and check an exports folder without writing anything: rows read, accepted
-    and rejected per file, rejects by reason. Apply the reject gate with
-    `check_reject_ratio(result, ratio)` (raises `DataQualityError`, exit 4). Example:
+    """Load and check an exports folder without publishing anything: rows read, accepted
+    and rejected per file, rejects by reason, and the completeness checks for `as_of`
+    (default: yesterday, UTC) in `checks` (those comparing with an earlier snapshot need
+    `snapshots`, a store that is only read). `rejects_out`: every rejected row written to
+    this file, Parquet or CSV by its suffix. Apply the gates with
+    `check_reject_ratio(result, ratio)` and `require_passed(result.checks, as_of)` (each
+    raises `DataQualityError`, exit 4). Example:
 
         from scenario_analytics import check_reject_ratio, validate
 
@@ -32,10 +54,31 @@ def validate(
         print(result.entity_totals("sessions"))  # (read, accepted, rejected)
         check_reject_ratio(result, 0.01)
     """
+    day = as_of or filters.utc_today() - timedelta(days=1)
+    if rejects_out is not None and rejects_out.suffix.lower() not in (".parquet", ".csv"):
+        raise InvalidUsageError(
+            f"--rejects-out {rejects_out}: the file name must end in .parquet or .csv",
+            "name the file for the format you want",
+        )
+    store = require_store(snapshots) if snapshots is not None else None
     con = connect(engine)
     try:
         plan = plan_sql_files(load_sql_files())
-        inputs = scan_exports(exports, report)
-        return stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
+        inputs = scan_exports(exports, report, ignore_globs)
+        loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
+        if rejects_out is not None:
+            write_rejects(con, rejects_out)
+        earlier = [d for d in store.dates() if d < day] if store is not None else []
+        previous = store.manifest(earlier[-1]) if store is not None and earlier else None
+        results = evaluate_checks(
+            con,
+            accepted_rows(loaded),
+            day,
+            previous,
+            checks or ChecksSettings(),
+            skip_checks,
+            history=store is not None,
+        )
+        return replace(loaded, checks=results, as_of=day)
     finally:
         con.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -53,6 +54,15 @@ class OutputEntry(_Part):
     rows: int
 
 
+class CheckResult(_Part):
+    """One completeness check of a run: `passed`, `failed`, or `skipped` (turned off, or
+    nothing to compare with), and what it found, in words with the figures."""
+
+    name: str
+    status: Literal["passed", "failed", "skipped"]
+    detail: str
+
+
 class Manifest(_Part):
     """A snapshot's manifest.json: date, tool and SQL versions, inputs with their sha256,
     counts, rejects, output files, the settings' fingerprint, when and how long."""
@@ -68,6 +78,7 @@ class Manifest(_Part):
     ignored_files: list[str] = []
     materialized_filters_per_scenario: int = 0
     fingerprint: dict[str, str] = {}
+    checks: list[CheckResult] = []
     created_at: str = ""
     duration_seconds: float = 0.0
 

@@ -27,7 +27,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -77,6 +77,16 @@ class Store:
         return snapshot_dir_name(snapshot_date)
 
     # -- reading ------------------------------------------------------------------
+    def is_store(self) -> bool:
+        """An empty folder (a store nothing was published into yet) or one holding what a
+        run leaves: not some other folder (the exports, a home folder) named by mistake."""
+        try:
+            names = {entry.name for entry in self.root.iterdir()}
+        except OSError:
+            return False
+        marks = {"latest.json", ".versions", ".staging", ".lock", LEDGER_NAME, ".quarantine"}
+        return not names or bool(names & marks) or any(_LINK.match(n) for n in names)
+
     def dates(self) -> list[date]:
         """Published snapshot dates, oldest first."""
         if not self.root.is_dir():
@@ -214,10 +224,11 @@ class Store:
             body = {"snapshot_date": dates[-1].isoformat(), "path": snapshot_dir_name(dates[-1])}
             write_atomically(self.root / "latest.json", json.dumps(body).encode() + b"\n")
 
-    def prune(self, keep: int) -> list[date]:
+    def prune(self, keep: int, protect: Collection[date] = ()) -> list[date]:
         """Unpublish all but the newest `keep` snapshots; returns the dates removed.
 
-        The date latest.json names is never removed. Only the link goes now (atomically,
+        The date latest.json names is never removed, nor those in `protect` (what the
+        same run published, whatever their dates). Only the link goes now (atomically,
         so a reader sees the snapshot or no snapshot); the version folder is marked and
         `clean_up()` deletes it after the grace period, so a reader that resolved the link
         before keeps reading whole files.
@@ -227,7 +238,7 @@ class Store:
         latest = self.latest()
         removed = []
         for day in sorted(self.dates(), reverse=True)[keep:]:
-            if day == latest:
+            if day == latest or day in protect:
                 continue
             link = self.root / snapshot_dir_name(day)
             version = link.resolve()
@@ -347,4 +358,10 @@ def require_store(root: Path) -> Store:
         )
     if not root.is_dir():
         raise AnalyticsError(f"snapshot store {root} is not a folder")
-    return Store(root)
+    store = Store(root)
+    if not store.is_store():
+        raise NotFoundError(
+            f"{root} is not a snapshot store (no latest.json, snapshots or ledger in it)",
+            "check --snapshots: it names the folder `run` publishes into",
+        )
+    return store

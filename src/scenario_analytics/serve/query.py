@@ -25,10 +25,16 @@ from typing import TypeVar
 
 import duckdb
 
+from scenario_analytics import filters
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.filters import RequestError, SummaryRequest, is_text, parse_request
+from scenario_analytics.filters import (
+    RequestError,
+    SummaryRequest,
+    is_text,
+    parse_request,
+)
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table
 from scenario_analytics.settings import EngineSettings
@@ -77,6 +83,7 @@ class Answer:
 _HINTS = {
     "scenario_not_found": "check the scenario id or slug (both match exactly)",
     "snapshot_not_found": "run `scenario-analytics run` first, or pick a published --as-of date",
+    "invalid_date": "give a date in the past (`scenario-analytics snapshots` lists them)",
 }
 
 
@@ -106,6 +113,14 @@ class SnapshotNotFound(Exception):
         )
 
 
+class InvalidSnapshotDate(SnapshotNotFound):
+    """An as-of date that cannot have a snapshot (after today, UTC): `invalid_date`, 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.answer = Answer(ExitCode.USAGE, error_body("invalid_request", "invalid_date", message))
+
+
 class SnapshotQuery:
     """Answers summary requests from one published snapshot of a store. Example:
 
@@ -133,6 +148,10 @@ class SnapshotQuery:
         before it loads all sessions into memory; None: one per ROWS_PER_SCENARIO_READ
         rows of the file (0 loads them for the first computed request). `engine`: DuckDB's
         resources (a job file's [engine]); None: the defaults."""
+        if as_of is not None and as_of > filters.utc_today():
+            raise InvalidSnapshotDate(
+                f"as_of {as_of.isoformat()} is after today ({filters.utc_today().isoformat()}, UTC)"
+            )
         store = Store(store_root)
         snapshot_date = as_of or store.latest()
         if snapshot_date is None:

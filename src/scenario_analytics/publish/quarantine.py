@@ -1,0 +1,55 @@
+"""Quarantine: what an operator needs to investigate a run that a gate refused.
+
+    DIR/.quarantine/<as-of>_<UTC timestamp>/
+        rejects.parquet   every rejected row of every entity: entity, source_file,
+                          position, reason, raw (the record as text)
+        report.json       why the run was refused, the checks, counts per entity
+
+Written under the store's lock by a run or backfill that fails the reject gate or a
+completeness check; nothing is published then. The newest `KEEP` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from scenario_analytics.engine.database import insertion_order_kept, quote_literal
+from scenario_analytics.publish.store import Store, write_atomically
+
+KEEP = 10
+FOLDER = ".quarantine"
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Every row of the `rejects` table (sql/0030) to Parquet or CSV, by `path`'s suffix;
+    returns the number of rows."""
+    fmt = "PARQUET" if path.suffix.lower() == ".parquet" else "CSV, HEADER true"
+    with insertion_order_kept(con):
+        ((rows,),) = con.execute(
+            "COPY (SELECT entity, source_file, position, reason, raw FROM rejects "
+            f"ORDER BY source_file, position) TO {quote_literal(str(path))} (FORMAT {fmt})"
+        ).fetchall()
+    return int(rows)
+
+
+def quarantine(
+    con: duckdb.DuckDBPyConnection, store: Store, as_of: date, report: dict[str, object]
+) -> Path:
+    """Write a quarantine folder for a refused run; returns it. Keeps the newest KEEP."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    root = store.root / FOLDER
+    folder = root / f"{as_of.isoformat()}_{stamp}"
+    folder.mkdir(parents=True)
+    rows = write_rejects(con, folder / "rejects.parquet")
+    body = {"snapshot_date": as_of.isoformat(), "created_at": stamp, "rejects": rows, **report}
+    write_atomically(folder / "report.json", (json.dumps(body, indent=2) + "\n").encode())
+    # Oldest first by creation time (the name's timestamp), whatever the as-of dates.
+    kept = sorted(root.iterdir(), key=lambda p: p.name.split("_", 1)[-1])
+    for old in kept[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
