@@ -86,7 +86,10 @@ judged AS (
         WHEN created_at IS NULL THEN 'bad_created_at'
         WHEN score_present AND (score_value IS NULL OR score_value < 0 OR score_value > 100)
             THEN 'bad_score'
-        WHEN duration_present AND (duration_value IS NULL OR duration_value < 0)
+        -- Over a year (31,536,000 s) is no practice session, and near 10^18 the sums of
+        -- 0140 would overflow: such a value is a reject, never a failed night.
+        WHEN duration_present
+             AND (duration_value IS NULL OR duration_value < 0 OR duration_value > 31536000)
             THEN 'bad_duration'
         WHEN is_valid_attempt IS NULL THEN 'bad_is_valid_attempt'
         WHEN is_valid_attempt AND NOT score_present THEN 'valid_attempt_without_score'

@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
@@ -152,18 +154,38 @@ def test_odd_scenario_ids_are_written_only_inside_their_snapshot(tmp_path: Path)
     ] * len(ODD_IDS)
 
 
-@pytest.mark.parametrize("scenario_id", ["x" * 256, "é" * 100])
-def test_id_too_long_for_a_file_name_fails_the_run_saying_so(
-    tmp_path: Path, scenario_id: str
-) -> None:
+@pytest.mark.parametrize("scenario_id", ["x" * 256, "é" * 100, "y" * 300])
+def test_id_too_long_for_a_file_name_gets_a_hashed_folder(tmp_path: Path, scenario_id: str) -> None:
+    """CONTRACT.md section 5: over 200 bytes once percent-encoded, the id's API folder is
+    `%-<sha256 of the id>`; the run publishes and `query` finds the scenario."""
     exports = _exports(tmp_path, ["ok", scenario_id])
     store = tmp_path / "store"
     result = _run(exports, store)
-    assert result.exit_code == 1
-    assert "is too long for its summary.json folder name" in result.stderr
-    assert "nothing was published" in result.stderr
-    assert not (store / "latest.json").exists()
-    assert not list(store.glob("snapshot_date=*"))
+    assert result.exit_code == 0, result.stderr
+    folder = "%-" + hashlib.sha256(scenario_id.encode()).hexdigest()
+    body = store / "snapshot_date=2026-11-26" / "api" / "scenarios" / folder / "analytics"
+    assert (body / "summary.json").is_file()
+    found = _invoke("query", "--snapshots", store, scenario_id)
+    assert found.exit_code == 0, found.stdout
+    assert (body / "summary.json").read_text() == found.stdout.strip()
+
+
+def test_one_bad_value_never_fails_a_night(tmp_path: Path) -> None:
+    """A 300-byte scenario id and a 10^18-second duration in the same night: the run
+    publishes, the id is queryable, the duration is a reject (it used to overflow 0140)."""
+    long_id = "z" * 300
+    exports = _exports(tmp_path, ["ok", long_id])
+    huge = json.loads(_session("huge", "ok", 70))
+    huge["duration_seconds"] = 10**18
+    with (exports / "sessions" / "a.jsonl").open("a") as handle:
+        handle.write(json.dumps(huge) + "\n")
+    store = tmp_path / "store"
+    result = _run(exports, store, "--max-reject-ratio", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert _invoke("query", "--snapshots", store, long_id).exit_code == 0
+    path = store / "snapshot_date=2026-11-26" / "rejects.parquet"
+    rejects = duckdb.execute("SELECT reason FROM read_parquet(?)", [str(path)]).fetchall()
+    assert rejects == [("bad_duration",)]
 
 
 # --- paths: the job file, the command line, the store and the exports ---------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import errno
+import hashlib
 import os
 import re
 import time
@@ -67,12 +67,26 @@ def encode_path_segment(value: str) -> str:
     return encoded
 
 
+# Longest percent-encoded id used as a folder name as it is (CONTRACT.md section 5); file
+# systems allow 255 bytes per name.
+MAX_SEGMENT_BYTES = 200
+
+
+def scenario_folder(scenario_id: str) -> str:
+    """The folder name of a scenario's API files: its percent-encoded id, or, when that is
+    over MAX_SEGMENT_BYTES, `%-` and the sha256 of the id (no encoding yields `%-`)."""
+    encoded = encode_path_segment(scenario_id)
+    if len(encoded) > MAX_SEGMENT_BYTES:
+        return "%-" + hashlib.sha256(scenario_id.encode()).hexdigest()
+    return encoded
+
+
 def summary_path(scenario_id: str) -> str:
-    return f"api/scenarios/{encode_path_segment(scenario_id)}/analytics/summary.json"
+    return f"api/scenarios/{scenario_folder(scenario_id)}/analytics/summary.json"
 
 
 @contextmanager
-def _writing(path: Path, scenario_id: str | None = None) -> Iterator[None]:
+def _writing(path: Path) -> Iterator[None]:
     """A write that fails (full disk, read-only store) fails the run naming the file.
 
     Everything here is written in the staging folder, so nothing is published then.
@@ -81,13 +95,6 @@ def _writing(path: Path, scenario_id: str | None = None) -> Iterator[None]:
         yield
     except (OSError, duckdb.Error) as exc:
         code = exc.errno if isinstance(exc, OSError) else _duckdb_errno(exc)
-        if code == errno.ENAMETOOLONG and scenario_id is not None:
-            shown = repr(scenario_id[:40]) + ("..." if len(scenario_id) > 40 else "")
-            raise AnalyticsError(
-                f"scenario id {shown} is too long for its summary.json folder name: "
-                f"{len(encode_path_segment(scenario_id))} bytes once percent-encoded",
-                "shorten that id in the exports; nothing was published",
-            ) from exc
         if code is not None:
             reason = os.strerror(code)
         elif isinstance(exc, OSError):
@@ -145,7 +152,7 @@ def write_summary_bodies(con: duckdb.DuckDBPyConnection, folder: Path) -> Output
     ).fetchall()
     for scenario_id, body in rows:
         path = folder / summary_path(str(scenario_id))
-        with _writing(path, str(scenario_id)):
+        with _writing(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(body), encoding="utf-8")
     return OutputEntry(path="api/scenarios/*/analytics/summary.json", rows=len(rows))
