@@ -69,6 +69,12 @@ class EngineSettings(BaseModel):
                 f"{value!r} is not a memory size: write a positive number and a unit, "
                 "e.g. '4GB', '1.5GiB', '512MB' or '75%'"
             )
+        if match is not None and match.group(2).upper() != "%":
+            unit = match.group(2).upper()
+            scale = 1024 if unit.endswith("IB") else 1000
+            power = ["B", "K", "M", "G", "T"].index(unit[0])
+            if float(match.group(1)) * scale**power < 64 * 1000**2:
+                raise ValueError(f"{value!r} is too little for DuckDB: give at least 64MB")
         return value
 
 

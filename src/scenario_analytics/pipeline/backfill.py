@@ -204,8 +204,9 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
         if todo:
             loaded, built = _backfill_days(options, prepared, todo, report)
             results.update((d.snapshot_date, d) for d in built)
-        built_days = [d for d, r in results.items() if r.status == "published"]
-        pruned = prune(store, options.keep, report, protect=built_days)
+        # Every day of the range is protected, published or up to date: the paths the
+        # backfill prints must exist, and a resumed backfill must end as a whole one.
+        pruned = prune(store, options.keep, report, protect=days)
     return BackfillResult(
         [results[d] for d in days], time.monotonic() - started, prepared.inputs, loaded, pruned
     )
