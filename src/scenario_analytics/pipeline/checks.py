@@ -159,9 +159,12 @@ def _day_volume(
     today = counts[as_of]
     median = statistics.median(counts[d] for d in days[1:])
     weekday = as_of.strftime("%A")
+    shown = f"{median:,.0f}" if median == int(median) else f"{median:,.1f}"
+    sessions = "session" if today == 1 else "sessions"
+    days = f"the {weekday}" if check.weeks == 1 else f"the {check.weeks} {weekday}s"
     figures = (
-        f"{today:,} sessions created on {as_of.isoformat()}; the median of the "
-        f"{check.weeks} {weekday}s before is {median:,g}"
+        f"{today:,} {sessions} created on {as_of.isoformat()}; the median of {days} "
+        f"before is {shown}"
     )
     if median < check.min_median:
         detail = f"{figures}, under {check.min_median:,}: too few to judge"
