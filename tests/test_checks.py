@@ -118,12 +118,18 @@ def _error(result: Result) -> str:
 
 
 def _refused(
-    result: Result, store: Path, before: dict[str, Any], day: date | str, *texts: str
+    result: Result,
+    store: Path,
+    before: dict[str, Any],
+    day: date | str,
+    *texts: str,
+    stdout: str = "",
 ) -> Path:
-    """A refusal: exit 4, nothing on stdout, `texts` in the error message, the store as
-    it was `before`; returns the quarantine folder the message names (which exists)."""
+    """A refusal: exit 4, nothing on stdout (a backfill: the days it published before),
+    `texts` in the error message, the store as it was `before`; returns the quarantine
+    folder the message names (which exists)."""
     assert result.exit_code == 4, result.stderr
-    assert result.stdout == ""
+    assert result.stdout == stdout
     message = _error(result)
     for text in texts:
         assert text in message, (text, message)
@@ -140,13 +146,23 @@ def _refused(
 
 
 def _check_refusal(
-    result: Result, store: Path, before: dict[str, Any], day: date | str, **failed: str
+    result: Result,
+    store: Path,
+    before: dict[str, Any],
+    day: date | str,
+    stdout: str = "",
+    **failed: str,
 ) -> Path:
     """A refusal by the checks `failed` (name -> detail, in order): the message names
     each with its figures, and the next step skips exactly those."""
     details = "; ".join(f"check {name} failed: {detail}" for name, detail in failed.items())
     folder = _refused(
-        result, store, before, day, f"the exports look incomplete for {day}: {details} — "
+        result,
+        store,
+        before,
+        day,
+        f"the exports look incomplete for {day}: {details} — ",
+        stdout=stdout,
     )
     skips = " ".join(f"--skip-check {name}" for name in failed)
     assert f"if they are complete, run again with {skips} (or tune [checks]" in _error(result)
@@ -811,7 +827,9 @@ def test_a_backfill_stops_at_the_day_that_fails(
         manifest = json.loads((store / f"snapshot_date={day}" / "manifest.json").read_text())
         assert [c["name"] for c in manifest["checks"]] == CHECK_NAMES
         assert "failed" not in {c["status"] for c in manifest["checks"]}
-    _check_refusal(result, store, _state(store), failing, **failed)
+    # Each day's line was printed as the day was published, before the refusal.
+    printed = "".join(f"{d}\tpublished\t{store / f'snapshot_date={d}'}\n" for d in built)
+    _check_refusal(result, store, _state(store), failing, printed, **failed)
     assert "summary: backfill failed after" in result.stderr
     for day in built:
         assert f"published {store / f'snapshot_date={day}'}" in result.stderr

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -23,6 +24,28 @@ def test_readme_shows_each_command_with_its_help(command: str) -> None:
     assert result.stdout.rstrip() in README, (
         f"README's help for `{command}` is out of date: paste `scenario-analytics "
         f"{command} --help` into it"
+    )
+
+
+def _subcommands() -> list[tuple[str, str]]:
+    return sorted(
+        (name, sub)
+        for name, command in main.commands.items()  # type: ignore[attr-defined]
+        if isinstance(command, click.Group)
+        for sub in command.commands
+    )
+
+
+@pytest.mark.parametrize(("command", "subcommand"), _subcommands())
+def test_readme_shows_each_subcommand_with_its_help(command: str, subcommand: str) -> None:
+    result = CliRunner().invoke(
+        main, [command, subcommand, "--help"], prog_name="scenario-analytics"
+    )
+    assert result.exit_code == 0
+    assert f"#### `scenario-analytics {command} {subcommand}`" in README
+    assert result.stdout.rstrip() in README, (
+        f"README's help for `{command} {subcommand}` is out of date: paste "
+        f"`scenario-analytics {command} {subcommand} --help` into it"
     )
 
 

@@ -16,7 +16,7 @@ from helpers_ops import base_exports, cli
 
 from scenario_analytics.cli.progress import JsonLog, PlainLog, TerminalProgress, clock
 from scenario_analytics.events import Event
-from scenario_analytics.faults import KILL_AT, STAGES
+from scenario_analytics.faults import KILL_AT, PAUSE_AT, STAGES
 
 RUN_STAGES = ["scan", "load", "stage", "validate", "build", "summarize", "write", "publish"]
 
@@ -50,7 +50,12 @@ def test_json_log_of_a_run_has_one_object_per_event_with_the_stage_fields(tmp_pa
     summary = events[-1]
     assert summary["event"] == "summary" and summary["stage"] == "run"
     assert summary["status"] == "published"
-    assert summary["snapshot"] == result.stdout.strip()
+    # stdout is JSON too with --log-format json: `>>log 2>&1` gives a file of JSON lines.
+    assert json.loads(result.stdout) == {
+        "status": "published",
+        "snapshot_date": "2026-11-26",
+        "path": summary["snapshot"],
+    }
     assert (summary["files_read"], summary["files_skipped"], summary["files_ignored"]) == (7, 0, 1)
     assert (summary["rows"], summary["rejects"], summary["scenarios"]) == (9, 3, 2)
     assert summary["snapshot_date"] == "2026-11-26"
@@ -176,3 +181,165 @@ def test_the_fault_hook_does_nothing_unless_asked(monkeypatch: pytest.MonkeyPatc
     checkpoint("loaded")
     checkpoint("loaded")  # the third one would kill
     faults._seen.clear()
+
+
+def test_the_pause_hook_writes_its_line_and_sleeps() -> None:
+    code = (
+        "from scenario_analytics import faults\n"
+        "faults.PAUSE_SECONDS = 0.2\n"
+        "faults.checkpoint('scanned'); faults.checkpoint('loaded'); faults.checkpoint('loaded')\n"
+        "print('done', flush=True)\n"
+    )
+    env = {**os.environ, PAUSE_AT: "loaded"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "paused at loaded\n"  # once: the first time, as `loaded:1` would
+    assert done.stdout == "done\n"
+
+
+# -- streams: what `>>log 2>&1` collects ----------------------------------------------------
+
+ROOT = Path(__file__).parents[1]
+OPERATIONS = (ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+INSTALL, LOGS = "/opt/scenario-analytics", "/var/log/scenario-analytics"
+SAMPLE_DAY = "2026-11-26"  # the sample's newest sessions; the recipes build yesterday
+
+
+def _fenced(language: str) -> list[str]:
+    """The doc's fenced blocks of `language`, as written."""
+    return [b.split("\n```", 1)[0] for b in OPERATIONS.split(f"```{language}\n")[1:]]
+
+
+def _install(tmp_path: Path) -> tuple[Path, Path]:
+    """What the recipes expect under /opt/scenario-analytics: the virtual environment and
+    jobs/nightly.toml, its production paths swapped for temporary ones."""
+    script = Path(sys.prefix) / "bin" / "scenario-analytics"
+    if not script.exists():
+        pytest.skip("the scenario-analytics script is not installed next to this Python")
+    app, store = tmp_path / "app", tmp_path / "snapshots"
+    (app / "jobs").mkdir(parents=True)
+    (app / ".venv").symlink_to(Path(sys.prefix))
+    nightly = (ROOT / "jobs" / "nightly.toml").read_text(encoding="utf-8")
+    job = nightly
+    for production, here in [
+        ("/srv/exec/exports", ROOT / "data" / "sample"),
+        ("/srv/exec/snapshots", store),
+        ("/srv/exec/tmp", tmp_path / "spill"),
+    ]:
+        assert f'"{production}"' in job, production
+        job = job.replace(f'"{production}"', json.dumps(str(here)))
+    (app / "jobs" / "nightly.toml").write_text(job, encoding="utf-8")
+    (tmp_path / "logs").mkdir()
+    return app, store
+
+
+def _json_log(log: Path) -> list[dict[str, object]]:
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines
+    return [json.loads(line) for line in lines]  # every line, stdout's and stderr's
+
+
+def _assert_published(objects: list[dict[str, object]], store: Path) -> None:
+    summary, result = objects[-2:]
+    assert (summary["event"], summary["status"]) == ("summary", "published")
+    path = str(store / f"snapshot_date={SAMPLE_DAY}")
+    assert result == {"status": "published", "snapshot_date": SAMPLE_DAY, "path": path}
+    assert summary["snapshot"] == path
+
+
+def test_the_crontab_recipe_logs_json_lines(tmp_path: Path) -> None:
+    (entry,) = [line for block in _fenced("crontab") for line in block.splitlines()]
+    schedule, command = entry.split(" ", 5)[:5], entry.split(" ", 5)[5]
+    assert schedule == ["30", "3", "*", "*", "*"]
+    app, store = _install(tmp_path)
+    command = command.replace(INSTALL, str(app)).replace(LOGS, str(tmp_path / "logs"))
+    env = {**os.environ, "SCENARIO_ANALYTICS_AS_OF": SAMPLE_DAY}
+    done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert done.stdout == done.stderr == b""  # all of it went to the log
+    log = tmp_path / "logs" / "nightly.log"
+    _assert_published(_json_log(log), store)
+    # A night that fails appends JSON lines too: the error is the summary's.
+    refused = {**env, "SCENARIO_ANALYTICS_MAX_REJECT_RATIO": "0"}
+    done = subprocess.run(["sh", "-c", command], env=refused, capture_output=True, timeout=300)
+    assert done.returncode == 4
+    last = _json_log(log)[-1]
+    assert (last["event"], last["status"], last["exit_code"]) == ("summary", "failed", 4)
+    assert str(last["error"]).startswith("30 of 3,057 session rows rejected")
+
+
+def test_the_systemd_recipe_logs_json_lines(tmp_path: Path) -> None:
+    (service,) = [b for b in _fenced("ini") if "ExecStart=" in b]
+    settings = dict(
+        line.split("=", 1) for line in service.splitlines() if "=" in line and line[0] != "#"
+    )
+    app, store = _install(tmp_path)
+    cwd = settings["WorkingDirectory"].replace(INSTALL, str(app))
+    command = settings["ExecStart"].replace(INSTALL, str(app))
+    log = tmp_path / "logs" / "journal"
+    env = {**os.environ, "SCENARIO_ANALYTICS_AS_OF": SAMPLE_DAY}
+    done = subprocess.run(  # the journal collects stdout and stderr, as this file does
+        ["sh", "-c", f"{command} >>{log} 2>&1"], cwd=cwd, env=env, timeout=300
+    )
+    assert done.returncode == 0
+    _assert_published(_json_log(log), store)
+
+
+def _backfill_args(exports: Path, store: Path) -> list[str]:
+    return ["backfill", "--exports", str(exports), "--snapshots", str(store),
+            "--from", "2026-11-21", "--to", "2026-11-23", "--max-reject-ratio", "0.5"]  # fmt: skip
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_backfill_prints_each_day_as_it_is_published(tmp_path: Path, log_format: str) -> None:
+    """Killed (SIGKILL: no chance to print at the end) after its second day, a backfill
+    has printed both days."""
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "scenario_analytics", *_backfill_args(exports, store)]
+    env = {**os.environ, KILL_AT: "day-published:2"}
+    done = subprocess.run(
+        [*command, "--log-format", log_format], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == -9, done.stderr
+    days = ["2026-11-21", "2026-11-22"]
+    paths = [str(store / f"snapshot_date={d}") for d in days]
+    if log_format == "plain":
+        expected = [f"{d}\tpublished\t{p}" for d, p in zip(days, paths, strict=True)]
+        assert done.stdout.splitlines() == expected
+    else:
+        assert [json.loads(line) for line in done.stdout.splitlines()] == [
+            {"status": "published", "snapshot_date": d, "path": p}
+            for d, p in zip(days, paths, strict=True)
+        ]
+    again = cli(*_backfill_args(exports, store), "--log-format", log_format)
+    assert again.exit_code == 0, again.stderr
+    statuses = ["skipped", "skipped", "published"]
+    if log_format == "plain":
+        assert [line.split("\t")[1] for line in again.stdout.splitlines()] == statuses
+    else:
+        assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == statuses
+
+
+def test_an_error_before_the_run_starts_is_json_too(tmp_path: Path) -> None:
+    """A job file that cannot be read: no summary to carry the error, so an error event."""
+    job = tmp_path / "job.toml"
+    job.write_text("exports = [\n")
+    result = cli("run", "--job", str(job), "--as-of", "2026-11-26", "--log-format", "json")
+    assert result.exit_code == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    event = json.loads(line)
+    assert (event["event"], event["stage"], event["exit_code"]) == ("error", "run", 2)
+    assert "job.toml" in str(event["message"])
+    assert result.stdout == ""
+
+
+def test_a_failed_run_in_json_tells_its_error_in_the_summary(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    args = ["--snapshots", str(store), "--as-of", "2026-11-26", "--log-format", "json"]
+    result = cli("run", "--exports", str(tmp_path / "missing"), *args)
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()  # no `error:` line after it
+    summary = json.loads(line)
+    assert (summary["event"], summary["status"], summary["exit_code"]) == ("summary", "failed", 1)
+    assert "missing" in str(summary["error"])

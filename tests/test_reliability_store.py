@@ -29,6 +29,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
+from helpers_ops import snapshot_content
 
 from scenario_analytics.cli import main
 from scenario_analytics.publish.store import Store
@@ -121,10 +122,11 @@ def published(tmp_path: Path) -> tuple[Path, Path]:
     return exports, store
 
 
-def assert_failed_cleanly(result: Result, reason: str) -> None:
+def assert_failed_cleanly(result: Result, reason: str, stdout: str = "") -> None:
+    """Exit 1, the message; stdout holds nothing (a backfill: the days published before)."""
     assert result.exit_code == 1, (result.exit_code, result.stderr, result.exception)
     assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert result.stdout == ""
+    assert result.stdout == stdout
     assert "Traceback" not in result.stderr
     (line,) = [x for x in result.stderr.splitlines() if "error:" in x]
     assert line.startswith("scenario-analytics: error: ")
@@ -196,7 +198,12 @@ def test_full_disk_on_the_second_day_of_a_backfill(
     monkeypatch.setattr(Store, "new_staging", second_day_on_a_full_disk)
     args = ["backfill", "--exports", str(exports), "--snapshots", str(store)]
     result = CliRunner().invoke(main, [*args, "--from", "2026-11-24", "--to", "2026-11-26"])
-    assert_failed_cleanly(result, "No space left on device")
+    # Each day is printed as it is done: the failed backfill has told what it published.
+    told = "".join(
+        f"{day}\t{status}\t{store / f'snapshot_date={day}'}\n"
+        for day, status in (("2026-11-24", "published"), ("2026-11-25", "skipped"))
+    )
+    assert_failed_cleanly(result, "No space left on device", stdout=told)
     after = state(store)
     assert after["latest"] == before["latest"]
     assert set(after["dates"]) == {"2026-11-24", "2026-11-25"}
@@ -308,6 +315,85 @@ def test_full_disk_under_the_ledger(
     wal.unlink()
     again = run_cli(exports, store, "2026-11-26")
     assert again.exit_code == 0, again.stderr
+    assert_whole(store)
+    assert_clean(store)
+
+
+# Writes past a size fail with EFBIG ("File too large") as they would with ENOSPC on a full
+# disk: RLIMIT_FSIZE applies to every file the process writes, the ledger's own too (a
+# small file system to fill is not available in tests). `threshold`: DuckDB checkpoints
+# the WAL into the ledger file at every commit, not only when the connection closes.
+LIMITED_WRITES = """
+import resource, signal, sys
+limit, threshold = int(sys.argv[1]), sys.argv[2]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the process
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+import duckdb
+connect = duckdb.connect
+
+def connect_with_threshold(*args, **kwargs):
+    con = connect(*args, **kwargs)
+    if threshold:
+        con.execute("SET checkpoint_threshold = '1KB'")
+    return con
+
+duckdb.connect = connect_with_threshold
+from scenario_analytics.cli import main
+main(sys.argv[3:])
+"""
+
+# What fails, and how the run ends: (bytes any file may grow to, or past the ledger's size;
+# a checkpoint at each commit; exit code; export files parsed again by the next run).
+LEDGER_WRITE_FAILURES = {
+    # The commit's WAL is cut short: the transaction is rolled back, the new file's rows
+    # are not in the ledger.
+    "commit": (4096, False, 1, 1),
+    # The commit is in the WAL; its checkpoint into the ledger file (when the run closes
+    # its connection) cannot grow the file, or grows it part of the way.
+    "checkpoint at the end": (0, False, 0, 0),
+    "checkpoint cut short": (64 * 1024, False, 0, 0),
+    # The checkpoint a commit starts fails: DuckDB reports it (exit 1), yet the commit is
+    # durable in the WAL.
+    "checkpoint at the commit": (0, True, 1, 0),
+}
+
+
+@pytest.mark.parametrize("failure", LEDGER_WRITE_FAILURES)
+def test_a_failed_ledger_write_leaves_a_ledger_the_next_run_reads(
+    published: tuple[Path, Path], failure: str
+) -> None:
+    """A full disk while the ledger is written never leaves it half-written: DuckDB writes
+    a commit to its WAL first and replays it at the next attach, and a checkpoint writes
+    new blocks before it swaps the header. So the next run reads the ledger (no "cannot be
+    read", nothing rebuilt) and publishes what a run from scratch gives."""
+    exports, store = published
+    limit, threshold, code, parsed_again = LEDGER_WRITE_FAILURES[failure]
+    ledger = store / ".ledger.duckdb"
+    if failure != "commit":
+        limit += ledger.stat().st_size
+    lines = [_session(f"n{i}", f"u{i % 3}", "2026-11-26") for i in range(50)]
+    (exports / "sessions" / "b.jsonl").write_text("\n".join(lines) + "\n")
+    before = state(store)
+    args = ["run", "--exports", str(exports), "--snapshots", str(store), "--as-of", "2026-11-26"]
+    done = subprocess.run(
+        [sys.executable, "-c", LIMITED_WRITES, str(limit), "1" if threshold else "", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    if code:
+        assert "File too large" in done.stderr.splitlines()[-1]
+        assert state(store) == before
+    again = CliRunner().invoke(main, [*args, "--log-format", "json"])
+    assert again.exit_code == 0, again.stderr
+    assert "cannot be read" not in again.stderr
+    summary = json.loads(again.stderr.splitlines()[-1])
+    assert (summary["files_read"], summary["files_skipped"]) == (parsed_again, 2 - parsed_again)
+    reference = store.parent / "reference"  # the same exports, a store never failed
+    assert run_cli(exports, reference, "2026-11-26").exit_code == 0
+    assert snapshot_content(store / "snapshot_date=2026-11-26") == snapshot_content(
+        reference / "snapshot_date=2026-11-26"
+    )
     assert_whole(store)
     assert_clean(store)
 

@@ -12,6 +12,7 @@ from scenario_analytics.engine.database import EngineSettings, connect, insertio
 from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.filters import as_of_end
 from scenario_analytics.pipeline.stages import compress_history
+from scenario_analytics.publish.manifest import file_sha256
 from scenario_analytics.publish.snapshot import write_table
 
 SORTED = """
@@ -61,7 +62,11 @@ def test_sessions_file_is_sorted_for_each_as_of_date(
         folder.mkdir()
         entry = write_table(con, folder, "sessions")
         expected = con.execute(SORTED, {"end": as_of_end(day)}).fetchall()
-        assert entry.model_dump() == {"path": "sessions.parquet", "rows": len(expected)}
+        assert entry.model_dump() == {
+            "path": "sessions.parquet",
+            "rows": len(expected),
+            "sha256": file_sha256(folder / "sessions.parquet"),  # of the file as written
+        }
         assert len(expected) > 2 * 122880  # several row groups, read and written in parallel
         written = duckdb.sql(
             f"SELECT * FROM read_parquet('{folder / 'sessions.parquet'}', "

@@ -58,7 +58,15 @@ def test_table_listing(tmp_path: Path) -> None:
     store = _store(tmp_path)
     result = cli("snapshots", "--snapshots", str(store))
     assert result.exit_code == 0, result.stderr
-    header, *rows = result.stdout.splitlines()
+    table, usage = result.stdout.split("\n\n")  # the snapshots, then the disk use
+    header, *rows = table.splitlines()
+    assert [line[:81].rstrip() for line in usage.splitlines()] == [
+        "total: 2 snapshots",
+        "replaced versions kept for readers: 0",
+        "quarantines: 0",
+        "ledger",
+        "store folder, all of it",
+    ]
     assert header.split() == [
         "date",
         "created_at",

@@ -8,6 +8,7 @@ together):
     backfill, BackfillOptions, BackfillResult  one snapshot per day of a range
     validate, check_reject_ratio, LoadResult   check exports without publishing
     SnapshotQuery, Answer, answer_lines        answer requests from a snapshot
+    diff_snapshots, SnapshotDiff               what changed between two snapshots
     parse_request, SummaryRequest, RequestError   the API's filter parameters
     JobSettings, load_job                      settings: job file, overrides, defaults
     Manifest                                   a snapshot's manifest.json
@@ -28,6 +29,7 @@ from scenario_analytics.pipeline.run import RunOptions, RunResult, run
 from scenario_analytics.pipeline.stages import LoadResult
 from scenario_analytics.pipeline.validate import check_reject_ratio, validate
 from scenario_analytics.publish.manifest import Manifest
+from scenario_analytics.serve.diff import SnapshotDiff, diff_snapshots
 from scenario_analytics.serve.protocol import answer_lines
 from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery
 from scenario_analytics.settings import JobSettings, load_job
@@ -47,6 +49,7 @@ __all__ = [
     "RequestError",
     "RunOptions",
     "RunResult",
+    "SnapshotDiff",
     "SnapshotNotFound",
     "SnapshotQuery",
     "SummaryRequest",
@@ -54,6 +57,7 @@ __all__ = [
     "answer_lines",
     "backfill",
     "check_reject_ratio",
+    "diff_snapshots",
     "load_job",
     "log_lines",
     "parse_request",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from datetime import date
 from enum import IntEnum
 
 
@@ -56,3 +58,39 @@ class NotFoundError(AnalyticsError):
 
 class InvalidUsageError(AnalyticsError):
     exit_code = ExitCode.USAGE
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped the job (the command line's signal handler raises it;
+    `interrupts.py`). A `BaseException`, like `KeyboardInterrupt`: code that handles the
+    job's errors (`except Exception`) must not take it for one.
+
+    `exit_code` is 128 + the signal's number (130, 143), what a shell reports for a
+    process a signal ended: not one of the contract's `ExitCode`s, which say how the job
+    ended on its own. The job that was stopped fills in where it was (`during`) and the
+    days it had published (`published`; None for a command that publishes nothing).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        self.during = ""  # "while load", "after write (2026-11-26)"
+        self.published: list[date] | None = None
+        self.hint = "run again"
+
+    def locate(self, during: str, published: list[date] | None, hint: str) -> None:
+        """Say where the job was; the innermost job to see the interrupt says it."""
+        if not self.during:
+            self.during, self.published, self.hint = during, published, hint
+
+    @property
+    def message(self) -> str:
+        text = f"interrupted ({self.signal_name})" + (f" {self.during}" if self.during else "")
+        if self.published is not None:
+            days = ", ".join(d.isoformat() for d in self.published)
+            text += f"; published {days} before it" if days else "; nothing was published"
+        return text
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}"

@@ -12,6 +12,12 @@ stage can count its work), `progress` (`done` of `total`), `step` (one SQL file 
 stage finished, with `seconds`), `done` (with `seconds`, and `rows` where rows were
 produced), `info`, `warning`, `error`, and `summary` (the last event of a run or
 backfill, with its figures in `data`).
+
+A summary's `status` is `published` (run), `done` (backfill), `failed` (with
+`exit_code` and the `error` message), or `interrupted`: SIGINT or SIGTERM stopped the
+job (`interrupts.py`), with `signal`, `exit_code` (130, 143), `interrupted_stage` (the
+stage of the last event before it), `published` (the days published before it) and
+`error`. `validate`, which has no summary otherwise, ends with one when interrupted.
 """
 
 from __future__ import annotations

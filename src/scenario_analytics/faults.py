@@ -1,4 +1,4 @@
-"""A test-only fault hook: kill the process at a named stage boundary.
+"""Test-only fault hooks: kill, or pause, the process at a named stage boundary.
 
 `run` and `backfill` call `checkpoint(stage)` at every stage boundary (the names are
 listed in `STAGES` and in docs/OPERATIONS.md). When the environment variable
@@ -7,15 +7,23 @@ the way a crash, an OOM kill or a lost machine would end it: no clean-up runs. T
 use it to check that the store stays whole and the next run recovers. `NAME:N` kills at
 the N-th time the stage is reached (`day-published:2`: after the second backfill day).
 
-This is for tests only: never set the variable in production.
+`SCENARIO_ANALYTICS_PAUSE_AT=NAME[:N]` pauses there instead: the process writes
+`paused at NAME` to stderr and sleeps (`PAUSE_SECONDS`, then goes on), so that a test
+can wait for the line and send a signal at a known stage (`tests/test_interrupts.py`).
+
+This is for tests only: never set the variables in production.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
+import time
 
 KILL_AT = "SCENARIO_ANALYTICS_KILL_AT"
+PAUSE_AT = "SCENARIO_ANALYTICS_PAUSE_AT"
+PAUSE_SECONDS = 30.0
 
 # Stage boundaries, in the order a run reaches them (a backfill repeats the per-day ones).
 STAGES: tuple[str, ...] = (
@@ -32,17 +40,27 @@ STAGES: tuple[str, ...] = (
     "pruned",  # snapshots beyond --keep unlinked
 )
 
-_seen: dict[str, int] = {}
+_seen: dict[tuple[str, str], int] = {}
 
 
 def checkpoint(stage: str) -> None:
-    """Kill this process with SIGKILL if `SCENARIO_ANALYTICS_KILL_AT` names `stage`."""
-    wanted = os.environ.get(KILL_AT)
+    """Kill this process with SIGKILL if `SCENARIO_ANALYTICS_KILL_AT` names `stage`; pause
+    here if `SCENARIO_ANALYTICS_PAUSE_AT` does."""
+    if _reached(KILL_AT, stage):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _reached(PAUSE_AT, stage):
+        sys.stderr.write(f"paused at {stage}\n")
+        sys.stderr.flush()
+        time.sleep(PAUSE_SECONDS)  # a signal's handler raising ends it at once
+
+
+def _reached(variable: str, stage: str) -> bool:
+    """Whether `variable` names `stage` (`NAME` or `NAME:N`) and this is the N-th time."""
+    wanted = os.environ.get(variable)
     if not wanted:
-        return
+        return False
     name, _, nth = wanted.partition(":")
     if name != stage:
-        return
-    _seen[stage] = _seen.get(stage, 0) + 1
-    if _seen[stage] >= (int(nth) if nth.isdigit() else 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        return False
+    _seen[variable, stage] = _seen.get((variable, stage), 0) + 1
+    return _seen[variable, stage] == (int(nth) if nth.isdigit() else 1)

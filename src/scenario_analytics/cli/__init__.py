@@ -1,7 +1,7 @@
 """The `scenario-analytics` command: parse options, call the library, print.
 
 Each command lives in a module of its own (`jobs.py`: run, backfill, validate;
-`snapshots.py`; `query.py`; `generate.py`), its options come from `options.py` (where
+`snapshots.py`; `query.py`; `diff.py`; `generate.py`), its options come from `options.py` (where
 each also gets its environment variable), and `output.py` turns errors into messages
 and exit codes. Nothing below `cli/` imports Click.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from scenario_analytics.cli.diff import diff_command
 from scenario_analytics.cli.generate import generate_command
 from scenario_analytics.cli.jobs import backfill_command, run_command, validate_command
 from scenario_analytics.cli.options import CONTEXT, debug_option
@@ -68,6 +69,7 @@ main.add_command(snapshots_command, "snapshots")
 main.add_command(query_command, "query")
 main.add_command(validate_command, "validate")
 main.add_command(generate_command, "generate")
+main.add_command(diff_command, "diff")
 
 
 if __name__ == "__main__":

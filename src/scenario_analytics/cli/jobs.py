@@ -26,8 +26,8 @@ from scenario_analytics.cli.options import (
     skip_check_option,
     snapshots_option,
 )
-from scenario_analytics.cli.output import handle_errors, reporter
-from scenario_analytics.pipeline.backfill import BackfillOptions, backfill
+from scenario_analytics.cli.output import handle_errors, interruptible, reporter
+from scenario_analytics.pipeline.backfill import BackfillOptions, DayResult, backfill
 from scenario_analytics.pipeline.run import RunOptions, run
 from scenario_analytics.pipeline.stages import LoadResult
 from scenario_analytics.pipeline.validate import check_reject_ratio, require_passed, validate
@@ -50,6 +50,13 @@ def yesterday() -> date:
     return filters.utc_today() - timedelta(days=1)
 
 
+def json_line(status: str, day: date, path: Path) -> str:
+    """A snapshot published or skipped, as stdout says it with --log-format json: one JSON
+    object a line, like the log on stderr, so that `>>log 2>&1` is all JSON."""
+    body = {"status": status, "snapshot_date": day.isoformat(), "path": str(path)}
+    return json.dumps(body, ensure_ascii=False)
+
+
 @click.command(context_settings=CONTEXT)
 @publishing_options
 @option(
@@ -60,6 +67,7 @@ def yesterday() -> date:
 @log_format_option
 @debug_option
 @handle_errors
+@interruptible
 def run_command(
     exports: Path | None,
     snapshots: Path | None,
@@ -75,7 +83,8 @@ def run_command(
     """Build and publish the snapshot of one day.
 
     Files unchanged since the last run are not parsed again: their validated rows come
-    from the store's ledger. Prints the snapshot's path.
+    from the store's ledger. Prints the snapshot's path (with --log-format json, a JSON
+    object with its status, date and path).
 
     \b
     Example:
@@ -99,7 +108,10 @@ def run_command(
     )
     with reporter(log_format) as report:
         result = run(options, report)
-    click.echo(str(result.path))
+    if log_format == "json":
+        click.echo(json_line("published", result.snapshot_date, result.path))
+    else:
+        click.echo(str(result.path))
 
 
 @click.command(context_settings=CONTEXT)
@@ -118,6 +130,7 @@ def run_command(
 @log_format_option
 @debug_option
 @handle_errors
+@interruptible
 def backfill_command(
     exports: Path | None,
     snapshots: Path | None,
@@ -137,8 +150,8 @@ def backfill_command(
     Each day is what `run --as-of` that day gives, from the same exports; the exports are
     loaded once for all days. A day whose snapshot already has the same inputs, SQL, job
     settings and tool version is skipped, so a killed backfill resumes where it stopped.
-    latest.json keeps naming the newest date. Prints one line per day: date, published
-    or skipped, path.
+    latest.json keeps naming the newest date. Prints one line per day as it is published
+    or skipped: date, published or skipped, path (with --log-format json, a JSON object).
 
     \b
     Example:
@@ -162,10 +175,17 @@ def backfill_command(
         skip_checks=skip_checks,
         allow_partial_day=allow_partial_day,
     )
+
+    # Each day as soon as it is done: a backfill that fails or is interrupted has printed
+    # the days it published.
+    def print_day(day: DayResult) -> None:
+        if log_format == "json":
+            click.echo(json_line(day.status, day.snapshot_date, day.path))
+        else:
+            click.echo(f"{day.snapshot_date.isoformat()}\t{day.status}\t{day.path}")
+
     with reporter(log_format) as report:
-        result = backfill(options, report)
-    for day in result.days:
-        click.echo(f"{day.snapshot_date.isoformat()}\t{day.status}\t{day.path}")
+        backfill(options, report, on_day=print_day)
 
 
 def _print_table(result: LoadResult) -> None:
@@ -213,6 +233,7 @@ def _print_table(result: LoadResult) -> None:
 @log_format_option
 @debug_option
 @handle_errors
+@interruptible
 def validate_command(
     exports: Path | None,
     job: Path | None,

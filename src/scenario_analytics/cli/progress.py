@@ -122,10 +122,12 @@ class JsonLog:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.last: Event | None = None
 
     def __call__(self, event: Event) -> None:
         self.stream.write(json.dumps(event.as_json(), ensure_ascii=False) + "\n")
         self.stream.flush()
+        self.last = event
 
 
 class TerminalProgress:

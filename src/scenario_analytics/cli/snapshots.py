@@ -1,16 +1,34 @@
-"""`snapshots`: list a store's published snapshots."""
+"""`snapshots`: list a store's published snapshots (the group's default), and manage the
+store: pin, unpin, delete, verify, usage. The logic is the store's (`publish/store.py`);
+this parses options and prints."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import click
 
-from scenario_analytics.cli.options import CONTEXT, debug_option, job_option, json_option, option
-from scenario_analytics.cli.output import handle_errors
-from scenario_analytics.publish.store import require_store
+from scenario_analytics.cli.options import (
+    CONTEXT,
+    bundle,
+    debug_option,
+    job_option,
+    json_option,
+    option,
+    parse_day,
+    snapshots_option,
+)
+from scenario_analytics.cli.output import fail, handle_errors, log
+from scenario_analytics.errors import ExitCode
+from scenario_analytics.publish.store import Store, StoreUsage, require_store, snapshot_dir_name
 from scenario_analytics.settings import JobSettings
+
+# The options every subcommand takes, as the listing does.
+store_options = bundle(snapshots_option, job_option, debug_option)
+# The table's width up to its size column, which the usage lines line up with.
+LABEL_WIDTH = 81
 
 
 def _size(n: int) -> str:
@@ -22,30 +40,63 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-@click.command(context_settings=CONTEXT)
-@option(
-    "--snapshots",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Snapshot store folder. Default: the job file's snapshots.",
+def _store(snapshots: Path | None, job: Path | None) -> Store:
+    """The store named on the command line, the environment or the job file; for a
+    subcommand, `--snapshots` and `--job` given before its name count too."""
+    parent = click.get_current_context().parent
+    if parent is not None:
+        snapshots = snapshots or parent.params.get("snapshots")
+        job = job or parent.params.get("job")
+    return require_store(JobSettings.resolve(job, snapshots=snapshots).snapshot_store())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _usage_lines(usage: StoreUsage) -> list[str]:
+    rows = [
+        (f"total: {_count(usage.snapshots, 'snapshot')}", usage.snapshot_bytes),
+        (f"replaced versions kept for readers: {usage.replaced}", usage.replaced_bytes),
+        (f"quarantines: {usage.quarantines}", usage.quarantine_bytes),
+        ("ledger", usage.ledger_bytes),
+        ("store folder, all of it", usage.store_bytes),
+    ]
+    return [f"{label:<{LABEL_WIDTH}}  {_size(n):>9}" for label, n in rows]
+
+
+@click.group(
+    context_settings=CONTEXT,
+    invoke_without_command=True,
+    subcommand_metavar="[COMMAND [ARGS]...]",
 )
+@snapshots_option
 @job_option
 @json_option
 @debug_option
 @handle_errors
 def snapshots_command(snapshots: Path | None, job: Path | None, as_json: bool) -> None:
-    """List the store's published snapshots, oldest first.
+    """List the store's published snapshots, or manage the store.
 
-    Date, when it was made, sessions, scenarios, rejected rows, SQL version (a digest of
-    the SQL files) and size on disk; the one latest.json names is marked. Exit 3 if the
-    store folder does not exist.
+    Without a command: date, when it was made, sessions, scenarios, rejected rows, SQL
+    version (a digest of the SQL files) and size on disk, oldest first; the one
+    latest.json names is marked (and if it is pinned). Then the disk use: the snapshots'
+    total, replaced versions still kept for readers, quarantines, the ledger and the whole
+    folder (`snapshots usage --json` prints those as JSON). Exit 3 if the store folder
+    does not exist.
+
+    --snapshots and --job given before a command apply to it.
 
     \b
     Example:
       scenario-analytics snapshots --snapshots /data/snapshots
       scenario-analytics snapshots --job jobs/nightly.toml --json | jq '.[-1]'
+      scenario-analytics snapshots --job jobs/nightly.toml verify
     """
-    root = JobSettings.resolve(job, snapshots=snapshots).snapshot_store()
-    found = require_store(root).snapshots()
+    if click.get_current_context().invoked_subcommand is not None:
+        return
+    store = _store(snapshots, job)
+    found = store.snapshots()
     if as_json:
         click.echo(json.dumps([s.as_json() for s in found], indent=2))
         return
@@ -54,8 +105,196 @@ def snapshots_command(snapshots: Path | None, job: Path | None, as_json: bool) -
         f"{'rejects':>9}  {'sql':<12}  {'size':>9}"
     )
     for s in found:
+        mark = ("  latest (pinned)" if s.pinned else "  latest") if s.latest else ""
         click.echo(
             f"{s.snapshot_date.isoformat():<10}  {s.created_at[:19] + 'Z':<20}  "
             f"{s.sessions:>11,}  {s.scenarios:>9,}  {s.rejects:>9,}  {s.sql_version:<12}  "
-            f"{_size(s.bytes):>9}" + ("  latest" if s.latest else "")
+            f"{_size(s.bytes):>9}" + mark
         )
+    usage = store.usage()
+    if usage.store_bytes:  # an empty folder, a store nothing went into yet: nothing to add
+        click.echo()
+        for line in _usage_lines(usage):
+            click.echo(line)
+
+
+@snapshots_command.command("pin", context_settings=CONTEXT)
+@click.argument("day", metavar="DATE", callback=parse_day)
+@store_options
+@handle_errors
+def pin_command(day: date, snapshots: Path | None, job: Path | None) -> None:
+    """Pin latest.json to DATE: readers get that snapshot (a rollback).
+
+    The API and `query` read the snapshot latest.json names. Later runs and backfills
+    still publish their dates but leave latest.json where it is, and say so, until
+    `snapshots unpin`. Prints the snapshot's path. Exit 3 if DATE is not published, 5
+    while a run holds the store.
+
+    \b
+    Example:
+      scenario-analytics snapshots pin 2026-11-25 --snapshots /data/snapshots
+    """
+    store = _store(snapshots, job)
+    before = store.pin(day)
+    was = ""
+    if before is not None and before.snapshot_date != day:
+        was = f" (it named {before.snapshot_date.isoformat()})"
+    log(
+        f"latest.json pinned to {day.isoformat()}{was}; runs leave it there until "
+        "`scenario-analytics snapshots unpin`"
+    )
+    click.echo(store.root / snapshot_dir_name(day))
+
+
+@snapshots_command.command("unpin", context_settings=CONTEXT)
+@store_options
+@handle_errors
+def unpin_command(snapshots: Path | None, job: Path | None) -> None:
+    """Unpin latest.json: it names the newest published date again.
+
+    Undoes `snapshots pin` once the newer snapshots are right (rebuild a bad one first,
+    with backfill --force). Prints the snapshot's path. Exit 3 if nothing is published, 5
+    while a run holds the store.
+
+    \b
+    Example:
+      scenario-analytics snapshots unpin --snapshots /data/snapshots
+    """
+    store = _store(snapshots, job)
+    before, now = store.unpin()
+    if before is not None and before.pinned:
+        what = f"latest.json unpinned from {before.snapshot_date.isoformat()}"
+    else:
+        what = "latest.json was not pinned"
+    log(f"{what}; it names {now.isoformat()}, the newest published date")
+    click.echo(store.root / snapshot_dir_name(now))
+
+
+@snapshots_command.command("delete", context_settings=CONTEXT)
+@click.argument("day", metavar="DATE", callback=parse_day)
+@click.option(
+    "--force",
+    is_flag=True,
+    # The one option not read from the environment: a SCENARIO_ANALYTICS_FORCE left in a
+    # shell for `backfill --force` must never turn into deleting what latest.json names.
+    help="Delete the date latest.json names too; latest.json then names the newest remaining "
+    "date, unpinned. Never read from the environment.",
+)
+@store_options
+@handle_errors
+def delete_command(day: date, force: bool, snapshots: Path | None, job: Path | None) -> None:
+    """Delete one date's snapshot, atomically for readers.
+
+    Its snapshot_date= link goes first; its files stay an hour for readers that hold
+    them, then the next run removes them (as retention does). The date latest.json names
+    is refused (exit 2) unless --force. Exit 3 if DATE is not published, 5 while a run
+    holds the store.
+
+    \b
+    Example:
+      scenario-analytics snapshots delete 2026-11-20 --snapshots /data/snapshots
+      scenario-analytics snapshots delete 2026-11-26 --force --job jobs/nightly.toml
+    """
+    store = _store(snapshots, job)
+    deleted = store.delete(day, force=force)
+    log(
+        f"deleted snapshot {day.isoformat()}: its files stay an hour for readers that hold "
+        "them, then a run removes them"
+    )
+    if deleted.latest_moved_to is not None:
+        log(
+            f"latest.json now names {deleted.latest_moved_to.isoformat()}, the newest "
+            "remaining date"
+        )
+    if deleted.latest_removed:
+        log("no snapshot is left: latest.json removed")
+
+
+@snapshots_command.command("verify", context_settings=CONTEXT)
+@option(
+    "--repair",
+    is_flag=True,
+    help="First fix what needs no exports: latest.json, dangling links, leftovers of killed "
+    "runs. Never deletes a snapshot.",
+)
+@store_options
+@handle_errors
+def verify_command(repair: bool, snapshots: Path | None, job: Path | None) -> None:
+    """Check that the store is whole: every file against its manifest.
+
+    Re-hashes the files of every published snapshot against the sha256s of its manifest,
+    and checks latest.json, the snapshot_date= links and leftovers of killed runs. Each
+    problem goes to stderr on a line of its own with what to do, then a summary. Files of
+    manifests written before sha256s were recorded are noted as not verifiable, not
+    failed. Exit 0 if the store is whole, 1 if not, 5 if --repair finds a run holding
+    the store.
+
+    \b
+    Example:
+      scenario-analytics snapshots verify --snapshots /data/snapshots
+      scenario-analytics snapshots verify --repair --job jobs/nightly.toml
+    """
+    store = _store(snapshots, job)
+    if repair:
+        for line in store.repair():
+            log(f"repaired: {line}")
+    found = store.verify()
+    for note in found.notes:
+        log(f"note: {note}")
+    for problem in found.problems:
+        log(f"problem: {problem}")
+    counts = f"{_count(found.snapshots, 'snapshot')}, {_count(found.files, 'file')} re-hashed"
+    if found.whole:
+        log(f"the store {store.root} is whole ({counts})")
+        return
+    next_steps = []
+    repairable = sum(p.repairable for p in found.problems)
+    if repairable:
+        next_steps.append(
+            f"`scenario-analytics snapshots verify --repair` fixes {repairable} of them"
+            if not repair
+            else f"{repairable} remain after --repair: look at them by hand"
+        )
+    if len(found.damaged) == 1:
+        day = found.damaged[0].isoformat()
+        next_steps.append(
+            f"rebuild {day} with `scenario-analytics backfill --from {day} --to {day} --force`"
+        )
+    elif found.damaged:
+        dates = ", ".join(d.isoformat() for d in found.damaged)
+        next_steps.append(
+            f"rebuild {dates} with `scenario-analytics backfill --from D --to D --force` "
+            "for each date D"
+        )
+    fail(
+        f"{_count(len(found.problems), 'problem')} in the store {store.root} ({counts}) — "
+        + "; ".join(next_steps),
+        int(ExitCode.FAILURE),
+    )
+
+
+@snapshots_command.command("usage", context_settings=CONTEXT)
+@snapshots_option
+@job_option
+@json_option
+@debug_option
+@handle_errors
+def usage_command(snapshots: Path | None, job: Path | None, as_json: bool) -> None:
+    """Show the store's disk use: snapshots, replaced versions, quarantines, ledger.
+
+    Replaced versions are `.versions` folders no snapshot_date= link names: rebuilt,
+    pruned or deleted dates, kept an hour for readers that hold them (the next run after
+    that removes them). The same lines end the `snapshots` listing; --json prints them as
+    one object of {count, bytes} by kind.
+
+    \b
+    Example:
+      scenario-analytics snapshots usage --snapshots /data/snapshots
+      scenario-analytics snapshots usage --job jobs/nightly.toml --json | jq .store.bytes
+    """
+    usage = _store(snapshots, job).usage()
+    if as_json:
+        click.echo(json.dumps(usage.as_json(), indent=2))
+        return
+    for line in _usage_lines(usage):
+        click.echo(line)

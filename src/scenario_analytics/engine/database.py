@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from scenario_analytics import interrupts
 from scenario_analytics.settings import EngineSettings
 
 # Bounded by default so a nightly run cannot take the machine: DuckDB spills past it.
@@ -24,6 +25,7 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     settings = settings or EngineSettings()
     con = duckdb.connect(database)
+    interrupts.watch(con)  # SIGINT/SIGTERM stop its running query at once
     # Every timestamp in this job is UTC; a session time zone would leak into casts.
     con.execute("SET TimeZone = 'UTC'")
     # Loading and joining need no row order; keeping it costs memory on big inserts.

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from scenario_analytics import interrupts
 from scenario_analytics.engine.database import insertion_order_kept
 from scenario_analytics.errors import AnalyticsError
 
@@ -193,4 +194,5 @@ def _run_statements(
         try:
             con.execute(statement, {n: params[n] for n in names})
         except duckdb.Error as exc:
+            interrupts.raise_pending(exc)  # "INTERRUPT Error" is no failure of the SQL
             raise AnalyticsError(f"{sql_file.name} failed: {exc}") from exc

@@ -20,6 +20,13 @@ The rows are valid while the per-file SQL and the code are unchanged; the ledger
 remembers the digest they were made under and starts empty when it differs. All
 changes of one run are one transaction: a run killed half-way leaves the ledger as the
 previous run left it.
+
+A full disk leaves no half-written ledger either, by DuckDB's own write-ahead log: a
+commit goes to `.ledger.duckdb.wal` first (one that cannot be written is rolled back:
+the previous ledger), and a checkpoint writes the WAL's changes to new blocks of the
+file before it swaps the header (one that fails leaves the file as it was and the WAL,
+replayed at the next attach). So no copy of the file is made; the next run reads the
+ledger (`tests/test_reliability_store.py`, `test_a_failed_ledger_write_leaves_a_...`).
 """
 
 from __future__ import annotations

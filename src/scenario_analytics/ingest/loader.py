@@ -27,6 +27,7 @@ from contextlib import contextmanager
 import duckdb
 import pyarrow as pa
 
+from scenario_analytics import interrupts
 from scenario_analytics.errors import UnreadableFileError
 from scenario_analytics.ingest.entities import ENTITY_FIELDS, ExportFile
 from scenario_analytics.ingest.readers import common, reader_for
@@ -111,6 +112,7 @@ class Loader:
                         [str(export.path)],
                     ).fetchall()
                 except duckdb.Error as exc:
+                    interrupts.raise_pending(exc)
                     raise UnreadableFileError(export.rel_path, _describe(exc)) from exc
 
     def load(self, file_id: int, export: ExportFile) -> None:
@@ -118,7 +120,8 @@ class Loader:
         with _undecodable_rows() as undecodable:
             try:
                 reader_for(export.fmt).load(self, load)
-            except UnreadableFileError:
+            except UnreadableFileError as exc:
+                interrupts.raise_pending(exc)
                 raise
             except (
                 OSError,
@@ -128,6 +131,9 @@ class Loader:
                 zlib.error,
                 UnicodeError,
             ) as exc:
+                # A signal's handler raised inside pyarrow or DuckDB, which report their own
+                # error instead: the interrupt wins, the file is not to blame.
+                interrupts.raise_pending(exc)
                 reason = _NOT_TEXT if undecodable else _describe(exc)
                 raise UnreadableFileError(export.rel_path, reason) from exc
         if undecodable:

@@ -11,11 +11,12 @@ backfill resumes where it stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
@@ -35,6 +36,7 @@ from scenario_analytics.pipeline.stages import (
     prune,
     publish_day,
     release_day,
+    staging_removed,
     summarized_failure,
 )
 from scenario_analytics.publish.manifest import Manifest
@@ -119,13 +121,19 @@ def backfill_days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResult:
+def backfill(
+    options: BackfillOptions,
+    report: Report = ignore,
+    on_day: Callable[[DayResult], None] | None = None,
+) -> BackfillResult:
     """One snapshot per day from `start` to `end`, each what `run --as-of` gives that day.
 
     Loading and the as-of independent SQL run once; each day then runs only the as-of
     SQL, writes and publishes. A day whose published manifest has the same fingerprint
     (inputs, SQL, settings, tool) is skipped unless `force`, so a killed backfill resumes
-    where it stopped. Example:
+    where it stopped. `on_day` gets each day's result in date order, as soon as the day
+    and those before it are published or skipped (the command prints a line each), so
+    what a backfill that fails or is interrupted published has been told. Example:
 
         from scenario_analytics import BackfillOptions, JobSettings, backfill
 
@@ -138,8 +146,8 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
     check_as_of(options.end, options.allow_partial_day, "--to")
     check_store_and_exports(options.exports, options.snapshots)
     started = time.monotonic()
-    with summarized_failure(report, "backfill", started):
-        result = _backfill(options, report, started)
+    with summarized_failure(report, "backfill", started) as tracked:
+        result = _backfill(options, tracked, started, _InOrder(on_day))
     loaded = result.loaded
     newest = max(result.days, key=lambda d: d.snapshot_date)
     data: dict[str, object] = {
@@ -174,14 +182,36 @@ def backfill(options: BackfillOptions, report: Report = ignore) -> BackfillResul
     return result
 
 
-def _backfill(options: BackfillOptions, report: Report, started: float) -> BackfillResult:
+class _InOrder:
+    """Passes day results on in date order: a day once every earlier day has one."""
+
+    def __init__(self, on_day: Callable[[DayResult], None] | None) -> None:
+        self.on_day = on_day
+        self.waiting: list[date] = []
+        self.known: dict[date, DayResult] = {}
+
+    def expect(self, days: list[date]) -> None:
+        self.waiting = sorted(days)
+
+    def __call__(self, result: DayResult) -> None:
+        self.known[result.snapshot_date] = result
+        while self.waiting and self.waiting[0] in self.known:
+            day = self.waiting.pop(0)
+            if self.on_day is not None:
+                self.on_day(self.known[day])
+
+
+def _backfill(
+    options: BackfillOptions, report: Report, started: float, on_day: _InOrder
+) -> BackfillResult:
     days = backfill_days(options.start, options.end)
     # Listed before the lock: a folder that fails discovery creates no store.
     folder = find_exports(options.exports, options.ignore, report)
     store = Store(options.snapshots)
     results: dict[date, DayResult] = {}
     loaded: LoadResult | None = None
-    with store.lock():
+    on_day.expect(days)
+    with store.lock(), staging_removed(store):
         prepared = prepare(store, folder, report)
         fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
         todo: list[date] = []
@@ -199,10 +229,11 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
                             snapshot_date=day,
                         )
                     )
+                    on_day(results[day])
                     continue
             todo.append(day)
         if todo:
-            loaded, built = _backfill_days(options, prepared, todo, report)
+            loaded, built = _backfill_days(options, prepared, todo, report, on_day)
             results.update((d.snapshot_date, d) for d in built)
         # Every day of the range is protected, published or up to date: the paths the
         # backfill prints must exist, and a resumed backfill must end as a whole one.
@@ -213,7 +244,11 @@ def _backfill(options: BackfillOptions, report: Report, started: float) -> Backf
 
 
 def _backfill_days(
-    options: BackfillOptions, prepared: Prepared, todo: list[date], report: Report
+    options: BackfillOptions,
+    prepared: Prepared,
+    todo: list[date],
+    report: Report,
+    on_day: Callable[[DayResult], None],
 ) -> tuple[LoadResult, list[DayResult]]:
     con = connect(options.engine)
     done: list[DayResult] = []
@@ -241,9 +276,12 @@ def _backfill_days(
             day_started = began - (shared - loading)
             staging, manifest = make_day(con, prepared, loaded, options, day, day_started, report)
             release_day(con, prepared.plan)
-            public = publish_day(prepared.store, staging, day, began, report)
+            with interrupts.deferred():  # published and told, or not at all
+                public = publish_day(prepared.store, staging, day, began, report)
+                result = DayResult.of(day, "published", public, manifest, time.monotonic() - began)
+                on_day(result)
             rows += manifest.counts.sessions_in_snapshot
-            done.append(DayResult.of(day, "published", public, manifest, time.monotonic() - began))
+            done.append(result)
             boundary(
                 report,
                 Event(

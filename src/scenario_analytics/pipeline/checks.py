@@ -161,9 +161,9 @@ def _day_volume(
     weekday = as_of.strftime("%A")
     shown = f"{median:,.0f}" if median == int(median) else f"{median:,.1f}"
     sessions = "session" if today == 1 else "sessions"
-    days = f"the {weekday}" if check.weeks == 1 else f"the {check.weeks} {weekday}s"
+    weekdays = f"the {weekday}" if check.weeks == 1 else f"the {check.weeks} {weekday}s"
     figures = (
-        f"{today:,} {sessions} created on {as_of.isoformat()}; the median of {days} "
+        f"{today:,} {sessions} created on {as_of.isoformat()}; the median of {weekdays} "
         f"before is {shown}"
     )
     if median < check.min_median:

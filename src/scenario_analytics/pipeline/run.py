@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
@@ -24,6 +25,7 @@ from scenario_analytics.pipeline.stages import (
     prepare,
     prune,
     publish_day,
+    staging_removed,
     summarized_failure,
 )
 from scenario_analytics.publish.manifest import Manifest
@@ -93,8 +95,8 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
     check_as_of(options.as_of, options.allow_partial_day)
     check_store_and_exports(options.exports, options.snapshots)
     started = time.monotonic()
-    with summarized_failure(report, "run", started):
-        result = _run(options, report, started)
+    with summarized_failure(report, "run", started) as tracked:
+        result = _run(options, tracked, started)
     loaded = result.loaded
     assert loaded is not None
     counts = result.manifest.counts
@@ -125,7 +127,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
     # Listed before the lock: a folder that fails discovery creates no store.
     folder = find_exports(options.exports, options.ignore, report)
     store = Store(options.snapshots)
-    with store.lock():
+    with store.lock(), staging_removed(store):
         prepared = prepare(store, folder, report)
         con = connect(options.engine)
         try:
@@ -135,7 +137,8 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
             )
         finally:
             con.close()
-        public = publish_day(store, staging, options.as_of, started, report)
+        with interrupts.deferred():  # published and said so, or not at all
+            public = publish_day(store, staging, options.as_of, started, report)
         pruned = prune(store, options.keep, report, protect=[options.as_of])
     return RunResult(
         options.as_of,

@@ -16,6 +16,7 @@ with an event (`events.py`) and a fault checkpoint (`faults.py`).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,13 +28,14 @@ from typing import Any, NoReturn
 
 import duckdb
 
-from scenario_analytics import filters
+from scenario_analytics import filters, interrupts
 from scenario_analytics.engine.database import compress_table, quote_ident
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
 from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.errors import (
     AnalyticsError,
     DataQualityError,
+    Interrupted,
     InvalidUsageError,
     UnreadableFileError,
 )
@@ -919,6 +921,18 @@ def make_day(
 def publish_day(store: Store, staging: Path, day: date, started: float, report: Report) -> Path:
     """Make a written snapshot visible; `started` is when the work for it began."""
     public = store.publish(staging, day)
+    pinned = store.pin_holds(day)
+    if pinned is not None:
+        report(
+            Event(
+                "publish",
+                "warning",
+                f"latest.json is pinned to {pinned.isoformat()}; not moved to {day.isoformat()}"
+                " — scenario-analytics snapshots unpin moves it",
+                snapshot_date=day,
+                data={"pinned": pinned.isoformat()},
+            )
+        )
     seconds = time.monotonic() - started
     boundary(
         report,
@@ -954,12 +968,55 @@ def files_summary(loaded: LoadResult) -> tuple[str, dict[str, object]]:
     return text, data
 
 
+class StageTracker:
+    """The job's report, passed on, remembering where the job is (its last event, apart
+    from the whole job's own) and the days it published: what an interrupt says."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.last: Event | None = None
+        self.published: list[date] = []
+
+    def __call__(self, event: Event) -> None:
+        if event.stage not in ("run", "backfill", "validate"):
+            self.last = event
+        if event.stage == "publish" and event.kind == "done" and event.snapshot_date:
+            self.published.append(event.snapshot_date)
+        self.report(event)
+
+    def where(self) -> str:
+        """`while load`, `after write (2026-11-26)`: the stage of the last event."""
+        last = self.last
+        if last is None:
+            return "while starting"
+        day = f" ({last.snapshot_date.isoformat()})" if last.snapshot_date else ""
+        return f"{'after' if last.kind == 'done' else 'while'} {last.stage}{day}"
+
+
 @contextmanager
-def summarized_failure(report: Report, stage: str, started: float) -> Iterator[None]:
-    """Any error of `run` or `backfill` still ends with its summary line, then propagates."""
+def summarized_failure(
+    report: Report, stage: str, started: float, *, publishes: bool = True
+) -> Iterator[Report]:
+    """Any error of `run` or `backfill` still ends with its summary line, then propagates.
+
+    Yields the report to use inside (a `StageTracker`). An interrupt (SIGINT, SIGTERM),
+    whatever error it surfaced as, ends with a summary of status `interrupted` saying
+    where the job was and what it had published, and propagates as `Interrupted`; for
+    `validate` too (`publishes=False`: it has no summary otherwise).
+    """
+    tracker = StageTracker(report)
     try:
-        yield
+        yield tracker
+    except Interrupted as exc:
+        _summarize_interrupt(tracker, stage, started, exc, publishes)
+        raise
     except Exception as exc:
+        interrupt = interrupts.pending()
+        if interrupt is not None:
+            _summarize_interrupt(tracker, stage, started, interrupt, publishes)
+            raise interrupt from exc
+        if not publishes:
+            raise
         code = int(getattr(exc, "exit_code", 1))
         report(
             Event(
@@ -968,7 +1025,48 @@ def summarized_failure(report: Report, stage: str, started: float) -> Iterator[N
                 f"summary: {stage} failed after {time.monotonic() - started:.1f}s "
                 f"(exit {code}); nothing more was published",
                 seconds=time.monotonic() - started,
-                data={"status": "failed", "exit_code": code},
+                data={"status": "failed", "exit_code": code, "error": str(exc)},
             )
         )
+        raise
+
+
+def _summarize_interrupt(
+    tracker: StageTracker, stage: str, started: float, exc: Interrupted, publishes: bool
+) -> None:
+    published = list(tracker.published) if publishes else None
+    hint = "run again to build the rest" if stage == "backfill" and published else "run again"
+    exc.locate(tracker.where(), published, hint)
+    seconds = time.monotonic() - started
+    data: dict[str, object] = {
+        "status": "interrupted",
+        "signal": exc.signal_name,
+        "exit_code": exc.exit_code,
+        "interrupted_stage": tracker.last.stage if tracker.last else None,
+        "error": str(exc),
+    }
+    if exc.published is not None:
+        data["published"] = [d.isoformat() for d in exc.published]
+    tracker.report(
+        Event(
+            stage,
+            "summary",
+            f"summary: {stage} stopped after {seconds:.1f}s (exit {exc.exit_code}): {exc.message}",
+            seconds=seconds,
+            data=data,
+        )
+    )
+
+
+@contextmanager
+def staging_removed(store: Store) -> Iterator[None]:
+    """Whatever stops a run or backfill (an error, an interrupt), the staging folder of the
+    day it was writing goes too; only a killed run leaves one, for the next one's
+    `clean_up`. Used under the store's lock: every folder in `.staging` is this job's."""
+    try:
+        yield
+    except BaseException:
+        if store.staging.is_dir():
+            for entry in store.staging.iterdir():
+                shutil.rmtree(entry, ignore_errors=True)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ from scenario_analytics.pipeline.stages import (
     check_reject_ratio,
     scan_exports,
     stage_exports,
+    summarized_failure,
 )
 from scenario_analytics.publish.quarantine import write_rejects
 from scenario_analytics.publish.store import require_store
@@ -61,24 +63,26 @@ def validate(
             "name the file for the format you want",
         )
     store = require_store(snapshots) if snapshots is not None else None
-    con = connect(engine)
-    try:
-        plan = plan_sql_files(load_sql_files())
-        inputs = scan_exports(exports, report, ignore_globs)
-        loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
-        if rejects_out is not None:
-            write_rejects(con, rejects_out)
-        earlier = [d for d in store.dates() if d < day] if store is not None else []
-        previous = store.manifest(earlier[-1]) if store is not None and earlier else None
-        results = evaluate_checks(
-            con,
-            accepted_rows(loaded),
-            day,
-            previous,
-            checks or ChecksSettings(),
-            skip_checks,
-            history=store is not None,
-        )
-        return replace(loaded, checks=results, as_of=day)
-    finally:
-        con.close()
+    # No summary of its own, but an interrupt's, saying where it stopped.
+    with summarized_failure(report, "validate", time.monotonic(), publishes=False) as tracked:
+        con = connect(engine)
+        try:
+            plan = plan_sql_files(load_sql_files())
+            inputs = scan_exports(exports, tracked, ignore_globs)
+            loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), tracked)
+            if rejects_out is not None:
+                write_rejects(con, rejects_out)
+            earlier = [d for d in store.dates() if d < day] if store is not None else []
+            previous = store.manifest(earlier[-1]) if store is not None and earlier else None
+            results = evaluate_checks(
+                con,
+                accepted_rows(loaded),
+                day,
+                previous,
+                checks or ChecksSettings(),
+                skip_checks,
+                history=store is not None,
+            )
+            return replace(loaded, checks=results, as_of=day)
+        finally:
+            con.close()

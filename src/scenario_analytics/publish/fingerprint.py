@@ -35,10 +35,11 @@ def _sha256(parts: Iterable[str]) -> str:
 
 # Code that cannot change what a run reads or writes: the command line (options, help
 # texts, output), the terminal and log renderers under it, the test-only fault hook, how
-# events are described, and the generator of synthetic exports. Everything else under the
-# package counts, in every sub-package however deep (`data_code_files`).
+# events are described, how a signal stops the job, and the generator of synthetic
+# exports. Everything else under the package counts, in every sub-package however deep
+# (`data_code_files`).
 NOT_DATA_CODE: frozenset[str] = frozenset(
-    {"cli", "generate", "sql", "events.py", "faults.py", "__main__.py"}
+    {"cli", "generate", "sql", "events.py", "faults.py", "interrupts.py", "__main__.py"}
 )
 
 

@@ -8,12 +8,20 @@ versions of the job: unknown keys are ignored, and keys added since have default
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 
 class _Part(BaseModel):
@@ -48,10 +56,38 @@ class Counts(_Part):
 
 
 class OutputEntry(_Part):
-    """A file of the snapshot (or, for summary.json bodies, a glob) and its rows."""
+    """A file of the snapshot (or, for summary.json bodies, a glob) and its rows.
+
+    `sha256` is the file's digest, taken once it was written. For the glob, `files` maps
+    each file it matches (path relative to the snapshot folder) to its sha256, and
+    `sha256` is `listing_sha256(files)`. Manifests written before these keys existed have
+    neither: `snapshots verify` reports their files as not verifiable.
+    """
 
     path: str
     rows: int
+    sha256: str | None = None
+    files: dict[str, str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `files` only on the glob's entry, not `"files": null` on every table's.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in ("sha256", "files")}
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, as hex (what `sha256sum` prints)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def listing_sha256(files: Mapping[str, str]) -> str:
+    """One digest over several files: the sha256 of the lines `sha256sum` prints for them
+    (`<sha256>  <path>`), sorted by path, so `find api -name summary.json | LC_ALL=C sort |
+    xargs sha256sum | sha256sum` in a snapshot folder gives the same."""
+    lines = "".join(f"{files[path]}  {path}\n" for path in sorted(files))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 class CheckResult(_Part):

@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 
 from scenario_analytics.engine.database import insertion_order_kept, quote_literal
-from scenario_analytics.publish.store import Store, write_atomically
+from scenario_analytics.publish.store import QUARANTINE_FOLDER, Store, write_atomically
 
 KEEP = 10
-FOLDER = ".quarantine"
+FOLDER = QUARANTINE_FOLDER
 
 
 def write_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> int:

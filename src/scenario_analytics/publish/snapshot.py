@@ -16,7 +16,29 @@ import duckdb
 from scenario_analytics.engine.database import insertion_order_kept, quote_literal
 from scenario_analytics.errors import AnalyticsError
 from scenario_analytics.filters import FILTERS
-from scenario_analytics.publish.manifest import Manifest, OutputEntry
+from scenario_analytics.publish.manifest import (
+    Manifest,
+    OutputEntry,
+    file_sha256,
+    listing_sha256,
+)
+
+# The figures of a summary, as summaries.parquet has a column each (sql/0140 computes them;
+# `serve/diff.py` compares them), in the order of the response body.
+SUMMARY_FIGURES: tuple[str, ...] = (
+    "participant_count",
+    "total_sessions",
+    "average_best_score",
+    "average_best_rank",
+    "average_lift_percentage",
+    "total_practice_minutes",
+    "average_session_duration_seconds",
+    *(
+        f"{rank}_{what}"
+        for rank in ("gold", "silver", "bronze", "unranked")
+        for what in ("count", "percentage")
+    ),
+)
 
 # Table name -> the query that fills it; rows in a fixed order so files are reproducible.
 # Each is written with DuckDB's insertion order kept (`database.insertion_order_kept`).
@@ -24,11 +46,7 @@ from scenario_analytics.publish.manifest import Manifest, OutputEntry
 TABLES: dict[str, str] = {
     "summaries": f"""
         SELECT scenario_id, request_key, {", ".join(f.name for f in FILTERS)},
-               participant_count, total_sessions, average_best_score,
-               average_best_rank, average_lift_percentage, total_practice_minutes,
-               average_session_duration_seconds, gold_count, gold_percentage, silver_count,
-               silver_percentage, bronze_count, bronze_percentage, unranked_count,
-               unranked_percentage, body
+               {", ".join(SUMMARY_FIGURES)}, body
         FROM summaries ORDER BY scenario_id, request_key""",
     "participants": """
         SELECT p.scenario_id, p.user_id, p.session_count, p.first_score,
@@ -130,7 +148,8 @@ def write_tables(
 
 
 def write_table(con: duckdb.DuckDBPyConnection, folder: Path, name: str) -> OutputEntry:
-    """One table's Parquet file; returns its manifest entry (COPY counts the rows)."""
+    """One table's Parquet file; returns its manifest entry (COPY counts the rows; the
+    sha256 is of the file as written, read back, for `snapshots verify`)."""
     path = folder / f"{name}.parquet"
     # ZSTD level 1 instead of the default 3: a quarter less CPU for sessions.parquet
     # (10M rows: 2.5 s instead of 3.5 s) for files 1% larger. String dictionaries capped
@@ -142,20 +161,31 @@ def write_table(con: duckdb.DuckDBPyConnection, folder: Path, name: str) -> Outp
             "(FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880, "
             "STRING_DICTIONARY_PAGE_SIZE_LIMIT 1024)"
         ).fetchall()
-    return OutputEntry(path=path.name, rows=int(rows))
+        digest = file_sha256(path)
+    return OutputEntry(path=path.name, rows=int(rows), sha256=digest)
 
 
 def write_summary_bodies(con: duckdb.DuckDBPyConnection, folder: Path) -> OutputEntry:
-    """One summary.json per scenario: exactly the unfiltered response body."""
+    """One summary.json per scenario: exactly the unfiltered response body. The entry
+    lists each file with its sha256 (`files`), and one digest over them (`sha256`)."""
     rows = con.execute(
         "SELECT scenario_id, body FROM summaries WHERE request_key = '' ORDER BY scenario_id"
     ).fetchall()
+    files: dict[str, str] = {}
     for scenario_id, body in rows:
-        path = folder / summary_path(str(scenario_id))
+        rel = summary_path(str(scenario_id))
+        path = folder / rel
+        data = str(body).encode("utf-8")
         with _writing(path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(str(body), encoding="utf-8")
-    return OutputEntry(path="api/scenarios/*/analytics/summary.json", rows=len(rows))
+            path.write_bytes(data)
+        files[rel] = hashlib.sha256(data).hexdigest()
+    return OutputEntry(
+        path="api/scenarios/*/analytics/summary.json",
+        rows=len(rows),
+        sha256=listing_sha256(files),
+        files=dict(sorted(files.items())),
+    )
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

@@ -1,0 +1,457 @@
+"""`snapshots pin | unpin | delete | verify | usage`: managing a store from the command line.
+
+One store of four days (2026-11-20 … 2026-11-23) is built once; each test works on a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from helpers_ops import base_exports, cli
+
+from scenario_analytics.errors import ExitCode
+from scenario_analytics.publish.store import Store
+
+DAYS = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
+GATES = ["--max-reject-ratio", "0.5", "--skip-check", "stale_exports"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    root = tmp_path_factory.mktemp("store-commands")
+    exports = base_exports(root / "exports")
+    store = root / "store"
+    result = cli(
+        "backfill", "--exports", str(exports), "--snapshots", str(store),
+        "--from", DAYS[0], "--to", DAYS[-1], *GATES,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    yield exports, store
+
+
+@pytest.fixture
+def store(built: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A copy of the built store, links and all, for one test to change."""
+    copy = tmp_path / "store"
+    shutil.copytree(built[1], copy, symlinks=True)
+    return copy
+
+
+def snapshots(store: Path, *args: str) -> Result:
+    return cli("snapshots", *args, "--snapshots", str(store))
+
+
+def latest_json(store: Path) -> dict[str, object]:
+    data = json.loads((store / "latest.json").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def version(store: Path, day: str) -> Path:
+    return (store / f"snapshot_date={day}").resolve()
+
+
+def problems(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if ": problem: " in line]
+
+
+def error_line(result: Result) -> str:
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("scenario-analytics: error:")]
+    return line
+
+
+# -- pin and unpin ------------------------------------------------------------------------
+
+
+def test_pin_holds_latest_through_later_runs_until_unpin(
+    built: tuple[Path, Path], store: Path
+) -> None:
+    exports = built[0]
+    result = snapshots(store, "pin", "2026-11-21")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{store / 'snapshot_date=2026-11-21'}\n"
+    assert "latest.json pinned to 2026-11-21 (it named 2026-11-23)" in result.stderr
+    assert latest_json(store) == {
+        "snapshot_date": "2026-11-21",
+        "path": "snapshot_date=2026-11-21",
+        "pinned": True,
+    }
+
+    # Readers get the pinned snapshot: the rollback.
+    def query(*args: str) -> str:
+        return cli("query", "--snapshots", str(store), *args, "sc1").stdout
+
+    assert query() == query("--as-of", DAYS[1]) != query("--as-of", DAYS[3])
+    listing = snapshots(store).stdout.splitlines()
+    assert [line for line in listing if "latest" in line][0].startswith("2026-11-21")
+    assert listing[2].endswith("  latest (pinned)")
+    assert json.loads(snapshots(store, "--json").stdout)[1]["pinned"] is True
+
+    # A later run publishes its date, leaves latest.json alone and says so.
+    before = (store / "latest.json").read_bytes()
+    run = cli(
+        "run", "--exports", str(exports), "--snapshots", str(store), "--as-of", "2026-11-24",
+        "--log-format", "plain", *GATES,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == f"{store / 'snapshot_date=2026-11-24'}\n"
+    assert (
+        "scenario-analytics: warning: latest.json is pinned to 2026-11-21; not moved to "
+        "2026-11-24 — scenario-analytics snapshots unpin moves it"
+    ) in run.stderr.splitlines()
+    assert (store / "latest.json").read_bytes() == before
+    assert date(2026, 11, 24) in Store(store).dates()
+
+    # So does a backfill, as an event of its own in the JSON log.
+    backfill = cli(
+        "backfill", "--exports", str(exports), "--snapshots", str(store),
+        "--from", "2026-11-23", "--to", "2026-11-23", "--force", "--log-format", "json", *GATES,
+    )  # fmt: skip
+    assert backfill.exit_code == 0, backfill.stderr
+    events = [json.loads(line) for line in backfill.stderr.splitlines()]
+    (held,) = [e for e in events if e.get("pinned")]
+    assert (held["stage"], held["event"], held["snapshot_date"]) == (
+        "publish",
+        "warning",
+        "2026-11-23",
+    )
+    assert (store / "latest.json").read_bytes() == before
+
+    result = snapshots(store, "unpin")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{store / 'snapshot_date=2026-11-24'}\n"
+    assert "latest.json unpinned from 2026-11-21; it names 2026-11-24" in result.stderr
+    assert latest_json(store) == {
+        "snapshot_date": "2026-11-24",
+        "path": "snapshot_date=2026-11-24",
+    }
+
+
+def test_pin_a_date_not_published(store: Path) -> None:
+    before = (store / "latest.json").read_bytes()
+    result = snapshots(store, "pin", "2026-11-01")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert result.stdout == ""
+    assert "error: no published snapshot for 2026-11-01 in" in error_line(result)
+    result = snapshots(store, "pin", "2026-13-01")
+    assert result.exit_code == ExitCode.USAGE
+    assert "is not a date in YYYY-MM-DD form" in result.stderr
+    assert (store / "latest.json").read_bytes() == before
+
+
+def test_unpin_when_not_pinned_names_the_newest(store: Path) -> None:
+    (store / "latest.json").write_text('{"snapshot_date": "2026-11-21"}\n')
+    result = snapshots(store, "unpin")
+    assert result.exit_code == 0, result.stderr
+    assert "latest.json was not pinned; it names 2026-11-23" in result.stderr
+    assert latest_json(store)["snapshot_date"] == "2026-11-23"
+
+
+def test_a_run_holding_the_store_makes_pin_exit_5(store: Path) -> None:
+    with Store(store).lock():
+        result = snapshots(store, "pin", "2026-11-21")
+    assert result.exit_code == ExitCode.LOCKED
+    assert "is in use by" in error_line(result)
+    assert "pinned" not in latest_json(store)
+
+
+def test_the_store_keeps_a_pin_until_its_date_is_gone(store: Path) -> None:
+    """The library: publish and clean_up leave a pin alone while its date is published."""
+    lib = Store(store)
+    lib.pin(date(2026, 11, 21))
+    assert lib.pinned() == date(2026, 11, 21)
+    assert lib.pin_holds(date(2026, 11, 23)) == date(2026, 11, 21)
+    assert lib.pin_holds(date(2026, 11, 20)) is None  # would not have moved it anyway
+    with lib.lock():
+        assert lib.clean_up() == []
+    assert lib.latest() == date(2026, 11, 21)
+    pinned = (store / "latest.json").read_bytes()
+    for day in (date(2026, 11, 21), date(2026, 11, 25)):  # the pinned date rebuilt, a new one
+        staging = lib.new_staging()
+        shutil.copy(version(store, "2026-11-21") / "manifest.json", staging)
+        lib.publish(staging, day)
+        assert (store / "latest.json").read_bytes() == pinned
+    assert lib.pin_holds(date(2026, 11, 25)) == date(2026, 11, 21)
+    (store / "snapshot_date=2026-11-21").unlink()  # removed by hand
+    assert lib.pinned() is None
+    with lib.lock():
+        lib.clean_up()
+    assert latest_json(store) == {"snapshot_date": "2026-11-25", "path": "snapshot_date=2026-11-25"}
+
+
+# -- delete -------------------------------------------------------------------------------
+
+
+def test_delete_an_older_date(store: Path) -> None:
+    held = version(store, "2026-11-20")  # a reader resolved it before
+    before = (store / "latest.json").read_bytes()
+    result = snapshots(store, "delete", "2026-11-20")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert "deleted snapshot 2026-11-20" in result.stderr
+    assert not (store / "snapshot_date=2026-11-20").exists()
+    assert (store / "latest.json").read_bytes() == before
+    # The reader keeps whole files until the grace period is over.
+    assert (held / "manifest.json").is_file() and (held / ".replaced").is_file()
+    assert [s["snapshot_date"] for s in json.loads(snapshots(store, "--json").stdout)] == DAYS[1:]
+    assert cli("query", "--snapshots", str(store), "--as-of", DAYS[1], "sc1").exit_code == 0
+    assert snapshots(store, "verify").exit_code == 0
+    with Store(store).lock():
+        assert Store(store).clean_up(grace_seconds=0) == [f".versions/{held.name}"]
+    again = snapshots(store, "delete", "2026-11-20")
+    assert again.exit_code == ExitCode.NOT_FOUND
+    assert "no published snapshot for 2026-11-20" in error_line(again)
+
+
+def test_delete_refuses_latest_without_force(store: Path) -> None:
+    before = sorted(os.listdir(store)), (store / "latest.json").read_bytes()
+    result = snapshots(store, "delete", "2026-11-23")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+    line = error_line(result)
+    assert "2026-11-23 is the snapshot latest.json names" in line and "--force" in line
+    assert (sorted(os.listdir(store)), (store / "latest.json").read_bytes()) == before
+
+    result = snapshots(store, "delete", "2026-11-23", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert "latest.json now names 2026-11-22, the newest remaining date" in result.stderr
+    assert latest_json(store) == {"snapshot_date": "2026-11-22", "path": "snapshot_date=2026-11-22"}
+    assert not (store / "snapshot_date=2026-11-23").exists()
+    for day in DAYS[:3]:
+        assert cli("query", "--snapshots", str(store), "--as-of", day, "sc1").exit_code == 0
+    assert cli("query", "--snapshots", str(store), "sc1").exit_code == 0
+    assert snapshots(store, "verify").exit_code == 0
+
+
+def test_delete_a_pinned_latest_with_force_unpins(store: Path) -> None:
+    assert snapshots(store, "pin", "2026-11-21").exit_code == 0
+    refused = snapshots(store, "delete", "2026-11-21")
+    assert refused.exit_code == ExitCode.USAGE
+    assert "latest.json names (pinned)" in error_line(refused)
+    assert snapshots(store, "delete", "2026-11-21", "--force").exit_code == 0
+    assert latest_json(store) == {"snapshot_date": "2026-11-23", "path": "snapshot_date=2026-11-23"}
+
+
+# -- verify and repair --------------------------------------------------------------------
+
+
+def test_verify_a_whole_store(store: Path) -> None:
+    result = snapshots(store, "verify")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    whole = r"the store \S+ is whole \(4 snapshots, (\d+) files re-hashed\)"
+    match = re.search(whole, result.stderr)
+    assert match is not None, result.stderr
+    manifests = [json.loads((version(store, d) / "manifest.json").read_text()) for d in DAYS]
+    outputs = [o for m in manifests for o in m["outputs"]]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", o["sha256"]) for o in outputs)
+    files = sum(len(o.get("files", {None: 0})) for o in outputs)
+    assert int(match.group(1)) == files > 4 * 8
+
+
+def test_verify_names_a_damaged_file_and_repair_keeps_it(
+    built: tuple[Path, Path], store: Path
+) -> None:
+    parquet = version(store, "2026-11-21") / "sessions.parquet"
+    data = bytearray(parquet.read_bytes())
+    data[100:104] = b"\x00\x01\x02\x03"  # a few bytes, same size
+    parquet.write_bytes(bytes(data))
+    (body,) = version(store, "2026-11-22").glob("api/scenarios/*/analytics/summary.json")
+    body.write_text(body.read_text().replace('"participant_count":', '"participant_count": '))
+
+    result = snapshots(store, "verify")
+    assert result.exit_code == ExitCode.FAILURE
+    assert result.stdout == ""
+    assert problems(result) == [
+        "scenario-analytics: problem: 2026-11-21: sessions.parquet is damaged: its sha256 is "
+        "not the manifest's — rebuild it with `scenario-analytics backfill --from 2026-11-21 "
+        "--to 2026-11-21 --force`",
+        f"scenario-analytics: problem: 2026-11-22: {body.relative_to(version(store, DAYS[2]))} "
+        "is damaged: its sha256 is not the manifest's — rebuild it with `scenario-analytics "
+        "backfill --from 2026-11-22 --to 2026-11-22 --force`",
+    ]
+    assert error_line(result).startswith("scenario-analytics: error: 2 problems in the store")
+    assert "rebuild 2026-11-21, 2026-11-22 with" in error_line(result)
+
+    # --repair cannot fix damaged files, and deletes nothing.
+    repaired = snapshots(store, "verify", "--repair")
+    assert repaired.exit_code == ExitCode.FAILURE
+    assert len(problems(repaired)) == 2
+    assert [s.isoformat() for s in Store(store).dates()] == DAYS
+
+    # What the message says to do makes the store whole again.
+    for day in ("2026-11-21", "2026-11-22"):
+        rebuilt = cli(
+            "backfill", "--exports", str(built[0]), "--snapshots", str(store),
+            "--from", day, "--to", day, "--force", *GATES,
+        )  # fmt: skip
+        assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert snapshots(store, "verify").exit_code == 0
+
+
+def test_a_dangling_latest_json_and_repair(store: Path) -> None:
+    (store / "latest.json").write_text(
+        '{"snapshot_date": "2026-11-30", "path": "snapshot_date=2026-11-30"}\n'
+    )
+    result = snapshots(store, "verify")
+    assert result.exit_code == ExitCode.FAILURE
+    assert problems(result) == [
+        "scenario-analytics: problem: latest.json names 2026-11-30, which has no published "
+        "snapshot — `scenario-analytics snapshots verify --repair` fixes it"
+    ]
+    assert "verify --repair` fixes 1 of them" in error_line(result)
+
+    repaired = snapshots(store, "verify", "--repair")
+    assert repaired.exit_code == 0, repaired.stderr
+    assert (
+        "scenario-analytics: repaired: latest.json now names 2026-11-23, the newest published date"
+        in repaired.stderr.splitlines()
+    )
+    assert latest_json(store) == {"snapshot_date": "2026-11-23", "path": "snapshot_date=2026-11-23"}
+    assert snapshots(store, "verify").exit_code == 0
+
+
+def test_a_missing_latest_json(store: Path) -> None:
+    (store / "latest.json").unlink()
+    result = snapshots(store, "verify")
+    assert result.exit_code == ExitCode.FAILURE
+    assert "latest.json is missing, while 2026-11-23 is published" in problems(result)[0]
+    assert snapshots(store, "verify", "--repair").exit_code == 0
+    assert latest_json(store)["snapshot_date"] == "2026-11-23"
+
+
+def test_a_missing_link(store: Path) -> None:
+    """A version removed under its link (a dangling link), and a link removed by hand."""
+    shutil.rmtree(version(store, "2026-11-21"))
+    newest = version(store, "2026-11-23")
+    (store / "snapshot_date=2026-11-23").unlink()
+    result = snapshots(store, "verify")
+    assert result.exit_code == ExitCode.FAILURE
+    found = problems(result)
+    assert len(found) == 3, found
+    assert found[0].startswith(
+        "scenario-analytics: problem: snapshot_date=2026-11-21 is a dangling link (its version "
+    )
+    assert "latest.json names 2026-11-23, which has no published snapshot" in found[1]
+    assert f".versions/{newest.name} is left over from a killed run" in found[2]
+
+    repaired = snapshots(store, "verify", "--repair")
+    assert repaired.exit_code == 0, repaired.stderr
+    lines = repaired.stderr.splitlines()
+    assert "scenario-analytics: repaired: removed the dangling link snapshot_date=2026-11-21" in (
+        lines
+    )
+    assert f"scenario-analytics: repaired: removed .versions/{newest.name}" in lines
+    assert latest_json(store)["snapshot_date"] == "2026-11-22"
+    assert [s["snapshot_date"] for s in json.loads(snapshots(store, "--json").stdout)] == [
+        "2026-11-20",
+        "2026-11-22",
+    ]
+
+
+def test_repair_removes_leftovers_and_keeps_a_pin(store: Path) -> None:
+    assert snapshots(store, "pin", "2026-11-21").exit_code == 0
+    (store / ".staging" / "dead").mkdir(parents=True)
+    (store / ".staging" / "dead" / "summaries.parquet").write_bytes(b"half")
+    os.symlink(".versions/x", store / ".snapshot_date=2026-11-24.dead.link")
+    (store / ".latest.json.dead.tmp").write_text("{")
+    result = snapshots(store, "verify")
+    assert result.exit_code == ExitCode.FAILURE
+    assert [p.split(": problem: ")[1].split(" is left")[0] for p in problems(result)] == [
+        ".staging/dead",
+        ".snapshot_date=2026-11-24.dead.link",
+        ".latest.json.dead.tmp",
+    ]
+    repaired = snapshots(store, "verify", "--repair")
+    assert repaired.exit_code == 0, repaired.stderr
+    assert not list((store / ".staging").iterdir())
+    assert not list(store.glob(".*.link")) and not list(store.glob(".latest.json.*"))
+    assert latest_json(store)["pinned"] is True
+    assert latest_json(store)["snapshot_date"] == "2026-11-21"
+
+
+def test_manifests_without_sha256_are_not_verifiable(store: Path) -> None:
+    path = version(store, "2026-11-20") / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for output in manifest["outputs"]:
+        output.pop("sha256")
+        output.pop("files", None)
+    path.write_text(json.dumps(manifest, indent=2))
+    result = snapshots(store, "verify")
+    assert result.exit_code == 0, result.stderr
+    (note,) = [x for x in result.stderr.splitlines() if ": note: " in x]
+    assert note.startswith(
+        "scenario-analytics: note: 2026-11-20: not verifiable (manifest without sha256): "
+        "summaries.parquet, "
+    )
+    assert note.endswith("api/scenarios/*/analytics/summary.json")
+    (version(store, "2026-11-20") / "users.parquet").unlink()  # still checked: it must exist
+    result = snapshots(store, "verify")
+    assert result.exit_code == ExitCode.FAILURE
+    assert "2026-11-20: users.parquet is missing" in problems(result)[0]
+
+
+# -- disk use -----------------------------------------------------------------------------
+
+
+def _bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(
+        os.lstat(os.path.join(d, f)).st_size for d, _s, files in os.walk(path) for f in files
+    )
+
+
+def test_listing_totals_and_usage(store: Path) -> None:
+    replaced = version(store, "2026-11-20")
+    assert snapshots(store, "delete", "2026-11-20").exit_code == 0
+    (store / ".quarantine" / "2026-11-24_x").mkdir(parents=True)
+    (store / ".quarantine" / "2026-11-24_x" / "report.json").write_bytes(b"{}" * 500)
+
+    listed = json.loads(snapshots(store, "--json").stdout)
+    assert isinstance(listed, list) and all(s["bytes"] > 0 for s in listed)
+    result = snapshots(store, "usage", "--json")
+    assert result.exit_code == 0, result.stderr
+    usage = json.loads(result.stdout)
+    ledger = sum(_bytes(p) for p in store.glob(".ledger.duckdb*"))
+    assert usage == {
+        "snapshots": {"count": 3, "bytes": sum(s["bytes"] for s in listed)},
+        "replaced_versions": {"count": 1, "bytes": _bytes(replaced)},
+        "quarantines": {"count": 1, "bytes": 1000},
+        "ledger": {"bytes": ledger},
+        "store": {"bytes": _bytes(store)},
+    }
+    assert ledger > 0 and usage["store"]["bytes"] > sum(
+        v["bytes"] for k, v in usage.items() if k != "store"
+    )
+
+    table = snapshots(store)
+    assert table.exit_code == 0, table.stderr
+    rows, totals = table.stdout.split("\n\n")
+    assert len(rows.splitlines()) == 1 + 3
+    assert totals == snapshots(store, "usage").stdout
+    lines = totals.splitlines()
+    assert re.fullmatch(r"total: 3 snapshots +\d+\.\d kB", lines[0])
+    assert re.fullmatch(r"replaced versions kept for readers: 1 +\d+\.\d kB", lines[1])
+    assert re.fullmatch(r"quarantines: 1 +1\.0 kB", lines[2])
+    assert lines[3].startswith("ledger ") and lines[4].startswith("store folder, all of it ")
+    assert {len(line) for line in lines} == {len(rows.splitlines()[0])}  # the size column
+
+
+def test_options_before_the_subcommand_and_from_the_environment(store: Path) -> None:
+    result = cli("snapshots", "--snapshots", str(store), "verify")
+    assert result.exit_code == 0, result.stderr
+    env = {"SCENARIO_ANALYTICS_SNAPSHOTS": str(store)}
+    assert cli("snapshots", "usage", "--json", env=env).exit_code == 0
+    missing = cli("snapshots", "verify", "--snapshots", str(store / "missing"))
+    assert missing.exit_code == ExitCode.NOT_FOUND
+    assert "no snapshot store at" in error_line(missing)
+    assert cli("snapshots", "verify").exit_code == ExitCode.USAGE
