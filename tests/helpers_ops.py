@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ from click.testing import CliRunner, Result
 from conftest import CSV_SESSION_HEADER, csv_session, flat_session, session, write_exports
 
 from scenario_analytics.cli import main
+from scenario_analytics.engine.database import connect
+from scenario_analytics.engine.sql_files import load_sql_files
+from scenario_analytics.pipeline.stages import load_exports
+from scenario_analytics.publish.fingerprint import DayDigests
 
 # Manifest keys that may differ between two builds of the same snapshot.
 # What a manifest says of the run that built it rather than of the snapshot: when, how
@@ -104,3 +109,16 @@ def snapshot_content(folder: Path) -> dict[str, Any]:
 def created_at(store: Path, day: str) -> str:
     manifest = json.loads((store / f"snapshot_date={day}" / "manifest.json").read_text())
     return str(manifest["created_at"])
+
+
+def day_digests(exports: Path) -> DayDigests:
+    """The per-day digests (`sql/0070`'s `day_digests`) of an exports folder."""
+    con = connect()
+    try:
+        return load_exports(con, exports, date(2026, 11, 26), load_sql_files()).digests
+    finally:
+        con.close()
+
+
+def manifest_bytes(store: Path, day: str) -> bytes:
+    return (store / f"snapshot_date={day}" / "manifest.json").read_bytes()

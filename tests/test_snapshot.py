@@ -39,6 +39,15 @@ def con() -> duckdb.DuckDBPyConnection:
            FROM range(400000) AS t(i)
            ORDER BY hash(i * 31)"""
     )
+    # What 0070's day_digests reads besides the sessions (0040...0060 make them): empty.
+    con.execute(
+        """CREATE TABLE user_directory (user_id VARCHAR, email VARCHAR, is_system BOOLEAN,
+               is_member BOOLEAN, first_session_at TIMESTAMP);
+           CREATE TABLE scenario_directory (scenario_id VARCHAR, slug VARCHAR, name VARCHAR,
+               in_scenarios_export BOOLEAN, first_session_at TIMESTAMP);
+           CREATE TABLE groups (group_id VARCHAR, name VARCHAR);
+           CREATE TABLE group_memberships (group_id VARCHAR, user_id VARCHAR)"""
+    )
     yield con
     con.close()
 

@@ -127,6 +127,12 @@ def run_command(
     help="Last snapshot date YYYY-MM-DD (inclusive).",
 )
 @option("--force", is_flag=True, help="Rebuild days whose snapshot is already up to date.")
+@option(
+    "--stale",
+    is_flag=True,
+    help="Only rebuild the published days of the range that are out of date (what "
+    "`snapshots stale` lists); days without a snapshot are left alone.",
+)
 @log_format_option
 @debug_option
 @handle_errors
@@ -143,13 +149,17 @@ def backfill_command(
     start: date,
     end: date,
     force: bool,
+    stale: bool,
     log_format: str,
 ) -> None:
     """Build and publish one snapshot per day of a date range.
 
     Each day is what `run --as-of` that day gives, from the same exports; the exports are
-    loaded once for all days. A day whose snapshot already has the same inputs, SQL, job
-    settings and tool version is skipped, so a killed backfill resumes where it stopped.
+    loaded once for all days. A day whose snapshot is up to date is skipped: the same
+    inputs, SQL, job settings and tool version (decided without loading), or else the same
+    data digest (the sessions up to that day and the directory rows it uses, as the loaded
+    exports have them). So a killed backfill resumes where it stopped, and export files
+    with only later sessions leave earlier days alone.
     latest.json keeps naming the newest date. Prints one line per day as it is published
     or skipped: date, published or skipped, path (with --log-format json, a JSON object).
 
@@ -158,6 +168,8 @@ def backfill_command(
       scenario-analytics backfill --job jobs/backfill.toml --from 2026-10-01 --to 2026-10-31
       scenario-analytics backfill --exports /data/exports --snapshots /data/snapshots \\
           --from 2026-11-20 --to 2026-11-26 --force
+      scenario-analytics backfill --job jobs/nightly.toml --from 2026-10-01 \\
+          --to 2026-11-26 --stale
     """
     settings = JobSettings.resolve(
         job,
@@ -171,6 +183,7 @@ def backfill_command(
         start,
         end,
         force=force,
+        stale=stale,
         full_refresh=full_refresh,
         skip_checks=skip_checks,
         allow_partial_day=allow_partial_day,

@@ -1,5 +1,6 @@
 """`snapshots`: list a store's published snapshots (the group's default), and manage the
-store: pin, unpin, delete, verify, usage. The logic is the store's (`publish/store.py`);
+store: pin, unpin, delete, verify, usage; and list those the exports make out of date
+(stale). The logic is the store's (`publish/store.py`);
 this parses options and prints."""
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ from scenario_analytics.cli.options import (
     CONTEXT,
     bundle,
     debug_option,
+    exports_option,
     job_option,
     json_option,
+    log_format_option,
     option,
     parse_day,
     snapshots_option,
 )
-from scenario_analytics.cli.output import fail, handle_errors, log
+from scenario_analytics.cli.output import fail, handle_errors, interruptible, log, reporter
 from scenario_analytics.errors import ExitCode
+from scenario_analytics.pipeline.backfill import StaleOptions, find_stale
+from scenario_analytics.pipeline.stages import JobOptions
 from scenario_analytics.publish.store import Store, StoreUsage, require_store, snapshot_dir_name
 from scenario_analytics.settings import JobSettings
 
@@ -298,3 +303,67 @@ def usage_command(snapshots: Path | None, job: Path | None, as_json: bool) -> No
         return
     for line in _usage_lines(usage):
         click.echo(line)
+
+
+@snapshots_command.command("stale", context_settings=CONTEXT)
+@exports_option
+@store_options
+@option("--from", "start", callback=parse_day, help="First snapshot date to look at, YYYY-MM-DD.")
+@option("--to", "end", callback=parse_day, help="Last snapshot date to look at, YYYY-MM-DD.")
+@json_option
+@log_format_option
+@handle_errors
+@interruptible
+def stale_command(
+    exports: Path | None,
+    snapshots: Path | None,
+    job: Path | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+    log_format: str,
+) -> None:
+    """List the published snapshots the exports now make out of date.
+
+    A snapshot is out of date when the accepted sessions up to the end of its day, or the
+    user and scenario directory rows it uses, differ from what it was built from (its
+    manifest's data_digest), e.g. after exports of past days arrived late. For each: date,
+    sessions up to that day then and now, why, path. Snapshots built by versions without
+    a data digest are listed (no_data_digest) unless their inputs are unchanged. Nothing
+    is published; `backfill --stale` rebuilds them. Exit 0 whether or not any is stale.
+
+    \b
+    Example:
+      scenario-analytics snapshots stale --job jobs/nightly.toml
+      scenario-analytics snapshots stale --exports /data/exports --snapshots /data/snapshots \\
+          --from 2026-11-01 --json
+    """
+    parent = click.get_current_context().parent
+    if parent is not None:
+        snapshots = snapshots or parent.params.get("snapshots")
+        job = job or parent.params.get("job")
+    settings = JobSettings.resolve(job, exports=exports, snapshots=snapshots)
+    require_store(settings.snapshot_store())
+    options = StaleOptions(
+        **JobOptions.fields_of(settings, full_refresh=False), start=start, end=end
+    )
+    with reporter(log_format) as report:
+        found = find_stale(options, report)
+    if as_json:
+        click.echo(json.dumps([d.as_json() for d in found], indent=2))
+        return
+    click.echo(f"{'date':<10}  {'sessions then':>13}  {'sessions now':>12}  {'why':<14}  path")
+    for d in found:
+        click.echo(
+            f"{d.snapshot_date.isoformat():<10}  {d.sessions_then:>13,}  {d.sessions_now:>12,}  "
+            f"{d.reason:<14}  {d.path}"
+        )
+    log(
+        f"{len(found)} snapshot{'' if len(found) == 1 else 's'} out of date"
+        + (
+            f"; rebuild with: scenario-analytics backfill --stale --from "
+            f"{found[0].snapshot_date.isoformat()} --to {found[-1].snapshot_date.isoformat()}"
+            if found
+            else ""
+        )
+    )

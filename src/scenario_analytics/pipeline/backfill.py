@@ -3,9 +3,13 @@
 Each day is what `run --as-of` that day gives (`run.py`, through the same stages of
 `stages.py`): the exports are scanned,
 loaded and validated once (through the store's ledger), then each day runs only the
-as-of SQL, writes and publishes. A day whose published manifest has the same
-fingerprint (inputs, SQL, settings, tool) is skipped unless `force`, so a killed
-backfill resumes where it stopped.
+as-of SQL, writes and publishes. A day is skipped unless `force` when it is up to
+date: its published manifest has the same fingerprint (inputs, SQL, settings, tool:
+decided before loading anything), or else, once the exports are loaded, the same
+`data_digest` (what that day uses: the sessions up to its end, the directory rows it
+takes, SQL, tool, settings). So a killed backfill resumes where it stopped, and a new
+export file whose sessions are all later than a day leaves that day alone. `stale`
+builds only the published days that are out of date.
 """
 
 from __future__ import annotations
@@ -25,18 +29,23 @@ from scenario_analytics.pipeline.stages import (
     JobOptions,
     LoadResult,
     Prepared,
+    StaleDay,
     boundary,
     check_as_of,
     compress_history,
+    day_data_digest,
     files_summary,
     find_exports,
     load_validated,
     make_day,
+    open_ledger,
     prepare,
     prune,
     publish_day,
     release_day,
+    stage_exports,
     staging_removed,
+    stale_days,
     summarized_failure,
 )
 from scenario_analytics.publish.manifest import Manifest
@@ -55,6 +64,7 @@ class BackfillOptions(JobOptions):
     start: date
     end: date
     force: bool = False  # rebuild days that are up to date
+    stale: bool = False  # only rebuild published days that are out of date
 
     @classmethod
     def from_settings(
@@ -64,13 +74,14 @@ class BackfillOptions(JobOptions):
         end: date,
         *,
         force: bool = False,
+        stale: bool = False,
         full_refresh: bool = False,
         skip_checks: Collection[str] = (),
         allow_partial_day: bool = False,
     ) -> BackfillOptions:
         """The options of a backfill from resolved job settings (`JobSettings.resolve`)."""
         fields = JobOptions.fields_of(settings, full_refresh, skip_checks, allow_partial_day)
-        return cls(**fields, start=start, end=end, force=force)
+        return cls(**fields, start=start, end=end, force=force, stale=stale)
 
 
 @dataclass(frozen=True)
@@ -149,15 +160,15 @@ def backfill(
     with summarized_failure(report, "backfill", started) as tracked:
         result = _backfill(options, tracked, started, _InOrder(on_day))
     loaded = result.loaded
-    newest = max(result.days, key=lambda d: d.snapshot_date)
+    newest = max(result.days, key=lambda d: d.snapshot_date, default=None)
     data: dict[str, object] = {
         "status": "done",
         "days": len(result.days),
         "days_published": len(result.published),
         "days_skipped": len(result.skipped),
-        "snapshot": str(newest.path),
-        "sessions": newest.sessions,
-        "scenarios": newest.scenarios,
+        "snapshot": str(newest.path) if newest else None,
+        "sessions": newest.sessions if newest else 0,
+        "scenarios": newest.scenarios if newest else 0,
         "pruned": [d.isoformat() for d in result.pruned],
     }
     text = (
@@ -174,10 +185,12 @@ def backfill(
         files_text, files_data = files_summary(loaded)
         text += f"; {files_text}"
         data.update(files_data)
-    text += (
-        f"; newest snapshot {newest.path} ({newest.sessions:,} sessions, "
-        f"{newest.scenarios:,} scenarios); {result.seconds:.1f}s"
-    )
+    if newest is not None:
+        text += (
+            f"; newest snapshot {newest.path} ({newest.sessions:,} sessions, "
+            f"{newest.scenarios:,} scenarios)"
+        )
+    text += f"; {result.seconds:.1f}s"
     report(Event("backfill", "summary", text, rows=rows, seconds=result.seconds, data=data))
     return result
 
@@ -210,30 +223,50 @@ def _backfill(
     store = Store(options.snapshots)
     results: dict[date, DayResult] = {}
     loaded: LoadResult | None = None
-    on_day.expect(days)
     with store.lock(), staging_removed(store):
         prepared = prepare(store, folder, report)
-        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
-        todo: list[date] = []
-        for day in days:
-            manifest = store.manifest(day)
-            if not options.force and manifest is not None:
-                if manifest.fingerprint == fingerprint:
-                    public = store.root / store.link_name(day)
-                    results[day] = DayResult.of(day, "skipped", public, manifest)
+        if options.stale:
+            published = set(store.dates())
+            for day in days:
+                if day not in published:
                     report(
                         Event(
                             "skip",
                             "info",
-                            f"{day.isoformat()}: up to date, skipped (--force rebuilds it)",
+                            f"{day.isoformat()}: not published, left alone (--stale "
+                            "rebuilds only published days)",
                             snapshot_date=day,
                         )
                     )
-                    on_day(results[day])
+            days = [d for d in days if d in published]
+        on_day.expect(days)
+        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
+        manifests = {day: store.manifest(day) for day in days}
+
+        def skip(day: date, manifest: Manifest, why: str) -> None:
+            public = store.root / store.link_name(day)
+            results[day] = DayResult.of(day, "skipped", public, manifest)
+            report(
+                Event(
+                    "skip",
+                    "info",
+                    f"{day.isoformat()}: up to date, skipped ({why}--force rebuilds it)",
+                    snapshot_date=day,
+                )
+            )
+            on_day(results[day])
+
+        todo: list[date] = []
+        for day in days:
+            manifest = manifests[day]
+            if not options.force and manifest is not None:
+                if manifest.fingerprint == fingerprint:
+                    skip(day, manifest, "")
                     continue
             todo.append(day)
         if todo:
-            loaded, built = _backfill_days(options, prepared, todo, report, on_day)
+            loaded, built = _backfill_days(options, prepared, fingerprint, manifests, todo,
+                                           report, skip, on_day)  # fmt: skip
             results.update((d.snapshot_date, d) for d in built)
         # Every day of the range is protected, published or up to date: the paths the
         # backfill prints must exist, and a resumed backfill must end as a whole one.
@@ -246,15 +279,33 @@ def _backfill(
 def _backfill_days(
     options: BackfillOptions,
     prepared: Prepared,
+    fingerprint: dict[str, str],
+    manifests: dict[date, Manifest | None],
     todo: list[date],
     report: Report,
+    skip: Callable[[date, Manifest, str], None],
     on_day: Callable[[DayResult], None],
 ) -> tuple[LoadResult, list[DayResult]]:
+    """Load once, skip the days whose data digest still matches, build the others."""
     con = connect(options.engine)
     done: list[DayResult] = []
     try:
         loading = time.monotonic()
         loaded = load_validated(con, prepared, options, todo[0], report)
+        stale = []
+        for day in todo:
+            manifest = manifests[day]
+            if (
+                not options.force
+                and manifest is not None
+                and manifest.data_digest == day_data_digest(loaded, fingerprint, day)
+            ):
+                skip(day, manifest, "the data it uses is unchanged; ")
+            else:
+                stale.append(day)
+        todo = stale
+        if not todo:
+            return loaded, done
         if len(todo) > 1:
             compress_history(con)
         shared = time.monotonic()
@@ -312,3 +363,45 @@ def _backfill_days(
     finally:
         con.close()
     return loaded, done
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleOptions(JobOptions):
+    """Which published snapshots `find_stale` looks at: those from `start` to `end`
+    (inclusive; None: no bound)."""
+
+    start: date | None = None
+    end: date | None = None
+
+
+def find_stale(options: StaleOptions, report: Report = ignore) -> list[StaleDay]:
+    """The published snapshots (of the range) out of date with the exports as they are now.
+
+    A snapshot whose fingerprint still matches is up to date without loading anything;
+    for the others the exports are loaded (through the ledger: cheap for unchanged files)
+    and the day's data digest compared with its manifest's. Publishes nothing.
+    """
+    check_store_and_exports(options.exports, options.snapshots)
+    folder = find_exports(options.exports, options.ignore, report)
+    store = Store(options.snapshots)
+    with store.lock():
+        prepared = prepare(store, folder, report)
+        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
+        days = [
+            d
+            for d in store.dates()
+            if (options.start is None or d >= options.start)
+            and (options.end is None or d <= options.end)
+        ]
+        maybe = [
+            d for d in days if (m := store.manifest(d)) is not None and m.fingerprint != fingerprint
+        ]
+        if not maybe:
+            return []
+        con = connect(options.engine)
+        try:
+            ledger = open_ledger(con, store, prepared.plan, options.full_refresh, report)
+            loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
+        finally:
+            con.close()
+        return stale_days(store, maybe, fingerprint, loaded)

@@ -1,6 +1,7 @@
 """`run`: build and publish the snapshot of one as-of date.
 
-prepare (lock, scan) -> load and validate -> build, summarize, write -> publish -> prune
+prepare (lock, scan) -> load and validate (and warn of earlier snapshots the exports make
+out of date) -> build, summarize, write -> publish -> prune
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from scenario_analytics.pipeline.stages import (
     prepare,
     prune,
     publish_day,
+    report_stale,
     staging_removed,
+    stale_days,
     summarized_failure,
 )
 from scenario_analytics.publish.manifest import Manifest
@@ -132,6 +135,10 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
         con = connect(options.engine)
         try:
             loaded = load_validated(con, prepared, options, options.as_of, report)
+            fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
+            earlier = [d for d in store.dates() if d < options.as_of]
+            stale = stale_days(store, earlier, fingerprint, loaded, undigested=False)
+            report_stale(report, stale, options.exports, options.snapshots)
             staging, manifest = make_day(
                 con, prepared, loaded, options, options.as_of, started, report
             )

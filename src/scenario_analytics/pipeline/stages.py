@@ -47,7 +47,13 @@ from scenario_analytics.ingest.entities import ENTITIES, ENTITY_FIELDS, ExportFi
 from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
-from scenario_analytics.publish.fingerprint import snapshot_fingerprint, sql_version, staging_digest
+from scenario_analytics.publish.fingerprint import (
+    DayDigests,
+    data_digest,
+    snapshot_fingerprint,
+    sql_version,
+    staging_digest,
+)
 from scenario_analytics.publish.manifest import (
     CheckResult,
     Counts,
@@ -223,6 +229,7 @@ class LoadResult:
     validate_started: float = 0.0  # time.monotonic() when the cross-file SQL began
     checks: list[CheckResult] = field(default_factory=list)  # `validate`'s, for `as_of`
     as_of: date | None = None
+    digests: DayDigests = field(default_factory=lambda: DayDigests(()))  # sql/0070
 
     def entity_totals(self, entity: str) -> tuple[int, int, int]:
         stats = [f for f in self.files if f.entity == entity]
@@ -357,6 +364,7 @@ def stage_exports(
 
     started = time.monotonic()
     _run_sql(con, plan.all_files, {}, "validate", report)
+    digests = _day_digests(con, report)
     stats = _file_stats(con, inputs)
     rejects = con.execute(
         "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
@@ -369,7 +377,31 @@ def stage_exports(
         files_parsed=len(parsed),
         files_reused=len(reused),
         validate_started=started,
+        digests=digests,
     )
+
+
+def _day_digests(con: duckdb.DuckDBPyConnection, report: Report) -> DayDigests:
+    """Read the per-day digests `sql/0070` made (one row per day: small)."""
+    started = time.monotonic()
+    digests = DayDigests.read(con)
+    seconds = time.monotonic() - started
+    report(
+        Event(
+            "validate",
+            "info",
+            f"read the data digests of {len(digests.days):,} days in {seconds:.1f}s",
+            seconds=seconds,
+            data={"digest_days": len(digests.days)},
+        )
+    )
+    return digests
+
+
+def day_data_digest(loaded: LoadResult, fingerprint: dict[str, str], day: date) -> str:
+    """The manifest's `data_digest` of `day` from these exports (`fingerprint`: the
+    run's, for its SQL, tool and settings digests)."""
+    return data_digest(loaded.digests.at(day), fingerprint)
 
 
 def _check_unchanged(parsed: list[InputFile]) -> None:
@@ -629,6 +661,7 @@ def write_day(
     started: float,
     report: Report = ignore,
     checks: list[CheckResult] | None = None,
+    digest: str | None = None,
 ) -> tuple[Path, Manifest]:
     """Write one date's snapshot into a staging folder; returns it and the manifest."""
     began = time.monotonic()
@@ -657,6 +690,7 @@ def write_day(
         ignored_files=loaded.folder.ignored,
         materialized_filters_per_scenario=filters,
         fingerprint=fingerprint,
+        data_digest=digest,
         checks=checks or [],
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         duration_seconds=round(time.monotonic() - started, 3),
@@ -915,6 +949,7 @@ def make_day(
         started,
         report,
         checks,
+        day_data_digest(loaded, fingerprint, day),
     )
 
 
@@ -1070,3 +1105,80 @@ def staging_removed(store: Store) -> Iterator[None]:
             for entry in store.staging.iterdir():
                 shutil.rmtree(entry, ignore_errors=True)
         raise
+
+
+# -- stale snapshots: published days the exports now disagree with ------------------------------
+
+
+@dataclass(frozen=True)
+class StaleDay:
+    """A published snapshot out of date with the current exports: its sessions up to its
+    day then (its manifest's count) and now (the digests'), and why."""
+
+    snapshot_date: date
+    path: Path
+    sessions_then: int
+    sessions_now: int
+    reason: str  # "data_changed", or "no_data_digest" (built by an earlier version)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "snapshot_date": self.snapshot_date.isoformat(),
+            "path": str(self.path),
+            "sessions_then": self.sessions_then,
+            "sessions_now": self.sessions_now,
+            "reason": self.reason,
+        }
+
+
+def stale_days(
+    store: Store,
+    days: Collection[date],
+    fingerprint: dict[str, str],
+    loaded: LoadResult,
+    *,
+    undigested: bool = True,
+) -> list[StaleDay]:
+    """The days of `days` whose published snapshot is out of date with the loaded exports:
+    not the same fingerprint and not the same data digest. A manifest without a
+    `data_digest` (an earlier version's) counts as stale if `undigested`."""
+    found = []
+    for day in sorted(days):
+        manifest = store.manifest(day)
+        if manifest is None or manifest.fingerprint == fingerprint:
+            continue
+        now = loaded.digests.at(day)
+        if manifest.data_digest is None:
+            if not undigested:
+                continue
+            reason = "no_data_digest"
+        elif manifest.data_digest != data_digest(now, fingerprint):
+            reason = "data_changed"
+        else:
+            continue
+        path = store.root / store.link_name(day)
+        sessions = manifest.counts.sessions_in_snapshot
+        found.append(StaleDay(day, path, sessions, now.sessions, reason))
+    return found
+
+
+def report_stale(report: Report, stale: list[StaleDay], exports: Path, snapshots: Path) -> None:
+    """The warning of a run whose exports make earlier snapshots out of date."""
+    if not stale:
+        return
+    dates = [d.snapshot_date.isoformat() for d in stale]
+    shown = ", ".join(dates[:10]) + (f", ... ({len(dates)} days)" if len(dates) > 10 else "")
+    command = (
+        f"scenario-analytics backfill --exports {exports} --snapshots {snapshots} "
+        f"--from {dates[0]} --to {dates[-1]} --stale"
+    )
+    report(
+        Event(
+            "check",
+            "warning",
+            f"the exports make {len(dates)} earlier snapshot{'s' if len(dates) > 1 else ''} "
+            f"out of date (late or changed sessions, or directory rows they use): {shown}; "
+            f"rebuild with: {command}",
+            data={"stale": dates, "command": command},
+        )
+    )

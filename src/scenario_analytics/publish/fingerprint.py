@@ -3,15 +3,22 @@
 - The ledger keeps staged rows per export file; they stay valid while the file's bytes,
   the per-file SQL and the code that reads files are the same (`staging_digest`).
 - A published snapshot is up to date while its inputs, SQL, job settings and tool are
-  the same (`snapshot_fingerprint`, stored in its manifest); `backfill` skips such days.
+  the same (`snapshot_fingerprint`, stored in its manifest); `backfill` skips such days
+  without loading anything.
+- Otherwise it is still up to date while what its day uses is the same: the sessions up
+  to its day, the directory rows it takes, SQL, tool, settings (`data_digest`, from
+  `sql/0070`'s `day_digests`, stored in its manifest as `data_digest`).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -100,3 +107,58 @@ def snapshot_fingerprint(
         "settings": _sha256([settings]),
         "tool": code_digest(),
     }
+
+
+# -- per-day data digests -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayDigest:
+    """What one as-of day's snapshot is made of, from `sql/0070`'s `day_digests`: the
+    accepted, de-duplicated sessions created up to the end of the day (their number and
+    two XORs of row hashes) and the directory rows the day uses (users, scenarios, groups,
+    memberships: their number and two XORs)."""
+
+    sessions: int = 0
+    h1: int = 0
+    h2: int = 0
+    directory_rows: int = 0
+    d1: int = 0
+    d2: int = 0
+
+
+class DayDigests:
+    """The running digests of every day, read once after the build SQL; `at(day)` is the
+    newest row on or before `day` (a day without sessions of its own has the one before)."""
+
+    def __init__(self, rows: Iterable[tuple[date, DayDigest]]) -> None:
+        pairs = sorted(rows, key=lambda r: r[0])
+        self.days = [d for d, _ in pairs]
+        self.rows = [r for _, r in pairs]
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> DayDigests:
+        found = con.execute(
+            "SELECT day, sessions, h1, h2, directory_rows, d1, d2 FROM day_digests ORDER BY day"
+        ).fetchall()
+        return cls((day, DayDigest(*(int(v) for v in rest))) for day, *rest in found)
+
+    def at(self, day: date) -> DayDigest:
+        n = bisect.bisect_right(self.days, day)
+        return self.rows[n - 1] if n else DayDigest()
+
+
+def data_digest(day: DayDigest, fingerprint: Mapping[str, str]) -> str:
+    """One hex string for a day's snapshot: its day digest, the SQL version, the code
+    digest (`code_digest`) and the materialized filter set (the fingerprint's `settings`).
+    Equal for two builds exactly when what determines the snapshot's content is equal
+    (but for the date itself, which the snapshot's folder names)."""
+    return _sha256(
+        [
+            "data_digest:1",
+            *(f"{name}={getattr(day, name)}" for name in DayDigest.__dataclass_fields__),
+            f"sql={fingerprint.get('sql', '')}",
+            f"tool={fingerprint.get('tool', '')}",
+            f"settings={fingerprint.get('settings', '')}",
+        ]
+    )

@@ -114,6 +114,7 @@ class Manifest(_Part):
     ignored_files: list[str] = []
     materialized_filters_per_scenario: int = 0
     fingerprint: dict[str, str] = {}
+    data_digest: str | None = None  # what the day is made of; manifests of early versions lack it
     checks: list[CheckResult] = []
     created_at: str = ""
     duration_seconds: float = 0.0
