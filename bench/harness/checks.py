@@ -10,24 +10,9 @@ import duckdb
 
 from bench.harness.datasets import Dataset
 from bench.harness.util import log, sql_literal
+from scenario_analytics.publish.snapshot import SUMMARY_FIGURES
 
-FIGURES = (
-    "participant_count",
-    "total_sessions",
-    "average_best_score",
-    "average_best_rank",
-    "average_lift_percentage",
-    "total_practice_minutes",
-    "average_session_duration_seconds",
-    "gold_count",
-    "gold_percentage",
-    "silver_count",
-    "silver_percentage",
-    "bronze_count",
-    "bronze_percentage",
-    "unranked_count",
-    "unranked_percentage",
-)
+FIGURES = SUMMARY_FIGURES  # the columns of summaries.parquet a body shows
 DECIMALS = {
     "average_best_score",
     "average_lift_percentage",
