@@ -286,3 +286,8 @@ def utc_today() -> date:
     """Today in UTC. Callers look it up as `filters.utc_today()`, so that a test can set
     the clock in one place (`monkeypatch.setattr(filters, "utc_today", ...)`)."""
     return datetime.now(UTC).date()
+
+
+def utc_yesterday() -> date:
+    """The default as-of date: the last whole day, UTC."""
+    return utc_today() - timedelta(days=1)

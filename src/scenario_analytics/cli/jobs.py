@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import click
@@ -46,8 +46,21 @@ publishing_options = bundle(
 )
 
 
-def yesterday() -> date:
-    return filters.utc_today() - timedelta(days=1)
+def _publishing_settings(
+    job: Path | None,
+    exports: Path | None,
+    snapshots: Path | None,
+    max_reject_ratio: float | None,
+    keep: int | None,
+) -> JobSettings:
+    """The job settings of `run` and `backfill`: their shared options over the job file."""
+    return JobSettings.resolve(
+        job,
+        exports=exports,
+        snapshots=snapshots,
+        max_reject_ratio=max_reject_ratio,
+        keep_snapshots=keep,
+    )
 
 
 def json_line(status: str, day: date, path: Path) -> str:
@@ -92,16 +105,10 @@ def run_command(
       scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
       SCENARIO_ANALYTICS_JOB=jobs/nightly.toml scenario-analytics run
     """
-    settings = JobSettings.resolve(
-        job,
-        exports=exports,
-        snapshots=snapshots,
-        max_reject_ratio=max_reject_ratio,
-        keep_snapshots=keep,
-    )
+    settings = _publishing_settings(job, exports, snapshots, max_reject_ratio, keep)
     options = RunOptions.from_settings(
         settings,
-        as_of or yesterday(),
+        as_of or filters.utc_yesterday(),
         full_refresh=full_refresh,
         skip_checks=skip_checks,
         allow_partial_day=allow_partial_day,
@@ -171,13 +178,7 @@ def backfill_command(
       scenario-analytics backfill --job jobs/nightly.toml --from 2026-10-01 \\
           --to 2026-11-26 --stale
     """
-    settings = JobSettings.resolve(
-        job,
-        exports=exports,
-        snapshots=snapshots,
-        max_reject_ratio=max_reject_ratio,
-        keep_snapshots=keep,
-    )
+    settings = _publishing_settings(job, exports, snapshots, max_reject_ratio, keep)
     options = BackfillOptions.from_settings(
         settings,
         start,

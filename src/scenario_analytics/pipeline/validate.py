@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from scenario_analytics import filters
@@ -56,7 +56,7 @@ def validate(
         print(result.entity_totals("sessions"))  # (read, accepted, rejected)
         check_reject_ratio(result, 0.01)
     """
-    day = as_of or filters.utc_today() - timedelta(days=1)
+    day = as_of or filters.utc_yesterday()
     if rejects_out is not None and rejects_out.suffix.lower() not in (".parquet", ".csv"):
         raise InvalidUsageError(
             f"--rejects-out {rejects_out}: the file name must end in .parquet or .csv",
