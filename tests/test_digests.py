@@ -172,3 +172,143 @@ def test_the_digest_changes_with_a_score_from_that_day_on(tmp_path: Path) -> Non
     ]
     assert same == [True, True, True, False, False, False]
     assert first.at(date(2026, 11, 23)).sessions == 4
+
+
+def _late_and_changed(exports: Path) -> None:
+    """s1 (2026-11-20) removed from its file, c1 (2026-11-22) re-exported with another
+    score, and a late session of 2026-11-22."""
+    write_exports(
+        exports,
+        {
+            "sessions/a.jsonl": [
+                session(
+                    "s2",
+                    user={"id": "u2", "email": "u2@exec.com"},
+                    score=91,
+                    created_at="2026-11-21T09:00:00Z",
+                ),
+                "{not json",
+                session("dup", score=60, created_at="2026-11-21T12:00:00Z"),
+            ],
+            "sessions/z.jsonl": [
+                session("late", created_at="2026-11-22T01:00:00Z"),
+                session("c1", user={"id": "u3"}, score=99, created_at="2026-11-22T08:00:00Z"),
+            ],
+        },
+    )
+
+
+def test_stale_names_the_sessions_added_changed_and_removed(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    _backfill(exports, store, DAYS[0], DAYS[-1])
+    _late_and_changed(exports)
+    changes = {s["snapshot_date"]: s["sessions"] for s in _stale(exports, store)}
+    early = {"added": 0, "changed": 0, "removed": 1,
+             "examples": {"added": [], "changed": [], "removed": ["s1"]}}  # fmt: skip
+    late = {"added": 1, "changed": 1, "removed": 1,
+            "examples": {"added": ["late"], "changed": ["c1"], "removed": ["s1"]}}  # fmt: skip
+    assert changes == {DAYS[0]: early, DAYS[1]: early, DAYS[2]: late, DAYS[3]: late}
+
+    # The table: counts per day, then the ids; --examples 0 counts without naming.
+    table = cli("snapshots", "stale", *_where(exports, store))
+    assert table.exit_code == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:8] == ["date", "sessions", "then", "sessions", "now", "added",
+                                  "changed", "removed"]  # fmt: skip
+    assert rows[2].split()[:6] == [DAYS[2], "4", "4", "1", "1", "1"]
+    assert f"  {DAYS[2]} changed: c1" in rows
+    assert f"  {DAYS[0]} removed: s1" in rows
+    counted = _stale(exports, store, "--examples", "0")
+    assert counted[3]["sessions"]["added"] == 1
+    assert counted[3]["sessions"]["examples"] == {"added": [], "changed": [], "removed": []}
+    assert {s["sessions"] is None for s in _stale(exports, store, "--no-sessions")} == {True}
+
+
+def test_stale_with_more_changes_than_examples_says_how_many_more(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    _backfill(exports, store, DAYS[3], DAYS[3])
+    late = [session(f"late{n:02}", created_at="2026-11-22T01:00:00Z") for n in range(12)]
+    write_exports(exports, {"sessions/z.jsonl": late})
+    (found,) = _stale(exports, store)
+    assert found["sessions"]["added"] == 12
+    assert found["sessions"]["examples"]["added"] == [f"late{n:02}" for n in range(5)]
+    table = cli("snapshots", "stale", *_where(exports, store), "--examples", "2")
+    assert f"  {DAYS[3]} added: late00, late01 and 10 more" in table.stdout.splitlines()
+
+
+def test_stale_says_so_when_a_snapshot_cannot_be_compared(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    _backfill(exports, store, DAYS[3], DAYS[3])
+    _late_and_changed(exports)
+    (store / f"snapshot_date={DAYS[3]}" / "sessions.parquet").write_bytes(b"not parquet")
+    result = cli("snapshots", "stale", *_where(exports, store), "--json")
+    assert result.exit_code == 0, result.stderr
+    (found,) = json.loads(result.stdout)
+    assert found["reason"] == "data_changed" and found["sessions"] is None
+    assert "cannot compare its sessions.parquet" in result.stderr
+    assert "snapshots verify" in result.stderr
+
+
+def test_run_restates_the_stale_days_of_its_last_restate_days(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    _backfill(exports, store, DAYS[0], DAYS[-1])
+    untouched = {d: manifest_bytes(store, d) for d in DAYS}
+    _late_and_changed(exports)
+
+    # as of 2026-11-24 with 2 days: 11-22 and 11-23 are rebuilt, 11-20 and 11-21 warned of.
+    result = cli("run", *_where(exports, store), "--as-of", "2026-11-24", *RATIO,
+                 "--restate-days", "2", "--log-format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["snapshot_date"] == "2026-11-24"
+    assert [r["snapshot_date"] for r in line["restated"]] == DAYS[2:]
+    assert [r["path"] for r in line["restated"]] == [
+        str(store / f"snapshot_date={d}") for d in DAYS[2:]
+    ]
+    events = [json.loads(e) for e in result.stderr.splitlines()]
+    (warning,) = [e for e in events if e["event"] == "warning"]
+    assert warning["stale"] == DAYS[:2]
+    (summary,) = [e for e in events if e["event"] == "summary"]
+    assert summary["restated"] == DAYS[2:]
+    assert {d: manifest_bytes(store, d) for d in DAYS[:2]} == {d: untouched[d] for d in DAYS[:2]}
+    assert json.loads((store / "latest.json").read_text())["snapshot_date"] == "2026-11-24"
+    for day in DAYS[2:]:
+        fresh = cli("run", *_where(exports, tmp_path / f"fresh-{day}"), "--as-of", day, *RATIO)
+        assert fresh.exit_code == 0, fresh.stderr
+        content = snapshot_content(store / f"snapshot_date={day}")
+        assert content == snapshot_content(Path(fresh.stdout.strip()))
+    assert [s["snapshot_date"] for s in _stale(exports, store)] == DAYS[:2]
+
+
+def test_restate_days_from_the_job_file_and_its_default(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    _backfill(exports, store, DAYS[2], DAYS[3])
+    _late_and_changed(exports)
+    job = tmp_path / "job.toml"
+    job.write_text(f'exports = "{exports}"\nsnapshots = "{store}"\nmax_reject_ratio = 0.5\n')
+    # Default 0: a warning only.
+    plain = cli("run", "--job", str(job), "--as-of", "2026-11-24")
+    assert plain.exit_code == 0, plain.stderr
+    assert "2 earlier snapshots out of date" in plain.stderr
+    assert "restate_days" in plain.stderr
+    assert [s["snapshot_date"] for s in _stale(exports, store)] == DAYS[2:]
+
+    job.write_text(job.read_text() + "restate_days = 7\n")
+    restating = cli("run", "--job", str(job), "--as-of", "2026-11-24")
+    assert restating.exit_code == 0, restating.stderr
+    assert restating.stdout.strip() == str(store / "snapshot_date=2026-11-24")
+    assert "rebuilding 2 earlier snapshots" in restating.stderr
+    assert "out of date (late" not in restating.stderr
+    assert _stale(exports, store) == []
+    # Nothing stale: nothing restated.
+    again = cli("run", "--job", str(job), "--as-of", "2026-11-24", "--log-format", "json")
+    assert json.loads(again.stdout)["restated"] == []
+
+    job.write_text(job.read_text().replace("restate_days = 7", "restate_days = -1"))
+    bad = cli("run", "--job", str(job), "--as-of", "2026-11-24")
+    assert bad.exit_code == 2 and "restate_days" in bad.stderr

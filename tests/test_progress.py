@@ -55,6 +55,7 @@ def test_json_log_of_a_run_has_one_object_per_event_with_the_stage_fields(tmp_pa
         "status": "published",
         "snapshot_date": "2026-11-26",
         "path": summary["snapshot"],
+        "restated": [],
     }
     assert (summary["files_read"], summary["files_skipped"], summary["files_ignored"]) == (7, 0, 1)
     assert (summary["rows"], summary["rejects"], summary["scenarios"]) == (9, 3, 2)
@@ -243,7 +244,12 @@ def _assert_published(objects: list[dict[str, object]], store: Path) -> None:
     summary, result = objects[-2:]
     assert (summary["event"], summary["status"]) == ("summary", "published")
     path = str(store / f"snapshot_date={SAMPLE_DAY}")
-    assert result == {"status": "published", "snapshot_date": SAMPLE_DAY, "path": path}
+    assert result == {
+        "status": "published",
+        "snapshot_date": SAMPLE_DAY,
+        "path": path,
+        "restated": [],
+    }
     assert summary["snapshot"] == path
 
 

@@ -7,6 +7,7 @@ together):
     run, RunOptions, RunResult                 build and publish one day's snapshot
     backfill, BackfillOptions, BackfillResult  one snapshot per day of a range
     validate, check_reject_ratio, LoadResult   check exports without publishing
+    find_stale, StaleOptions, StaleDay         published days the exports make out of date
     SnapshotQuery, Answer, answer_lines        answer requests from a snapshot
     diff_snapshots, SnapshotDiff               what changed between two snapshots
     parse_request, SummaryRequest, RequestError   the API's filter parameters
@@ -27,6 +28,7 @@ from scenario_analytics.pipeline.backfill import (
 )
 from scenario_analytics.pipeline.run import RunOptions, RunResult, run
 from scenario_analytics.pipeline.stages import LoadResult
+from scenario_analytics.pipeline.stale import StaleDay, StaleOptions, find_stale
 from scenario_analytics.pipeline.validate import check_reject_ratio, validate
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.serve.diff import SnapshotDiff, diff_snapshots
@@ -52,12 +54,15 @@ __all__ = [
     "SnapshotDiff",
     "SnapshotNotFound",
     "SnapshotQuery",
+    "StaleDay",
+    "StaleOptions",
     "SummaryRequest",
     "__version__",
     "answer_lines",
     "backfill",
     "check_reject_ratio",
     "diff_snapshots",
+    "find_stale",
     "load_job",
     "log_lines",
     "parse_request",

@@ -4,7 +4,8 @@ The library emits events and never prints; the command line chooses how they are
 (`progress.py`: plain log lines, a terminal progress bar, or JSON lines). Stage names
 are stable, since schedulers and log pipelines match on them:
 
-    lock  scan  load  stage  validate  build  summarize  write  publish  skip  prune
+    lock  scan  load  stage  validate  check  build  summarize  write  publish  skip
+    prune  stale (what `snapshots stale` compares)  restate (`run`'s restate_days)
     run  backfill  (the whole: its summary)
 
 `kind` says where in a stage the event falls: `start` (with `total` and `unit` when the

@@ -176,6 +176,13 @@ class JobSettings(BaseModel):
     keep_snapshots: int | None = Field(
         None, ge=1, description="keep the newest N snapshots, prune older ones; unset keeps all"
     )
+    restate_days: int = Field(
+        0,
+        ge=0,
+        le=3660,
+        description="run rebuilds the out-of-date snapshots of the N days before its as-of "
+        "date (late exports) in the same run; 0 only warns of them",
+    )
     ignore: list[str] = Field(
         [], description="globs of export paths to skip on purpose (e.g. 'sessions/*.tmp')"
     )

@@ -52,21 +52,24 @@ def _publishing_settings(
     snapshots: Path | None,
     max_reject_ratio: float | None,
     keep: int | None,
+    **more: object,
 ) -> JobSettings:
-    """The job settings of `run` and `backfill`: their shared options over the job file."""
+    """The job settings of `run` and `backfill`: their shared options (and `more` of one of
+    them) over the job file."""
     return JobSettings.resolve(
         job,
         exports=exports,
         snapshots=snapshots,
         max_reject_ratio=max_reject_ratio,
         keep_snapshots=keep,
+        **more,
     )
 
 
-def json_line(status: str, day: date, path: Path) -> str:
+def json_line(status: str, day: date, path: Path, **extra: object) -> str:
     """A snapshot published or skipped, as stdout says it with --log-format json: one JSON
     object a line, like the log on stderr, so that `>>log 2>&1` is all JSON."""
-    body = {"status": status, "snapshot_date": day.isoformat(), "path": str(path)}
+    body = {"status": status, "snapshot_date": day.isoformat(), "path": str(path), **extra}
     return json.dumps(body, ensure_ascii=False)
 
 
@@ -76,6 +79,14 @@ def json_line(status: str, day: date, path: Path) -> str:
     "--as-of",
     callback=parse_day,
     help="Snapshot date YYYY-MM-DD (UTC). Default: yesterday, UTC.",
+)
+@option(
+    "--restate-days",
+    type=click.IntRange(0, 3660),
+    default=None,
+    help="Also rebuild the published snapshots of the N days before the as-of date that "
+    "the exports make out of date (late exports); older ones are only warned of. "
+    "Default: the job file's restate_days, else 0.",
 )
 @log_format_option
 @debug_option
@@ -91,21 +102,28 @@ def run_command(
     keep: int | None,
     allow_partial_day: bool,
     as_of: date | None,
+    restate_days: int | None,
     log_format: str,
 ) -> None:
     """Build and publish the snapshot of one day.
 
     Files unchanged since the last run are not parsed again: their validated rows come
-    from the store's ledger. Prints the snapshot's path (with --log-format json, a JSON
-    object with its status, date and path).
+    from the store's ledger. Earlier snapshots the exports make out of date (exports of
+    past days that arrived late) are warned of, and with --restate-days N those of the
+    last N days are rebuilt after the day's is published. Prints the snapshot's path
+    (with --log-format json, a JSON object with its status, date, path and the dates it
+    restated).
 
     \b
     Example:
       scenario-analytics run --exports /data/exports --snapshots /data/snapshots
       scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
+      scenario-analytics run --job jobs/nightly.toml --restate-days 7
       SCENARIO_ANALYTICS_JOB=jobs/nightly.toml scenario-analytics run
     """
-    settings = _publishing_settings(job, exports, snapshots, max_reject_ratio, keep)
+    settings = _publishing_settings(
+        job, exports, snapshots, max_reject_ratio, keep, restate_days=restate_days
+    )
     options = RunOptions.from_settings(
         settings,
         as_of or filters.utc_yesterday(),
@@ -116,7 +134,8 @@ def run_command(
     with reporter(log_format) as report:
         result = run(options, report)
     if log_format == "json":
-        click.echo(json_line("published", result.snapshot_date, result.path))
+        restated = [{"snapshot_date": d.isoformat(), "path": str(p)} for d, p in result.restated]
+        click.echo(json_line("published", result.snapshot_date, result.path, restated=restated))
     else:
         click.echo(str(result.path))
 

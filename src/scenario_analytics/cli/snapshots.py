@@ -6,6 +6,7 @@ this parses options and prints."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -25,8 +26,7 @@ from scenario_analytics.cli.options import (
 )
 from scenario_analytics.cli.output import fail, handle_errors, interruptible, log, reporter
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.pipeline.backfill import StaleOptions, find_stale
-from scenario_analytics.pipeline.stages import JobOptions
+from scenario_analytics.pipeline.stale import CHANGE_KINDS, StaleDay, StaleOptions, find_stale
 from scenario_analytics.publish.store import Store, StoreUsage, require_store, snapshot_dir_name
 from scenario_analytics.settings import JobSettings
 
@@ -305,11 +305,54 @@ def usage_command(snapshots: Path | None, job: Path | None, as_json: bool) -> No
         click.echo(line)
 
 
+def _stale_lines(found: list[StaleDay]) -> Iterator[str]:
+    """The table of `snapshots stale`: a row per day, then the example ids of each."""
+    yield (
+        f"{'date':<10}  {'sessions then':>13}  {'sessions now':>12}  {'added':>9}  "
+        f"{'changed':>9}  {'removed':>9}  {'why':<14}  path"
+    )
+    for d in found:
+        changes = d.sessions
+        counts = (
+            [f"{getattr(changes, kind):>9,}" for kind in CHANGE_KINDS]
+            if changes
+            else [f"{'-':>9}"] * 3
+        )
+        yield (
+            f"{d.snapshot_date.isoformat():<10}  {d.sessions_then:>13,}  {d.sessions_now:>12,}  "
+            f"{'  '.join(counts)}  {d.reason:<14}  {d.path}"
+        )
+    for d in found:
+        if d.sessions is None:
+            continue
+        for kind in CHANGE_KINDS:
+            ids = d.sessions.examples.get(kind, [])
+            if ids:
+                more = getattr(d.sessions, kind) - len(ids)
+                yield (
+                    f"  {d.snapshot_date.isoformat()} {kind}: {', '.join(ids)}"
+                    + (f" and {more:,} more" if more else "")
+                )
+
+
 @snapshots_command.command("stale", context_settings=CONTEXT)
 @exports_option
 @store_options
 @option("--from", "start", callback=parse_day, help="First snapshot date to look at, YYYY-MM-DD.")
 @option("--to", "end", callback=parse_day, help="Last snapshot date to look at, YYYY-MM-DD.")
+@option(
+    "--examples",
+    type=click.IntRange(0, 1000),
+    default=5,
+    show_default=True,
+    help="Session ids to name of each kind of change (added, changed, removed) per day.",
+)
+@option(
+    "--no-sessions",
+    is_flag=True,
+    help="Do not compare sessions (a pass over each stale snapshot's sessions.parquet); "
+    "list the stale days only.",
+)
 @json_option
 @log_format_option
 @handle_errors
@@ -320,6 +363,8 @@ def stale_command(
     job: Path | None,
     start: date | None,
     end: date | None,
+    examples: int,
+    no_sessions: bool,
     as_json: bool,
     log_format: str,
 ) -> None:
@@ -328,15 +373,19 @@ def stale_command(
     A snapshot is out of date when the accepted sessions up to the end of its day, or the
     user and scenario directory rows it uses, differ from what it was built from (its
     manifest's data_digest), e.g. after exports of past days arrived late. For each: date,
-    sessions up to that day then and now, why, path. Snapshots built by versions without
-    a data digest are listed (no_data_digest) unless their inputs are unchanged. Nothing
-    is published; `backfill --stale` rebuilds them. Exit 0 whether or not any is stale.
+    sessions up to that day then and now, the graded sessions (those its
+    sessions.parquet holds) added, changed and removed since, with the first few ids of
+    each, why, and path. Zero session changes means a directory row it uses changed (an
+    email, a name, a group membership), or an ungraded session. Snapshots built by
+    versions without a data digest are listed (no_data_digest) unless their inputs are
+    unchanged. Nothing is published; `backfill --stale` rebuilds them, `run
+    --restate-days N` those of the last N days. Exit 0 whether or not any is stale.
 
     \b
     Example:
       scenario-analytics snapshots stale --job jobs/nightly.toml
       scenario-analytics snapshots stale --exports /data/exports --snapshots /data/snapshots \\
-          --from 2026-11-01 --json
+          --from 2026-11-01 --json | jq '.[].sessions.added'
     """
     parent = click.get_current_context().parent
     if parent is not None:
@@ -344,20 +393,16 @@ def stale_command(
         job = job or parent.params.get("job")
     settings = JobSettings.resolve(job, exports=exports, snapshots=snapshots)
     require_store(settings.snapshot_store())
-    options = StaleOptions(
-        **JobOptions.fields_of(settings, full_refresh=False), start=start, end=end
+    options = StaleOptions.from_settings(
+        settings, start=start, end=end, examples=None if no_sessions else examples
     )
     with reporter(log_format) as report:
         found = find_stale(options, report)
     if as_json:
         click.echo(json.dumps([d.as_json() for d in found], indent=2))
         return
-    click.echo(f"{'date':<10}  {'sessions then':>13}  {'sessions now':>12}  {'why':<14}  path")
-    for d in found:
-        click.echo(
-            f"{d.snapshot_date.isoformat():<10}  {d.sessions_then:>13,}  {d.sessions_now:>12,}  "
-            f"{d.reason:<14}  {d.path}"
-        )
+    for line in _stale_lines(found):
+        click.echo(line)
     log(
         f"{len(found)} snapshot{'' if len(found) == 1 else 's'} out of date"
         + (

@@ -29,7 +29,6 @@ from scenario_analytics.pipeline.stages import (
     JobOptions,
     LoadResult,
     Prepared,
-    StaleDay,
     boundary,
     check_as_of,
     compress_history,
@@ -38,14 +37,11 @@ from scenario_analytics.pipeline.stages import (
     find_exports,
     load_validated,
     make_day,
-    open_ledger,
     prepare,
     prune,
     publish_day,
     release_day,
-    stage_exports,
     staging_removed,
-    stale_days,
     summarized_failure,
 )
 from scenario_analytics.publish.manifest import Manifest
@@ -363,45 +359,3 @@ def _backfill_days(
     finally:
         con.close()
     return loaded, done
-
-
-@dataclass(frozen=True, kw_only=True)
-class StaleOptions(JobOptions):
-    """Which published snapshots `find_stale` looks at: those from `start` to `end`
-    (inclusive; None: no bound)."""
-
-    start: date | None = None
-    end: date | None = None
-
-
-def find_stale(options: StaleOptions, report: Report = ignore) -> list[StaleDay]:
-    """The published snapshots (of the range) out of date with the exports as they are now.
-
-    A snapshot whose fingerprint still matches is up to date without loading anything;
-    for the others the exports are loaded (through the ledger: cheap for unchanged files)
-    and the day's data digest compared with its manifest's. Publishes nothing.
-    """
-    check_store_and_exports(options.exports, options.snapshots)
-    folder = find_exports(options.exports, options.ignore, report)
-    store = Store(options.snapshots)
-    with store.lock():
-        prepared = prepare(store, folder, report)
-        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
-        days = [
-            d
-            for d in store.dates()
-            if (options.start is None or d >= options.start)
-            and (options.end is None or d <= options.end)
-        ]
-        maybe = [
-            d for d in days if (m := store.manifest(d)) is not None and m.fingerprint != fingerprint
-        ]
-        if not maybe:
-            return []
-        con = connect(options.engine)
-        try:
-            ledger = open_ledger(con, store, prepared.plan, options.full_refresh, report)
-            loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
-        finally:
-            con.close()
-        return stale_days(store, maybe, fingerprint, loaded)

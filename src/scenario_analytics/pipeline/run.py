@@ -1,7 +1,8 @@
 """`run`: build and publish the snapshot of one as-of date.
 
-prepare (lock, scan) -> load and validate (and warn of earlier snapshots the exports make
-out of date) -> build, summarize, write -> publish -> prune
+prepare (lock, scan) -> load and validate (and find earlier snapshots the exports make
+out of date) -> build, summarize, write -> publish -> restate (rebuild the out-of-date
+snapshots of the last `restate_days` days, warn of the others) -> prune
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+
+import duckdb
 
 from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
@@ -18,7 +21,9 @@ from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
     JobOptions,
     LoadResult,
+    Prepared,
     check_as_of,
+    compress_history,
     files_summary,
     find_exports,
     load_validated,
@@ -26,11 +31,11 @@ from scenario_analytics.pipeline.stages import (
     prepare,
     prune,
     publish_day,
-    report_stale,
+    release_day,
     staging_removed,
-    stale_days,
     summarized_failure,
 )
+from scenario_analytics.pipeline.stale import StaleDay, report_stale, stale_days
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import (
@@ -45,6 +50,9 @@ class RunOptions(JobOptions):
     `snapshots`. Make one with `from_settings` (job file, overrides, defaults)."""
 
     as_of: date
+    # Rebuild, in the same run, the out-of-date snapshots of the `restate_days` days
+    # before `as_of` (0: only warn of them).
+    restate_days: int = 0
 
     @classmethod
     def from_settings(
@@ -58,13 +66,14 @@ class RunOptions(JobOptions):
     ) -> RunOptions:
         """The options of a run from resolved job settings (`JobSettings.resolve`)."""
         fields = JobOptions.fields_of(settings, full_refresh, skip_checks, allow_partial_day)
-        return cls(**fields, as_of=as_of)
+        return cls(**fields, as_of=as_of, restate_days=settings.restate_days)
 
 
 @dataclass(frozen=True)
 class RunResult:
     """The published snapshot: its date, public path and manifest, the time taken, what
-    loading found (`loaded`), and the dates retention pruned."""
+    loading found (`loaded`), the earlier snapshots rebuilt because they were out of date
+    (`restated`: date and public path) and the dates retention pruned."""
 
     snapshot_date: date
     path: Path
@@ -72,6 +81,7 @@ class RunResult:
     seconds: float
     loaded: LoadResult | None = None
     pruned: list[date] = field(default_factory=list)
+    restated: list[tuple[date, Path]] = field(default_factory=list)
 
     @property
     def files_parsed(self) -> int:
@@ -88,7 +98,7 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
     Events go to `report` (`events.py`); errors are `AnalyticsError`s carrying their
     exit code. Example:
 
-        from datetime import date
+        from datetime import date, timedelta
         from scenario_analytics import JobSettings, RunOptions, run
 
         settings = JobSettings.resolve(Path("jobs/sample.toml"))
@@ -109,7 +119,9 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
             "run",
             "summary",
             f"summary: {files_text}; {counts.sessions_in_snapshot:,} sessions, "
-            f"{counts.scenarios:,} scenarios; snapshot {result.path}; {result.seconds:.1f}s",
+            f"{counts.scenarios:,} scenarios; snapshot {result.path}"
+            + (f"; restated {len(result.restated)} earlier" if result.restated else "")
+            + f"; {result.seconds:.1f}s",
             rows=counts.sessions_read,
             seconds=result.seconds,
             snapshot_date=result.snapshot_date,
@@ -119,6 +131,7 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
                 "sessions": counts.sessions_in_snapshot,
                 "scenarios": counts.scenarios,
                 "snapshot": str(result.path),
+                "restated": [d.isoformat() for d, _ in result.restated],
                 "pruned": [d.isoformat() for d in result.pruned],
             },
         )
@@ -133,20 +146,28 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
     with store.lock(), staging_removed(store):
         prepared = prepare(store, folder, report)
         con = connect(options.engine)
+        restated: list[tuple[date, Path]] = []
         try:
             loaded = load_validated(con, prepared, options, options.as_of, report)
             fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
             earlier = [d for d in store.dates() if d < options.as_of]
             stale = stale_days(store, earlier, fingerprint, loaded, undigested=False)
-            report_stale(report, stale, options.exports, options.snapshots)
+            first = options.as_of - timedelta(days=options.restate_days)
+            restate = [d for d in stale if d.snapshot_date >= first]
+            report_stale(
+                report, [d for d in stale if d not in restate], options.exports, options.snapshots
+            )
             staging, manifest = make_day(
                 con, prepared, loaded, options, options.as_of, started, report
             )
+            with interrupts.deferred():  # published and said so, or not at all
+                public = publish_day(store, staging, options.as_of, started, report)
+            if restate:
+                restated = _restate(con, prepared, loaded, options, restate, report)
         finally:
             con.close()
-        with interrupts.deferred():  # published and said so, or not at all
-            public = publish_day(store, staging, options.as_of, started, report)
-        pruned = prune(store, options.keep, report, protect=[options.as_of])
+        protect = [options.as_of, *(d for d, _ in restated)]
+        pruned = prune(store, options.keep, report, protect=protect)
     return RunResult(
         options.as_of,
         public,
@@ -154,4 +175,53 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
         time.monotonic() - started,
         loaded=loaded,
         pruned=pruned,
+        restated=restated,
     )
+
+
+def _restate(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    loaded: LoadResult,
+    options: RunOptions,
+    days: list[StaleDay],
+    report: Report,
+) -> list[tuple[date, Path]]:
+    """Rebuild the out-of-date snapshots `days` after the as-of date's is published, as a
+    backfill of them would (`make_day` for each), oldest first. latest.json stays on the
+    newest date."""
+    shown = ", ".join(d.snapshot_date.isoformat() for d in days)
+    report(
+        Event(
+            "restate",
+            "start",
+            f"rebuilding {len(days)} earlier snapshot{'s' if len(days) > 1 else ''} the "
+            f"exports make out of date (restate_days = {options.restate_days}): {shown}",
+            done=0,
+            total=len(days),
+            unit="days",
+            data={"restate": [d.snapshot_date.isoformat() for d in days]},
+        )
+    )
+    release_day(con, prepared.plan)
+    compress_history(con)
+    done: list[tuple[date, Path]] = []
+    for n, stale in enumerate(days, start=1):
+        began = time.monotonic()
+        day = stale.snapshot_date
+        staging, _ = make_day(con, prepared, loaded, options, day, began, report)
+        release_day(con, prepared.plan)
+        with interrupts.deferred():
+            done.append((day, publish_day(prepared.store, staging, day, began, report)))
+        report(
+            Event(
+                "restate",
+                "progress",
+                f"{day.isoformat()} rebuilt ({n}/{len(days)} days)",
+                done=n,
+                total=len(days),
+                unit="days",
+                snapshot_date=day,
+            )
+        )
+    return done
