@@ -19,6 +19,11 @@ WITH typed AS (
               AND (ascii(scenario_id) > 32 OR trim(scenario_id, E' \t\n\r') <> '')
             THEN scenario_id END AS scenario_id,
         CASE WHEN user_email_t IN ('string', 'text') THEN user_email END AS user_email,
+        -- Names: text only, like emails (anything else is NULL; a name never rejects a row).
+        CASE WHEN user_first_name_t IN ('string', 'text') THEN user_first_name END
+            AS user_first_name,
+        CASE WHEN user_last_name_t IN ('string', 'text') THEN user_last_name END
+            AS user_last_name,
         CASE WHEN scenario_slug_t IN ('string', 'text') THEN scenario_slug END AS scenario_slug,
         CASE WHEN scenario_name_t IN ('string', 'text') THEN scenario_name END AS scenario_name,
         -- created_at: YYYY-MM-DD, T or space, HH:MM, optional :SS and fraction, optional
@@ -98,6 +103,8 @@ judged AS (
     user_id,
     scenario_id,
     user_email,
+    user_first_name,
+    user_last_name,
     scenario_slug,
     scenario_name,
     created_at,
@@ -110,6 +117,6 @@ FROM typed
 -- Raw text is kept for rejected rows only: accepted rows are in the exports already.
 SELECT
     file_id, pos, kind, CASE WHEN reject_reason IS NOT NULL THEN raw END AS raw, reject_reason,
-    session_id, user_id, scenario_id, user_email, scenario_slug, scenario_name, created_at,
-    score, duration_seconds, is_valid_attempt
+    session_id, user_id, scenario_id, user_email, user_first_name, user_last_name,
+    scenario_slug, scenario_name, created_at, score, duration_seconds, is_valid_attempt
 FROM judged;

@@ -12,8 +12,9 @@ WITH last_row AS (
     WHERE reject_reason IS NULL
     GROUP BY session_id
 )
-SELECT s.session_id, s.user_id, s.scenario_id, s.user_email, s.scenario_slug,
-       s.scenario_name, s.created_at, s.score, s.duration_seconds, s.is_valid_attempt
+SELECT s.session_id, s.user_id, s.scenario_id, s.user_email, s.user_first_name,
+       s.user_last_name, s.scenario_slug, s.scenario_name, s.created_at, s.score,
+       s.duration_seconds, s.is_valid_attempt
 FROM staged_sessions AS s
 JOIN last_row AS l
   ON l.session_id = s.session_id AND l.row_key = s.file_id * 10000000000 + s.pos

@@ -47,8 +47,8 @@ WITH session_days AS (
 directory_rows AS (
     SELECT CASE WHEN is_member THEN DATE '0001-01-01'
                 ELSE CAST(first_session_at AS DATE) END AS day,
-           hash('user', user_id, email, is_system, is_member) AS d1,
-           hash('user:2', user_id, email, is_system, is_member) AS d2
+           hash('user', user_id, email, is_system, is_member, first_name, last_name) AS d1,
+           hash('user:2', user_id, email, is_system, is_member, first_name, last_name) AS d2
     FROM user_directory
     UNION ALL
     SELECT CASE WHEN in_scenarios_export THEN DATE '0001-01-01'

@@ -123,6 +123,8 @@ SESSION_CSV_COLUMNS = (
     "id",
     "user_id",
     "user_email",
+    "user_first_name",
+    "user_last_name",
     "scenario_id",
     "scenario_slug",
     "scenario_name",
@@ -145,11 +147,14 @@ def session_record(
     duration: Decimal | str | int | None = None,
     valid: bool = True,
     email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
 ) -> dict[str, Any]:
     """A session as the API returns it (nested `user` and `scenario`)."""
     user_part: dict[str, Any] = {"id": user}
-    if email is not None:
-        user_part["email"] = email
+    for key, value in (("email", email), ("first_name", first_name), ("last_name", last_name)):
+        if value is not None:
+            user_part[key] = value
     scenario_part: dict[str, Any] = {"id": scenario}
     if slug is not None:
         scenario_part["slug"] = slug
@@ -177,6 +182,8 @@ def flat_session(record: Mapping[str, Any]) -> dict[str, Any]:
         "id": record.get("id"),
         "user_id": user.get("id"),
         "user_email": user.get("email"),
+        "user_first_name": user.get("first_name"),
+        "user_last_name": user.get("last_name"),
         "scenario_id": scenario.get("id"),
         "scenario_slug": scenario.get("slug"),
         "scenario_name": scenario.get("name"),

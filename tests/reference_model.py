@@ -35,11 +35,13 @@ __all__ = [
     "load_sessions_jsonl",
     "normalize_email",
     "participants",
+    "participants_page",
     "rank",
     "round0",
     "round1",
     "summary",
     "user_emails",
+    "user_names",
 ]
 
 PRECISION = 50
@@ -64,6 +66,8 @@ class Session:
     score: Decimal | None  # already rounded to 4 places
     duration_seconds: Decimal | None
     email: str | None = None  # the email written on this session record, raw
+    first_name: str | None = None  # the names written on it, raw
+    last_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class Member:
 
     id: str
     email: str | None
+    first_name: str | None = None
+    last_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,39 @@ def user_emails(sessions: Sequence[Session], members: Sequence[Member]) -> dict[
         else:
             emails.setdefault(member.id, None)
     return emails
+
+
+def _named(value: str | None) -> str | None:
+    """A name as written, or None when absent or blank after trimming."""
+    return value if value is not None and _trim(value) else None
+
+
+def user_names(
+    sessions: Sequence[Session], members: Sequence[Member]
+) -> dict[str, tuple[str | None, str | None]]:
+    """User id -> (first name, last name), each chosen as the email is, field by field:
+    the member's when not blank, else that of the user's latest session (latest
+    ``created_at``, then highest id) that has a non-blank one; kept as written."""
+    names: dict[str, tuple[str | None, str | None]] = {}
+    by_user: dict[str, list[Session]] = {}
+    for session in sessions:
+        by_user.setdefault(session.user_id, []).append(session)
+    members_by_id = {m.id: m for m in members}
+    for user_id in set(by_user) | set(members_by_id):
+        latest_first = sorted(
+            by_user.get(user_id, []), key=lambda s: (s.created_at, _id_key(s.id)), reverse=True
+        )
+        picked: list[str | None] = []
+        for field_name in ("first_name", "last_name"):
+            member = members_by_id.get(user_id)
+            value = _named(getattr(member, field_name)) if member is not None else None
+            if value is None:
+                value = next(
+                    (v for s in latest_first if (v := _named(getattr(s, field_name)))), None
+                )
+            picked.append(value)
+        names[user_id] = (picked[0], picked[1])
+    return names
 
 
 # --- the summary ---------------------------------------------------------------------------
@@ -371,6 +410,74 @@ def summary(
         "total_practice_minutes": round0(_divide(total_duration, 60)),
         "average_session_duration_seconds": average_duration,
         "score_distribution": distribution,
+    }
+
+
+# What the participants endpoint's `sorting` names -> the participant's key it orders by.
+SORT_KEYS = {
+    "best_score": "best_score",
+    "first_score": "first_score",
+    "lift_percentage": "lift",
+    "total_duration_seconds": "total_duration_seconds",
+    "session_count": "session_count",
+}
+
+
+def participants_page(
+    scenario_id: str,
+    sessions: Sequence[Session],
+    members: Sequence[Member],
+    memberships: Iterable[tuple[str, str]],
+    request: Request,
+    as_of: date,
+    *,
+    sorting: str = "-best_score",
+    page: int = 1,
+    page_size: int = 20,
+) -> dict[str, object]:
+    """The participants endpoint's body: the participants (step 3) sorted by the exact
+    value `sorting` names (``-`` first: descending), ties by user id ascending in byte
+    order either way; the page; each entry with the user's email and names, the scores,
+    lift and duration sum rounded to 1 decimal, and ranks of the exact scores."""
+    people = participants(scenario_id, sessions, members, memberships, request, as_of)
+    key = SORT_KEYS[sorting.lstrip("-")]
+    descending = sorting.startswith("-")
+    # Sort by user id first, then (stable) by the value: ties stay in user id order.
+    ordered = sorted(people, key=lambda p: _id_key(str(p["user_id"])))
+    ordered.sort(key=lambda p: p[key], reverse=descending)  # type: ignore[arg-type, return-value]
+    emails = user_emails(sessions, members)
+    names = user_names(sessions, members)
+    start = (page - 1) * page_size
+    entries = []
+    for p in ordered[start : start + page_size]:
+        user_id = str(p["user_id"])
+        first, best = _as_decimal(p["first_score"]), _as_decimal(p["best_score"])
+        first_name, last_name = names.get(user_id, (None, None))
+        entries.append(
+            {
+                "user": {
+                    "id": user_id,
+                    "email": emails.get(user_id),
+                    "first_name": first_name,
+                    "last_name": last_name,
+                },
+                "session_count": p["session_count"],
+                "first_score": round1(first),
+                "first_rank": rank(first),
+                "best_score": round1(best),
+                "best_rank": rank(best),
+                "lift_percentage": round1(_as_decimal(p["lift"])),
+                "total_duration_seconds": round1(_as_decimal(p["total_duration_seconds"])),
+            }
+        )
+    return {
+        "data": entries,
+        "pagination": {
+            "page": page,
+            "page_size": page_size,
+            "total_count": len(people),
+            "total_pages": -(-len(people) // page_size),
+        },
     }
 
 

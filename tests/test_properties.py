@@ -35,7 +35,15 @@ from helpers_summary import (
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from reference_model import Member, Request, Session, end_of_day, participants, summary
+from reference_model import (
+    Member,
+    Request,
+    Session,
+    end_of_day,
+    participants,
+    participants_page,
+    summary,
+)
 
 from scenario_analytics.errors import ExitCode
 from scenario_analytics.filters import parse_request
@@ -60,6 +68,8 @@ EMAILS = [
     "",
     "  ",
 ]
+# Names: absent, blank (unknown: the next source is used), and as written otherwise.
+NAMES = [None, "", "  ", "Ann", "ann ", "Zoë", "O'Brien"]
 BOUNDARY_SCORES = ["0", "49.9999", "50", "74.99", "74.9999", "75", "89.99", "90", "100"]
 BOUNDARY_TIMES = [
     AS_OF_END,
@@ -153,13 +163,20 @@ def examples(draw: st.DrawFn) -> Example:
                 duration=draw(durations),
                 valid=valid,
                 email=email,
+                first_name=draw(st.sampled_from(NAMES)),
+                last_name=draw(st.sampled_from(NAMES)),
             )
         )
     member_ids = draw(st.lists(st.sampled_from([*USERS, "m-only"]), unique=True, max_size=5))
     members = []
     for member in member_ids:
-        email = draw(st.sampled_from([None, *EMAILS]))
-        members.append({"id": member} if email is None else {"id": member, "email": email})
+        record = {
+            "id": member,
+            "email": draw(st.sampled_from([None, *EMAILS])),
+            "first_name": draw(st.sampled_from(NAMES)),
+            "last_name": draw(st.sampled_from(NAMES)),
+        }
+        members.append({k: v for k, v in record.items() if v is not None})
     groups = draw(st.lists(st.sampled_from(GROUPS), unique=True, max_size=3))
     memberships = draw(
         st.lists(
@@ -182,7 +199,9 @@ def examples(draw: st.DrawFn) -> Example:
         scenarios=scenarios,
     )
     example.model_sessions = model_sessions(records)
-    example.model_members = [Member(m["id"], m.get("email")) for m in members]
+    example.model_members = [
+        Member(m["id"], m.get("email"), m.get("first_name"), m.get("last_name")) for m in members
+    ]
     return example
 
 
@@ -207,6 +226,8 @@ def model_sessions(records: list[dict[str, Any]]) -> list[Session]:
             score=r["score"],
             duration_seconds=r["duration_seconds"],
             email=r["user"].get("email"),
+            first_name=r["user"].get("first_name"),
+            last_name=r["user"].get("last_name"),
         )
         for r in last.values()
     ]
@@ -223,7 +244,8 @@ def write_example(example: Example, root: Path) -> Path:
             write_jsonl(path, records)
     if example.members:
         if example.members_format == "csv":
-            write_csv(root / "members.csv", ("id", "email"), example.members)
+            columns = ("id", "email", "first_name", "last_name")
+            write_csv(root / "members.csv", columns, example.members)
         else:
             write_jsonl(root / "members.jsonl", example.members)
     if example.groups:
@@ -388,6 +410,89 @@ def check_requests(example: Example, reader: SnapshotQuery, drawn: list[DrawnReq
         assert body == model_summary(example, scenario_id, request.model), context
 
 
+SORTINGS = [
+    f"{sign}{name}"
+    for name in (
+        "best_score",
+        "first_score",
+        "lift_percentage",
+        "total_duration_seconds",
+        "session_count",
+    )
+    for sign in ("", "-")
+]
+
+
+@st.composite
+def paging(draw: st.DrawFn) -> dict[str, object]:
+    """The participants endpoint's own parameters, each absent or a valid value (as a
+    query string gives them, or as JSON integers)."""
+    params: dict[str, object] = {}
+    if draw(st.booleans()):
+        params["sorting"] = draw(st.sampled_from(SORTINGS))
+    if draw(st.booleans()):
+        page = draw(st.integers(1, 4))
+        params["page"] = page if draw(st.booleans()) else str(page)
+    if draw(st.booleans()):
+        size = draw(st.sampled_from([1, 2, 3, 100]))
+        params["page_size"] = size if draw(st.booleans()) else str(size)
+    return params
+
+
+def check_participants(
+    example: Example,
+    reader: SnapshotQuery,
+    drawn: list[DrawnRequest],
+    pages: list[dict[str, object]],
+) -> None:
+    """The participants endpoint against the model, for the drawn filters and pages."""
+    for request, page in zip(drawn, pages, strict=True):
+        answer = reader.participants(request.scenario, {**request.params, **page})
+        body = loads(answer.body)
+        context = f"{request.scenario} {request.params} {page}: {answer.body}"
+        if request.bad_range:
+            assert body["error"]["code"] == "invalid_date_range", context
+            continue
+        scenario_id = resolve(example, request.scenario)
+        if scenario_id is None:
+            assert body["error"]["code"] == "scenario_not_found", context
+            continue
+        assert answer.exit_code == ExitCode.OK, context
+        expected = participants_page(
+            scenario_id,
+            example.model_sessions,
+            example.model_members,
+            example.memberships,
+            request.model,
+            AS_OF,
+            sorting=str(page.get("sorting", "-best_score")),
+            page=int(str(page.get("page", 1))),
+            page_size=int(str(page.get("page_size", 20))),
+        )
+        event(f"participants page entries: {min(len(body['data']), 3)}")
+        assert body == expected, context
+
+
+def check_participants_add_up(example: Example, reader: SnapshotQuery, scenario: str) -> None:
+    """Every page of the unfiltered participants, counted, gives the summary: participant
+    count, and the score distribution from the participants' best ranks."""
+    summary_body = loads(reader.answer(scenario, {}).body)
+    entries: list[dict[str, object]] = []
+    page = 1
+    while True:
+        body = loads(reader.participants(scenario, {"page": page, "page_size": 2}).body)
+        entries += body["data"]
+        if page >= body["pagination"]["total_pages"]:
+            break
+        page += 1
+    assert body["pagination"]["total_count"] == summary_body["participant_count"] == len(entries)
+    counts = {d["rank"]: d["count"] for d in summary_body["score_distribution"]}
+    assert counts == {r: sum(1 for e in entries if e["best_rank"] == r) for r in counts}
+    assert sum(e["session_count"] for e in entries) == summary_body["total_sessions"]  # type: ignore[misc]
+    users = [e["user"]["id"] for e in entries]  # type: ignore[index]
+    assert len(set(users)) == len(users)
+
+
 def check_materialized(example: Example, snapshot: Path) -> None:
     con = duckdb.connect()
     try:
@@ -475,6 +580,7 @@ def check_materialized(example: Example, snapshot: Path) -> None:
 def test_sql_matches_reference_model(example: Example, data: st.DataObject) -> None:
     known = sorted(snapshot_scenarios(example))
     drawn = data.draw(st.lists(requests(known), min_size=1, max_size=6), label="requests")
+    pages = data.draw(st.lists(paging(), min_size=len(drawn), max_size=len(drawn)), label="pages")
     with tempfile.TemporaryDirectory(prefix="summary-properties-") as tmp:
         root = Path(tmp)
         write_example(example, root / "exports")
@@ -483,6 +589,7 @@ def test_sql_matches_reference_model(example: Example, data: st.DataObject) -> N
         reader = SnapshotQuery(root / "snapshots")
         try:
             check_requests(example, reader, drawn)
+            check_participants(example, reader, drawn, pages)
             for scenario in sorted(snapshot_scenarios(example)):
                 # summary.json is the unfiltered body, and a request that keeps everything
                 # but is not materialized (so is computed on the snapshot) gives its bytes.
@@ -490,5 +597,12 @@ def test_sql_matches_reference_model(example: Example, data: st.DataObject) -> N
                 assert (snapshot / summary_path(scenario)).read_text("utf-8") == unfiltered
                 computed = reader.answer(scenario, {"start_date": "2000-01-01"}).body
                 assert computed == unfiltered
+                # The same for participants: participants.parquet and the computed path.
+                everyone = {"page_size": 100}
+                assert (
+                    reader.participants(scenario, everyone).body
+                    == reader.participants(scenario, {**everyone, "start_date": "2000-01-01"}).body
+                )
+                check_participants_add_up(example, reader, scenario)
         finally:
             reader.close()

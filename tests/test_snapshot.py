@@ -42,7 +42,8 @@ def con() -> duckdb.DuckDBPyConnection:
     # What 0070's day_digests reads besides the sessions (0040...0060 make them): empty.
     con.execute(
         """CREATE TABLE user_directory (user_id VARCHAR, email VARCHAR, is_system BOOLEAN,
-               is_member BOOLEAN, first_session_at TIMESTAMP);
+               is_member BOOLEAN, first_session_at TIMESTAMP, first_name VARCHAR,
+               last_name VARCHAR);
            CREATE TABLE scenario_directory (scenario_id VARCHAR, slug VARCHAR, name VARCHAR,
                in_scenarios_export BOOLEAN, first_session_at TIMESTAMP);
            CREATE TABLE groups (group_id VARCHAR, name VARCHAR);

@@ -277,6 +277,86 @@ def parse_request(params: Mapping[str, object]) -> SummaryRequest:
     return SummaryRequest(**values)
 
 
+# -- the participants endpoint: the summary's filters plus sorting and paging ------------------
+
+# What `sorting` may name (each optionally prefixed with `-` for descending), in the API's
+# order; the participants body's field of each.
+SORT_FIELDS: tuple[str, ...] = (
+    "best_score",
+    "first_score",
+    "lift_percentage",
+    "total_duration_seconds",
+    "session_count",
+)
+SORTINGS: tuple[str, ...] = tuple(v for f in SORT_FIELDS for v in (f, "-" + f))
+DEFAULT_SORTING = "-best_score"
+MAX_PAGE = 2**31 - 1
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+PAGING_NAMES: tuple[str, ...] = ("sorting", "page", "page_size")
+
+
+@dataclass(frozen=True)
+class ParticipantsRequest:
+    """A parsed `GET /scenarios/{id}/analytics/participants` request: the summary's
+    filters, a sorting (`best_score`, ... or `-best_score`, ...), and a page."""
+
+    filters: SummaryRequest
+    sorting: str = DEFAULT_SORTING
+    page: int = 1
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    @property
+    def descending(self) -> bool:
+        return self.sorting.startswith("-")
+
+    @property
+    def sort_field(self) -> str:
+        return self.sorting.lstrip("-")
+
+
+def _parse_int(name: str, value: object, low: int, high: int, default: int) -> int:
+    """A whole number from low to high: a JSON integer, or decimal digits (ASCII, white
+    space around them allowed); empty or absent is the default."""
+    if value is None:
+        return default
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip(WHITESPACE)
+        if not text:
+            return default
+        if text.isascii() and text.isdigit() and len(text) <= 12:
+            number = int(text)
+    if number is None or not low <= number <= high:
+        raise RequestError(
+            "invalid_parameter", f"{name} must be a whole number from {low} to {high}"
+        )
+    return number
+
+
+def parse_participants_request(params: Mapping[str, object]) -> ParticipantsRequest:
+    """Check and normalize the participants endpoint's parameters (the summary's filters,
+    checked first and as `parse_request` does, then `sorting`, `page`, `page_size`);
+    raises RequestError. An empty value is the default, as for the dates."""
+    filters = parse_request({k: v for k, v in params.items() if k not in PAGING_NAMES})
+    sorting = params.get("sorting")
+    if sorting is None or (isinstance(sorting, str) and not sorting.strip(WHITESPACE)):
+        sorting = DEFAULT_SORTING
+    if not isinstance(sorting, str) or sorting.strip(WHITESPACE) not in SORTINGS:
+        raise RequestError(
+            "invalid_parameter",
+            f"sorting must be one of {', '.join(SORT_FIELDS)}, optionally prefixed with -",
+        )
+    return ParticipantsRequest(
+        filters,
+        sorting.strip(WHITESPACE),
+        _parse_int("page", params.get("page"), 1, MAX_PAGE, 1),
+        _parse_int("page_size", params.get("page_size"), 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
+    )
+
+
 def as_of_end(as_of: date) -> datetime:
     """The last microsecond of the as-of day, naive UTC."""
     return datetime.combine(as_of, time.max)

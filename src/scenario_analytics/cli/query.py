@@ -1,4 +1,4 @@
-"""`query`: answer summary requests from a snapshot, as the API would."""
+"""`query`: answer summary and participants requests from a snapshot, as the API would."""
 
 from __future__ import annotations
 
@@ -45,6 +45,19 @@ def _emit(answer: Answer) -> None:
 )
 @filter_options
 @option(
+    "--participants",
+    is_flag=True,
+    help="Answer GET /scenarios/{id}/analytics/participants (a page of participants) "
+    "instead of the summary.",
+)
+@option(
+    "--sorting",
+    help="With --participants: best_score, first_score, lift_percentage, "
+    "total_duration_seconds or session_count, - first for descending. Default: -best_score.",
+)
+@option("--page", help="With --participants: the page, from 1. Default: 1.")
+@option("--page-size", help="With --participants: entries per page, 1 to 100. Default: 20.")
+@option(
     "--requests",
     "requests_file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=True),
@@ -57,12 +70,21 @@ def query_command(
     snapshots: Path | None,
     job: Path | None,
     as_of: date | None,
+    participants: bool,
+    sorting: str | None,
+    page: str | None,
+    page_size: str | None,
     requests_file: Path | None,
     **filters: str | bool | None,
 ) -> None:
-    """Print a scenario's summary as JSON, from a snapshot alone.
+    """Print a scenario's summary (or a page of its participants) as JSON, from a
+    snapshot alone.
 
-    Prints the API's response body, or its error body.
+    Prints the API's response body, or its error body: GET
+    /scenarios/{id}/analytics/summary, or with --participants GET
+    /scenarios/{id}/analytics/participants. --requests answers a file of JSON requests,
+    one per line ({"scenario_id": ..., <parameters>}, and "endpoint": "participants" for
+    the participants endpoint), one body per line.
 
     SCENARIO is a scenario id or slug. Exit 0, 2 (invalid request) or 3 (not found).
 
@@ -70,15 +92,27 @@ def query_command(
     Example:
       scenario-analytics query --snapshots snapshots procurement-discovery \\
           --group-ids g1 --start-date 2026-11-01 --exclude-system-users
+      scenario-analytics query --snapshots snapshots procurement-discovery --participants \\
+          --sorting -lift_percentage --page 2 --page-size 50
       scenario-analytics query --snapshots snapshots --requests requests.jsonl
     """
     if (scenario is None) == (requests_file is None):
         raise InvalidUsageError("give either SCENARIO or --requests FILE", "see --help")
     given = {k: v for k, v in filters.items() if v is not None and v is not False}
-    if requests_file is not None and given:
+    paging = {
+        k: v
+        for k, v in (("sorting", sorting), ("page", page), ("page_size", page_size))
+        if v is not None
+    }
+    if requests_file is not None and (given or paging or participants):
         raise InvalidUsageError(
-            "filter options apply to SCENARIO, not to --requests",
-            "put the filters on each line of the requests file",
+            "filter, paging and --participants options apply to SCENARIO, not to --requests",
+            'put the parameters (and "endpoint") on each line of the requests file',
+        )
+    if paging and not participants:
+        option = "--" + next(iter(paging)).replace("_", "-")
+        raise InvalidUsageError(
+            f"{option} applies to --participants only", "add --participants, or drop it"
         )
     settings = JobSettings.resolve(job, snapshots=snapshots)
     try:
@@ -94,7 +128,10 @@ def query_command(
             return
         assert scenario is not None
         params: dict[str, object] = {k: v for k, v in filters.items() if v is not None}
-        answer = reader.answer(scenario, params)
+        if participants:
+            answer = reader.participants(scenario, {**params, **paging})
+        else:
+            answer = reader.answer(scenario, params)
         _emit(answer)
         if answer.exit_code != ExitCode.OK:
             sys.exit(int(answer.exit_code))

@@ -67,7 +67,10 @@ TABLES: dict[str, str] = {
     "sessions": """
         SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds
         FROM graded_sessions""",
-    "users": "SELECT user_id, email, is_system, is_member FROM users ORDER BY user_id",
+    # New columns go last: readers that select by position keep working.
+    "users": """
+        SELECT user_id, email, is_system, is_member, first_name, last_name FROM users
+        ORDER BY user_id""",
     "groups": "SELECT group_id, name FROM groups ORDER BY group_id",
     "group_memberships": """
         SELECT group_id, user_id FROM group_memberships ORDER BY group_id, user_id""",

@@ -1,7 +1,9 @@
 """The `--requests` line protocol: JSON requests in, one response body per line out.
 
-Input: one JSON object per line, `{"scenario_id": ..., <filter parameters>}`; blank
-lines are skipped; a byte order mark is tolerated. Output: one line per request, in
+Input: one JSON object per line, `{"scenario_id": ..., <filter parameters>}`, answered
+as the summary endpoint; with `"endpoint": "participants"` (and optionally `sorting`,
+`page`, `page_size`), as the participants endpoint (`"endpoint": "summary"` is the
+default). Blank lines are skipped; a byte order mark is tolerated. Output: one line per request, in
 order: the API's response body or its error body. A line that is not such an object
 gets an `invalid_parameter` error body naming its line number, and the batch goes on.
 Bodies never hold a raw line break (`query.error_body` escapes U+0085, U+2028, U+2029),
@@ -42,5 +44,12 @@ def answer_lines(reader: SnapshotQuery, lines: Iterable[bytes]) -> Iterator[str]
             message = f"line {number}: not a JSON object with a scenario_id (string or integer)"
             yield error_body("invalid_request", "invalid_parameter", message)
             continue
-        params = {k: v for k, v in request.items() if k != "scenario_id"}
-        yield reader.answer(scenario, params).body
+        endpoint = request.get("endpoint", "summary")
+        params = {k: v for k, v in request.items() if k not in ("scenario_id", "endpoint")}
+        if endpoint == "participants":
+            yield reader.participants(scenario, params).body
+        elif endpoint == "summary":
+            yield reader.answer(scenario, params).body
+        else:
+            message = f'line {number}: endpoint must be "summary" or "participants"'
+            yield error_body("invalid_request", "invalid_parameter", message)

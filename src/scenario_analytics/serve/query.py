@@ -1,4 +1,4 @@
-"""Answering summary requests from a published snapshot alone.
+"""Answering summary and participants requests from a published snapshot alone.
 
 A request is first normalized to its canonical key; if the snapshot precomputed that
 key for the scenario, the stored body is the answer. Otherwise the summarize-phase SQL
@@ -33,10 +33,12 @@ from scenario_analytics.filters import (
     RequestError,
     SummaryRequest,
     is_text,
+    parse_participants_request,
     parse_request,
 )
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table
+from scenario_analytics.serve.participants import PAGE_COLUMNS, page_body
 from scenario_analytics.settings import EngineSettings
 
 _T = TypeVar("_T")
@@ -162,6 +164,10 @@ class SnapshotQuery:
         self.snapshot_date = snapshot_date
         self.path = path
         self.sql_files = [f for f in load_sql_files() if f.phase == "summarize"]
+        # The participants endpoint needs the summarize files up to filter_participants.
+        last = next(n for n, f in enumerate(self.sql_files) if "filter_participants" in f.creates)
+        self.participant_sql_files = self.sql_files[: last + 1]
+        self._participant_tables = False  # participants.parquet and the user directory
         self.con: duckdb.DuckDBPyConnection = connect(engine)
         # A request's statements each touch a few thousand rows: one thread runs them
         # without handing pipelines to a worker and waiting for it (measured on a busy
@@ -248,6 +254,71 @@ class SnapshotQuery:
         if body is None:
             body = self.compute(scenario_id, request)
         return Answer(ExitCode.OK, body)
+
+    def participants(self, scenario: str, params: Mapping[str, object]) -> Answer:
+        """The participants endpoint's answer (`serve/participants.py`): the summary's
+        filters plus `sorting`, `page` and `page_size`; checked first, then the scenario
+        is looked up. The unfiltered request's participants come from participants.parquet
+        (precomputed), any other's from the summarize SQL on the scenario's sessions."""
+        try:
+            request = parse_participants_request(params)
+        except RequestError as exc:
+            return Answer(ExitCode.USAGE, error_body("invalid_request", exc.code, exc.message))
+        scenario_id = self.resolve(scenario) if is_text(scenario) else None
+        if scenario_id is None:
+            return Answer(
+                ExitCode.NOT_FOUND,
+                error_body("not_found", "scenario_not_found", f"Scenario not found: {scenario}"),
+            )
+        self._load_participant_tables()
+        if request.filters.key == "":
+            self.con.execute(
+                f"""CREATE OR REPLACE TABLE page_participants AS
+                    SELECT {PAGE_COLUMNS} FROM default_participants WHERE scenario_id = $s""",
+                {"s": scenario_id},
+            )
+        else:
+            self._select_sessions(scenario_id)
+            create_filters_table(self.con, [request.filters])
+            run_sql_files(self.con, self.participant_sql_files, {})
+            self.con.execute(
+                """CREATE OR REPLACE TABLE page_participants AS
+                   SELECT user_id, session_count, first_score,
+                          score_rank(first_score) AS first_rank, best_score,
+                          score_rank(best_score) AS best_rank, lift, total_duration_seconds
+                   FROM filter_participants"""
+            )
+        return Answer(ExitCode.OK, page_body(self.con, request))
+
+    def _load_participant_tables(self) -> None:
+        """The unfiltered participants of every scenario (participants.parquet, sorted by
+        scenario) and the user directory with names, read once by the first participants
+        request. Snapshots of versions before names were kept have none (null)."""
+        if self._participant_tables:
+            return
+        self.con.execute(
+            f"""CREATE TABLE default_participants AS
+                SELECT scenario_id, {PAGE_COLUMNS}
+                FROM read_parquet($p, hive_partitioning = false)""",
+            {"p": str(self.path / "participants.parquet")},
+        )
+        users = str(self.path / "users.parquet")
+        names = self.con.execute(
+            "SELECT name FROM parquet_schema($p) WHERE name IN ('first_name', 'last_name')",
+            {"p": users},
+        ).fetchall()
+        name_columns = (
+            "first_name, last_name"
+            if len(names) == 2
+            else "CAST(NULL AS VARCHAR) AS first_name, CAST(NULL AS VARCHAR) AS last_name"
+        )
+        self.con.execute(
+            f"""CREATE TABLE page_users AS
+                SELECT user_id, email, {name_columns}
+                FROM read_parquet($p, hive_partitioning = false)""",
+            {"p": users},
+        )
+        self._participant_tables = True
 
     def precomputed(self, scenario_id: str, request_key: str) -> str | None:
         """The materialized body of this scenario and canonical request key, if any.
