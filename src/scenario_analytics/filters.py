@@ -1,7 +1,8 @@
-"""The summary's filter parameters, declared once, and requests made of them.
+"""The summary's filter parameters, declared once, and requests made of them; and the
+participants endpoint's own parameters (sorting and paging, `parse_participants_request`).
 
 Everything else is derived from `FILTERS`: the request parser and the canonical request
-key (`serve/requests.py`), the columns of the `filters` table the summarize SQL reads and
+key (below), the columns of the `filters` table the summarize SQL reads and
 of `summaries.parquet` (`serve/materialize.py`, `publish/snapshot.py`), the keys a job
 file's `materialize.requests` accepts (`settings.py`), and the options of `query`
 (`cli/options.py`). A new parameter is one entry here, plus the SQL that applies it
