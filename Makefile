@@ -30,10 +30,16 @@ test: $(TEST_STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
-## make run: the nightly job on the committed sample exports, then a query of the result
+## make run: the nightly job on the committed sample exports, a query of the result, and
+## the serve command to try
 run: $(STAMP)
 	$(BIN)/scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
 	$(BIN)/scenario-analytics query --snapshots snapshots procurement-discovery
+	@echo
+	@echo "Serve both endpoints over HTTP from this store (no keys: loopback only):"
+	@echo "  $(BIN)/scenario-analytics serve --snapshots snapshots --no-auth"
+	@echo "  curl http://127.0.0.1:8080/rest/v1/scenarios/procurement-discovery/analytics/summary"
+	@echo "  curl 'http://127.0.0.1:8080/rest/v1/scenarios/procurement-discovery/analytics/participants?page_size=2'"
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -1,9 +1,9 @@
 """The `scenario-analytics` command: parse options, call the library, print.
 
 Each command lives in a module of its own (`jobs.py`: run, backfill, validate;
-`snapshots.py`; `query.py`; `diff.py`; `generate.py`), its options come from `options.py` (where
-each also gets its environment variable), and `output.py` turns errors into messages
-and exit codes. Nothing below `cli/` imports Click.
+`snapshots.py`; `query.py`; `diff.py`; `generate.py`; `serve.py`: serve and keys), its
+options come from `options.py` (where each also gets its environment variable), and
+`output.py` turns errors into messages and exit codes. Nothing below `cli/` imports Click.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from scenario_analytics.cli.generate import generate_command
 from scenario_analytics.cli.jobs import backfill_command, run_command, validate_command
 from scenario_analytics.cli.options import CONTEXT, debug_option
 from scenario_analytics.cli.query import query_command
+from scenario_analytics.cli.serve import keys_command, serve_command
 from scenario_analytics.cli.snapshots import snapshots_command
 from scenario_analytics.engine.sql_files import load_sql_files
 from scenario_analytics.errors import AnalyticsError
@@ -70,6 +71,8 @@ main.add_command(query_command, "query")
 main.add_command(validate_command, "validate")
 main.add_command(generate_command, "generate")
 main.add_command(diff_command, "diff")
+main.add_command(serve_command, "serve")
+main.add_command(keys_command, "keys")
 
 
 if __name__ == "__main__":

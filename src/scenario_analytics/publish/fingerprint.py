@@ -41,12 +41,12 @@ def _sha256(parts: Iterable[str]) -> str:
 
 
 # Code that cannot change what a run reads or writes: the command line (options, help
-# texts, output), the terminal and log renderers under it, the test-only fault hook, how
-# events are described, how a signal stops the job, and the generator of synthetic
-# exports. Everything else under the package counts, in every sub-package however deep
-# (`data_code_files`).
+# texts, output), the terminal and log renderers under it, the HTTP server (`api`), the
+# test-only fault hook, how events are described, how a signal stops the job, and the
+# generator of synthetic exports. Everything else under the package counts, in every
+# sub-package however deep (`data_code_files`).
 NOT_DATA_CODE: frozenset[str] = frozenset(
-    {"cli", "generate", "sql", "events.py", "faults.py", "interrupts.py", "__main__.py"}
+    {"cli", "api", "generate", "sql", "events.py", "faults.py", "interrupts.py", "__main__.py"}
 )
 
 

@@ -1,0 +1,523 @@
+"""Which snapshot the server answers from, and the readers that compute its answers.
+
+- **Switching.** A background task looks at `latest.json` and the folder its link
+  resolves to every `POLL_SECONDS` (0.25 s). When either changes (a run published a new
+  date, a `pin`/`unpin`, a rebuild of the same date), the new version is loaded on a
+  loader thread (its precomputed bodies and one reader: ~0.2 s at 10M sessions) and
+  becomes current; requests that started on the old one finish on it.
+- **Holding a version.** A loaded snapshot keeps the *resolved* folder
+  (`.versions/<date>.<build>`, `Store.snapshot_path`), never the `snapshot_date=` link,
+  so a rebuild or a retention prune after it was loaded changes nothing for it (the
+  store keeps replaced versions an hour). A snapshot no longer current is retired: its
+  readers are closed once the last request that started on it has finished.
+- **Precomputed answers** (every body of `summaries.parquet`, ~35k at 10M sessions, read
+  with pyarrow at load) are a dict of `(scenario_id, request_key) -> Body`, answered on
+  the event loop without DuckDB.
+- **Computed answers** (other filters, the participants endpoint) run on a bounded pool
+  of worker threads. `SnapshotQuery` is not thread-safe, so each loaded snapshot has its
+  own readers, each used by one thread at a time (`ReaderPool`). The first reader (the
+  one the snapshot is loaded with) reads one scenario at a time; in the background, up to
+  `workers` more readers load all sessions into memory (~650 MB each at 10M sessions)
+  and then replace it, so that no request waits for that load.
+- **`as_of` snapshots** are loaded on demand, with one reader each, and kept for
+  `DATED_KEPT` dates (least recently used first out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from scenario_analytics import filters
+from scenario_analytics.api.logs import sanitized_traceback
+from scenario_analytics.api.metrics import Metrics
+from scenario_analytics.errors import ExitCode
+from scenario_analytics.filters import RequestError, parse_participants_request, parse_request
+from scenario_analytics.publish.store import Store
+from scenario_analytics.serve.query import (
+    Answer,
+    InvalidSnapshotDate,
+    SnapshotNotFound,
+    SnapshotQuery,
+    error_body,
+)
+from scenario_analytics.settings import EngineSettings
+
+log = logging.getLogger("scenario_analytics.serve")
+
+POLL_SECONDS = 0.25  # how often latest.json and the links are looked at
+DATED_KEPT = 2  # as_of snapshots kept loaded besides the current one
+DATED_RECHECK_SECONDS = 0.5  # how often a kept as_of snapshot's link is looked at
+# A request no precomputed body answers, and never the same: loads a reader's tables.
+_WARM_UP = {"start_date": "0001-01-01"}
+
+
+@dataclass(frozen=True)
+class Body:
+    """A response body and its entity tag (a hash of the bytes)."""
+
+    data: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, text: str) -> Body:
+        data = text.encode("utf-8")
+        return cls(data, '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"')
+
+
+def load_bodies(folder: Path) -> dict[tuple[str, str], Body]:
+    """Every materialized body of a snapshot, by (scenario id, canonical request key):
+    the same column of the same file `SnapshotQuery.precomputed` reads."""
+    table = pq.ParquetFile(folder / "summaries.parquet").read(
+        columns=["scenario_id", "request_key", "body"]
+    )
+    ids, keys, bodies = (table.column(i).to_pylist() for i in range(3))
+    return {
+        (str(s), str(k)): Body.of(str(b))
+        for s, k, b in zip(ids, keys, bodies, strict=True)
+        if b is not None
+    }
+
+
+class PoolClosed(Exception):
+    """The snapshot's readers were closed (the server is stopping)."""
+
+
+class ReaderPool:
+    """The readers of one snapshot version. A reader is lent to one thread at a time;
+    `close` closes idle readers at once and lent ones when they come back, through
+    `closer` (closing one that holds all sessions takes ~40 ms: not on the event loop)."""
+
+    def __init__(self, closer: Callable[[SnapshotQuery], None] | None = None) -> None:
+        self._close_reader = closer or SnapshotQuery.close
+        self._cond = threading.Condition()
+        self._idle: list[SnapshotQuery] = []
+        self._serving: set[int] = set()  # readers requests may use (ids)
+        self._owned: list[SnapshotQuery] = []  # readers to close, serving or not
+        self._lent: set[int] = set()
+        self._closed = False
+
+    def add(self, reader: SnapshotQuery) -> bool:
+        """Put a reader in service; False (and the reader closed) once the pool is."""
+        with self._cond:
+            if not self._closed:
+                self._owned.append(reader)
+                self._serving.add(id(reader))
+                self._idle.append(reader)
+                self._cond.notify()
+                return True
+        self._close_reader(reader)
+        return False
+
+    def withdraw(self, reader: SnapshotQuery) -> None:
+        """Take a reader out of service (it stays open until `close`)."""
+        with self._cond:
+            self._serving.discard(id(reader))
+            if reader in self._idle:
+                self._idle.remove(reader)
+
+    def acquire(self) -> SnapshotQuery:
+        with self._cond:
+            while not self._idle:
+                if self._closed:
+                    raise PoolClosed
+                self._cond.wait()
+            reader = self._idle.pop()
+            self._lent.add(id(reader))
+            return reader
+
+    def release(self, reader: SnapshotQuery) -> None:
+        with self._cond:
+            self._lent.discard(id(reader))
+            if self._closed:
+                self._close_reader(reader)
+            elif id(reader) in self._serving:
+                self._idle.append(reader)
+                self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            idle = [r for r in self._owned if id(r) not in self._lent]
+            self._idle.clear()
+            self._cond.notify_all()
+        for reader in idle:
+            self._close_reader(reader)
+
+    @property
+    def size(self) -> int:
+        with self._cond:
+            return len(self._serving)
+
+
+class LoadedSnapshot:
+    """One snapshot version, loaded: its date, resolved folder, precomputed bodies and
+    readers. `enter`/`leave` count the requests using it (on the event loop thread)."""
+
+    def __init__(
+        self,
+        snapshot_date: date,
+        path: Path,
+        bodies: dict[tuple[str, str], Body],
+        resolver: SnapshotQuery,
+        closer: Callable[[SnapshotQuery], None] | None = None,
+    ) -> None:
+        self.snapshot_date = snapshot_date
+        self.path = path
+        self.bodies = bodies
+        # The reader the snapshot was loaded with. Besides computing (until warmed-up
+        # readers replace it), the event loop calls its `resolve` (dict look-ups built at
+        # open, never changed after) and its `answer`/`participants` for requests that
+        # fail the parameter check or name no scenario: those return before any SQL.
+        self.resolver = resolver
+        self.pool = ReaderPool(closer)
+        self.pool.add(resolver)
+        self.in_flight = 0
+        self.retired = False
+        self.checked = time.monotonic()
+
+    @property
+    def label(self) -> str:
+        return self.snapshot_date.isoformat()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.retired and self.in_flight == 0:
+            self.pool.close()
+
+    def retire(self) -> None:
+        if not self.retired:
+            self.retired = True
+            if self.in_flight == 0:
+                self.pool.close()
+
+    def precomputed(self, scenario: str, params: Mapping[str, str]) -> Body | Answer | None:
+        """The answer without SQL: a materialized body, or the error answer of a request
+        that fails the parameter check or names no scenario. None: it needs SQL."""
+        try:
+            request = parse_request(params)
+        except RequestError:
+            return self.resolver.answer(scenario, params)  # the error body, no SQL
+        scenario_id = self.resolver.resolve(scenario)
+        if scenario_id is None:
+            return self.resolver.answer(scenario, params)  # scenario_not_found, no SQL
+        return self.bodies.get((scenario_id, request.key))
+
+    def participants_error(self, scenario: str, params: Mapping[str, str]) -> Answer | None:
+        """The error answer of a participants request, without SQL; None if it has none."""
+        try:
+            parse_participants_request(params)
+        except RequestError:
+            return self.resolver.participants(scenario, params)
+        if self.resolver.resolve(scenario) is None:
+            return self.resolver.participants(scenario, params)
+        return None
+
+
+def _open(
+    store_root: Path, day: date, path: Path, engine: EngineSettings, reads: int | None
+) -> SnapshotQuery | None:
+    """A reader of `day` if its link still resolves to `path` (else None: it moved on)."""
+    reader = SnapshotQuery(store_root, day, reads_before_loading=reads, engine=engine)
+    if reader.path != path:
+        reader.close()
+        return None
+    return reader
+
+
+def snapshot_not_found(day: date | None) -> Answer:
+    """`snapshot_not_found` as the API says it: without the store's path on the server
+    (which `query`'s message names for the person at the terminal)."""
+    message = f"no snapshot for {day.isoformat()}" if day else "no snapshot is published"
+    return Answer(ExitCode.NOT_FOUND, error_body("not_found", "snapshot_not_found", message))
+
+
+class Served:
+    """The snapshots a server answers from: the current one (what latest.json names) and
+    recently asked-for `as_of` dates; the worker threads that compute answers."""
+
+    def __init__(
+        self,
+        store_root: Path,
+        metrics: Metrics,
+        workers: int = 2,
+        engine: EngineSettings | None = None,
+        queue_limit: int | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        on_poll: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = Store(store_root)
+        self.root = store_root
+        self.metrics = metrics
+        self.workers = workers
+        # One thread per reader: the bulk load of a reader's sessions then leaves the
+        # other core to the event loop (request SQL runs on one thread anyway).
+        self.engine = engine if engine is not None and engine.threads else _one_thread(engine)
+        self.queue_limit = queue_limit or workers * 64
+        self.poll_seconds = poll_seconds
+        self.on_poll = on_poll
+        self.current: LoadedSnapshot | None = None
+        self._dated: OrderedDict[date, LoadedSnapshot] = OrderedDict()
+        self._dated_lock: asyncio.Lock | None = None  # made on the event loop
+        self._compute = ThreadPoolExecutor(workers, thread_name_prefix="sa-query")
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="sa-load")
+        self._warmer = ThreadPoolExecutor(1, thread_name_prefix="sa-warm")
+        self._stopping = threading.Event()
+        self._warming: SnapshotQuery | None = None
+        self._queued = 0
+        self._poller: asyncio.Task[None] | None = None
+        self._retry_at = 0.0
+        self._failures = 0
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.refresh()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        """Stop polling and warming; close every reader once its request is done."""
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            try:
+                await self._poller
+            except asyncio.CancelledError:
+                pass
+        warming = self._warming
+        if warming is not None:
+            warming.con.interrupt()
+        for snapshot in [self.current, *self._dated.values()]:
+            if snapshot is not None:
+                snapshot.retire()
+        loop = asyncio.get_running_loop()
+        for pool in (self._warmer, self._loader, self._compute):
+            await loop.run_in_executor(None, pool.shutdown)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                if self.on_poll is not None:
+                    self.on_poll()
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the poller must outlive any one failure
+                _log_failure("snapshot poll failed", exc)
+
+    # -- the current snapshot -------------------------------------------------------------------
+    def _probe(self) -> tuple[date | None, Path | None]:
+        latest = self.store.latest()
+        if latest is None:
+            return None, None
+        return latest, self.store.snapshot_path(latest)
+
+    async def refresh(self) -> None:
+        """Load and switch to the snapshot latest.json names, if it is not the current one."""
+        loop = asyncio.get_running_loop()
+        day, path = self._probe()
+        current = self.current
+        if day is None or path is None:
+            if current is not None:
+                log.warning("no snapshot is published any more: not serving %s", current.label)
+                self._switch(None)
+            return
+        if current is not None and (current.snapshot_date, current.path) == (day, path):
+            return
+        if time.monotonic() < self._retry_at:
+            return
+        loaded = await loop.run_in_executor(self._loader, self._load, day, path, sys.maxsize)
+        if loaded is None:
+            self._failures += 1
+            self._retry_at = time.monotonic() + min(30.0, 0.5 * 2**self._failures)
+            return
+        self._failures = 0
+        self._switch(loaded)
+        if self.workers > 0:
+            self._warmer.submit(self._warm_up, loaded)
+
+    def _switch(self, loaded: LoadedSnapshot | None) -> None:
+        previous, self.current = self.current, loaded
+        if previous is not None:
+            previous.retire()  # closed once its last request is done
+        self.metrics.served(loaded.snapshot_date if loaded else None)
+        if loaded is not None:
+            log.info(
+                "serving snapshot %s (%d precomputed bodies)%s",
+                loaded.label,
+                len(loaded.bodies),
+                f", was {previous.label}" if previous is not None else "",
+            )
+
+    def _load(self, day: date, path: Path, reads: int | None) -> LoadedSnapshot | None:
+        """On the loader thread: the bodies and the first reader of one snapshot version."""
+        started = time.perf_counter()
+        reader: SnapshotQuery | None = None
+        try:
+            reader = _open(self.root, day, path, self.engine, reads)
+            if reader is None:
+                return None  # the link moved on meanwhile: the next poll sees where
+            loaded = LoadedSnapshot(day, path, load_bodies(path), reader, self._close)
+        except SnapshotNotFound:
+            return None  # unpublished meanwhile
+        except Exception as exc:  # a damaged snapshot must not stop the server
+            _log_failure(f"cannot load the snapshot of {day.isoformat()}", exc)
+            self.metrics.snapshot_loads.labels("failed").inc()
+            if reader is not None:
+                reader.close()
+            return None
+        self.metrics.snapshot_loads.labels("ok").inc()
+        log.info("loaded snapshot %s in %.3f s", day.isoformat(), time.perf_counter() - started)
+        return loaded
+
+    def _close(self, reader: SnapshotQuery) -> None:
+        """Close a reader on the loader thread (inline once that has stopped)."""
+        try:
+            self._loader.submit(reader.close)
+        except RuntimeError:
+            reader.close()
+
+    def _warm_up(self, loaded: LoadedSnapshot) -> None:
+        """On the warm-up thread: `workers` readers that hold all sessions in memory, then
+        the first reader (one scenario at a time from Parquet) leaves the pool."""
+        scenario_ids = sorted({scenario_id for scenario_id, _key in loaded.bodies})
+        added = 0
+        for _ in range(self.workers):
+            if self._stopping.is_set() or loaded.retired:
+                break
+            reader: SnapshotQuery | None = None
+            try:
+                reader = _open(self.root, loaded.snapshot_date, loaded.path, self.engine, 0)
+                if reader is None:
+                    break
+                self._warming = reader
+                if scenario_ids:
+                    reader.compute(scenario_ids[0], parse_request(_WARM_UP))
+                    reader.participants(scenario_ids[0], _WARM_UP)
+            except Exception as exc:  # the first reader goes on serving
+                if not self._stopping.is_set():
+                    _log_failure(f"cannot warm up a reader of {loaded.label}", exc)
+                if reader is not None:
+                    reader.close()
+                break
+            finally:
+                self._warming = None
+            if not loaded.pool.add(reader):
+                break
+            added += 1
+        if added:
+            loaded.pool.withdraw(loaded.resolver)
+            log.info("snapshot %s: %d reader(s) hold all sessions", loaded.label, added)
+
+    # -- as_of ----------------------------------------------------------------------------------
+    async def dated(self, day: date) -> LoadedSnapshot | Answer:
+        """The snapshot of `day` (loaded if needed), or the error answer: `invalid_date`
+        after today (UTC), `snapshot_not_found` if none is published."""
+        current = self.current
+        if current is not None and current.snapshot_date == day:
+            return current
+        if day > filters.utc_today():
+            # SnapshotQuery says why, before it opens anything (`query --as-of` alike).
+            try:
+                SnapshotQuery(self.root, day).close()
+            except InvalidSnapshotDate as exc:
+                return exc.answer
+            except SnapshotNotFound:
+                return snapshot_not_found(day)
+        # One lock for all dates: loads are rare, and a lock per date asked for would
+        # grow with every date a client makes up.
+        if self._dated_lock is None:
+            self._dated_lock = asyncio.Lock()
+        async with self._dated_lock:
+            kept = self._dated.get(day)
+            now = time.monotonic()
+            if kept is not None and now - kept.checked > DATED_RECHECK_SECONDS:
+                if self.store.snapshot_path(day) != kept.path:
+                    self._forget(day)
+                    kept = None
+                else:
+                    kept.checked = now
+            if kept is not None:
+                self._dated.move_to_end(day)
+                return kept
+            path = self.store.snapshot_path(day)
+            if path is None:
+                return snapshot_not_found(day)
+            loop = asyncio.get_running_loop()
+            loaded = await loop.run_in_executor(self._loader, self._load, day, path, None)
+            if loaded is None:
+                return snapshot_not_found(day)
+            self._dated[day] = loaded
+            while len(self._dated) > DATED_KEPT:
+                self._forget(next(iter(self._dated)))
+            return loaded
+
+    def _forget(self, day: date) -> None:
+        snapshot = self._dated.pop(day, None)
+        if snapshot is not None and snapshot is not self.current:
+            snapshot.retire()
+
+    # -- computing ------------------------------------------------------------------------------
+    @property
+    def saturated(self) -> bool:
+        """As many computed requests as the queue holds are waiting or running."""
+        return self._queued >= self.queue_limit
+
+    async def compute(
+        self, snapshot: LoadedSnapshot, endpoint: str, scenario: str, params: Mapping[str, str]
+    ) -> Answer:
+        """`SnapshotQuery.answer` (endpoint "summary") or `.participants` on a worker."""
+        self._queued += 1
+        self.metrics.queued.inc()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._compute, _lend, snapshot.pool, endpoint, scenario, params
+            )
+        finally:
+            self._queued -= 1
+            self.metrics.queued.dec()
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    """A failure of the server's own work (loading files, not a request): its message
+    names files and DuckDB's words, never a request's values."""
+    log.error(
+        "%s: %s: %s",
+        what,
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        extra={"frames": sanitized_traceback(exc)},
+    )
+
+
+def _lend(pool: ReaderPool, endpoint: str, scenario: str, params: Mapping[str, str]) -> Answer:
+    reader = pool.acquire()
+    try:
+        if endpoint == "participants":
+            return reader.participants(scenario, params)
+        return reader.answer(scenario, params)
+    finally:
+        pool.release(reader)
+
+
+def _one_thread(engine: EngineSettings | None) -> EngineSettings:
+    base = engine.model_dump() if engine is not None else {}
+    return EngineSettings.model_validate({**base, "threads": 1})

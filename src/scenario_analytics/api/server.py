@@ -1,0 +1,100 @@
+"""Running the HTTP API under uvicorn: the socket, the logs, and a clean exit on SIGTERM.
+
+SIGTERM (what systemd, Kubernetes and `kill` send) and SIGINT start uvicorn's graceful
+shutdown: no new connections, requests in flight finish (up to
+`GRACEFUL_SHUTDOWN_SECONDS`), the snapshots' readers close. The process then exits 0
+after SIGTERM (a requested stop is a success for a service manager) and 130 after
+SIGINT, as the other commands do. uvicorn re-raises the signal it caught once it has shut
+down; the handlers installed here take that second delivery, so the exit code is ours.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+
+from scenario_analytics.api.http import ServerSettings, create_app
+from scenario_analytics.api.logs import log_config
+from scenario_analytics.errors import InvalidUsageError
+
+log = logging.getLogger("scenario_analytics.serve")
+
+GRACEFUL_SHUTDOWN_SECONDS = 30
+KEEP_ALIVE_SECONDS = 5
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`: reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_auth_choice(host: str, keys_given: bool, no_auth: bool, force_no_auth: bool) -> None:
+    """Keys are required, unless `--no-auth` says otherwise on purpose; without keys the
+    server binds to loopback only, unless `--force-no-auth` (behind a proxy that
+    authenticates, say)."""
+    if keys_given and (no_auth or force_no_auth):
+        raise InvalidUsageError(
+            "--keys-file and --no-auth contradict each other", "give one of them"
+        )
+    if not keys_given and not (no_auth or force_no_auth):
+        raise InvalidUsageError(
+            "serve needs --keys-file FILE (API keys), or --no-auth to serve without keys",
+            "create a key with `scenario-analytics keys create --keys-file FILE --name NAME`",
+        )
+    if not keys_given and not force_no_auth and not is_loopback(host):
+        raise InvalidUsageError(
+            f"--no-auth serves anyone who can connect; --host {host} is not a loopback address",
+            "use --keys-file, bind to 127.0.0.1, or pass --force-no-auth if a proxy in "
+            "front authenticates",
+        )
+
+
+def run_server(settings: ServerSettings, host: str, port: int, log_level: str = "info") -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit code (0, or 130 after SIGINT)."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(log_level),
+        access_log=False,  # the app writes its own access lines (api/logs.py)
+        server_header=False,
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    server = uvicorn.Server(config)
+    sock = config.bind_socket()
+    bound_host, bound_port = sock.getsockname()[:2]
+    log.info(
+        "listening on %s port %d",
+        bound_host,
+        bound_port,
+        extra={"event": "listening", "host": bound_host, "port": bound_port},
+    )
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    # Installed for the rest of the process: a second SIGTERM while it exits (a service
+    # manager that repeats itself) must not turn a clean stop into death by signal.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    log.info("stopped", extra={"event": "stopped"})
+    return 130 if signal.SIGINT in received else 0
