@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from scenario_analytics.api.keys import create_key, read_keys, revoke_key
-from scenario_analytics.cli.options import CONTEXT, debug_option, job_option, option
+from scenario_analytics.cli.options import CONTEXT, F, debug_option, job_option, option
 from scenario_analytics.cli.output import handle_errors, log
 from scenario_analytics.settings import JobSettings
 
@@ -146,13 +147,15 @@ def keys_command() -> None:
     """
 
 
+def required_keys_file(text: str) -> Callable[[F], F]:
+    """The `--keys-file` of the `keys` commands (required), with its help text."""
+    return option(
+        "--keys-file", type=click.Path(path_type=Path, dir_okay=False), required=True, help=text
+    )
+
+
 @keys_command.command("create", context_settings=CONTEXT)
-@option(
-    "--keys-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="JSON file of API key hashes (created if missing, mode 0600).",
-)
+@required_keys_file("JSON file of API key hashes (created if missing, mode 0600).")
 @option("--name", required=True, help="Who or what uses the key (unique in the file; logged).")
 @debug_option
 @handle_errors
@@ -169,12 +172,7 @@ def keys_create_command(keys_file: Path, name: str) -> None:
 
 
 @keys_command.command("list", context_settings=CONTEXT)
-@option(
-    "--keys-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="JSON file of API key hashes.",
-)
+@required_keys_file("JSON file of API key hashes.")
 @option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @debug_option
 @handle_errors
@@ -196,12 +194,7 @@ def keys_list_command(keys_file: Path, as_json: bool) -> None:
 
 
 @keys_command.command("revoke", context_settings=CONTEXT)
-@option(
-    "--keys-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="JSON file of API key hashes.",
-)
+@required_keys_file("JSON file of API key hashes.")
 @option("--name", required=True, help="The name of the key to remove.")
 @debug_option
 @handle_errors

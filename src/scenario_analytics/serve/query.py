@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -42,6 +42,7 @@ from scenario_analytics.serve.participants import PAGE_COLUMNS, page_body
 from scenario_analytics.settings import EngineSettings
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 # How many scenarios' precomputed bodies a batch of requests keeps as Python strings.
 CACHED_SCENARIOS = 64
 # Reading one scenario's sessions from sessions.parquet (~15 ms, two row groups to
@@ -238,10 +239,16 @@ class SnapshotQuery:
             return scenario
         return self._by_slug.get(scenario)
 
-    def answer(self, scenario: str, params: Mapping[str, object]) -> Answer:
-        """The API's answer: parameters are checked first, then the scenario is looked up."""
+    def _checked(
+        self,
+        parse: Callable[[Mapping[str, object]], _R],
+        scenario: str,
+        params: Mapping[str, object],
+    ) -> tuple[_R, str] | Answer:
+        """The parsed request and the scenario's id, or the error answer: parameters are
+        checked before the lookup, as the API does."""
         try:
-            request = parse_request(params)
+            request = parse(params)
         except RequestError as exc:
             return Answer(ExitCode.USAGE, error_body("invalid_request", exc.code, exc.message))
         scenario_id = self.resolve(scenario) if is_text(scenario) else None
@@ -250,6 +257,14 @@ class SnapshotQuery:
                 ExitCode.NOT_FOUND,
                 error_body("not_found", "scenario_not_found", f"Scenario not found: {scenario}"),
             )
+        return request, scenario_id
+
+    def answer(self, scenario: str, params: Mapping[str, object]) -> Answer:
+        """The API's answer: parameters are checked first, then the scenario is looked up."""
+        checked = self._checked(parse_request, scenario, params)
+        if isinstance(checked, Answer):
+            return checked
+        request, scenario_id = checked
         body = self.precomputed(scenario_id, request.key)
         if body is None:
             body = self.compute(scenario_id, request)
@@ -260,16 +275,10 @@ class SnapshotQuery:
         filters plus `sorting`, `page` and `page_size`; checked first, then the scenario
         is looked up. The unfiltered request's participants come from participants.parquet
         (precomputed), any other's from the summarize SQL on the scenario's sessions."""
-        try:
-            request = parse_participants_request(params)
-        except RequestError as exc:
-            return Answer(ExitCode.USAGE, error_body("invalid_request", exc.code, exc.message))
-        scenario_id = self.resolve(scenario) if is_text(scenario) else None
-        if scenario_id is None:
-            return Answer(
-                ExitCode.NOT_FOUND,
-                error_body("not_found", "scenario_not_found", f"Scenario not found: {scenario}"),
-            )
+        checked = self._checked(parse_participants_request, scenario, params)
+        if isinstance(checked, Answer):
+            return checked
+        request, scenario_id = checked
         self._load_participant_tables()
         if request.filters.key == "":
             self.con.execute(
