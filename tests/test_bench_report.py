@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import report, serve_load  # noqa: E402
 from bench.harness.checks import DECIMALS, FIGURES, check_baselines  # noqa: E402
 from bench.harness.contenders import summarize_rounds  # noqa: E402
 from bench.harness.datasets import Dataset  # noqa: E402
@@ -31,6 +31,8 @@ from bench.harness.util import DatasetSpec, parse_datasets  # noqa: E402
     [
         "bench.run",
         "bench.query_latency",
+        "bench.serve_load",
+        "bench.harness.serve",
         "bench.baselines.inputs",
         "bench.baselines.duckdb_handwritten",
         "bench.baselines.duckdb_read_json",
@@ -123,7 +125,71 @@ def _dataset(name: str, sessions: int, fmt: str, scale: float) -> dict[str, Any]
     }
 
 
+SOURCES = {
+    "summary_precomputed": "summary/precomputed",
+    "summary_computed": "summary/computed",
+    "participants_precomputed": "participants/computed",
+    "participants_computed": "participants/computed",
+}
+
+
+def _phase(kind: str, clients: int, rps: float, p50: float, p99: float) -> dict[str, Any]:
+    requests = int(rps * 10)
+    return {
+        "kind": kind,
+        "clients": clients,
+        "requests": requests,
+        "seconds": 10.0,
+        "requests_per_second": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "max_ms": p99 * 2,
+        "statuses": {"200": requests},
+        "cpu_cores": {"server": 1.2, "client": 0.3, "other": 0.4},
+        # What the server's /metrics counted meanwhile: participants are always computed.
+        "answers": {SOURCES[kind]: requests},
+    }
+
+
+def _serve_document(sessions: int, scale: float) -> dict[str, Any]:
+    """What bench/serve_load.py prints (trimmed): 1, 4 and 16 clients per kind."""
+    phases = []
+    for kind, rps, p50, p99 in (
+        ("summary_precomputed", 4000.0, 0.8, 1.5),
+        ("summary_computed", 60.0, 30.0, 80.0),
+        ("participants_precomputed", 200.0, 5.0, 12.0),
+        ("participants_computed", 50.0, 40.0, 90.0),
+    ):
+        for clients in (1, 4, 16):
+            load = clients / 4 * scale
+            phases.append(_phase(kind, clients, rps / scale, p50 * load, p99 * load))
+    return {
+        "tool": "bench/serve_load.py",
+        "command": ".venv/bin/python bench/serve_load.py --snapshots S --out bench/x.json",
+        "started_at": "2026-11-27T11:00:00Z",
+        "finished_at": "2026-11-27T11:04:00Z",
+        "store": "S",
+        "snapshot": {"date": "2026-11-26", "sessions": sessions, "scenarios": 200},
+        "settings": {"clients": [1, 4, 16], "requests": 20000, "seconds": 15.0, "workers": 2},
+        "machine": {"nproc": 2, "load_average_start": [1.0, 1, 1], "load_average_end": [2.0, 1, 1]},
+        "note": "",
+        "server": {"ready_seconds": 6.5, "peak_rss_mib": 1800, "exit_code": 0},
+        "warm_up": {"requests": 10, "statuses": {"200": 10}},
+        "phases": phases,
+        "ok": True,
+        "problems": [],
+    }
+
+
 def _results() -> dict[str, Any]:
+    datasets = [
+        _dataset("1m", 1_000_000, "parquet", 1.0),
+        _dataset("10m", 10_000_000, "parquet", 11.0),
+        _dataset("2m-jsonl", 2_000_000, "jsonl", 2.0),
+    ]
+    for dataset, scale in zip(datasets[:2], (0.5, 1.0), strict=True):
+        document = _serve_document(dataset["sessions"], scale)
+        dataset["serve"] = {"command": ["x"], "seconds": 240.0, "exit_code": 0, "result": document}
     return {
         "schema": 1,
         "started_at": "2026-11-27T10:00:00Z",
@@ -141,11 +207,7 @@ def _results() -> dict[str, Any]:
         "load_average_end": [2.0, 1.5, 1.0],
         "settings": {"rounds": 3, "threads": None, "memory_limit": None},
         "capabilities": {"backfill": False, "full_refresh": True},
-        "datasets": [
-            _dataset("1m", 1_000_000, "parquet", 1.0),
-            _dataset("10m", 10_000_000, "parquet", 11.0),
-            _dataset("2m-jsonl", 2_000_000, "jsonl", 2.0),
-        ],
+        "datasets": datasets,
     }
 
 
@@ -189,6 +251,73 @@ def test_targets_are_judged_on_the_largest_parquet_dataset() -> None:
     assert (scaling.ratio, scaling.status) == ("1.10×", "met")
     jsonl = targets["JSON Lines: loading and validating ≤ 3× DuckDB's bare read_json"]
     assert (jsonl.dataset, jsonl.status) == ("2m-jsonl", "met")
+
+
+def test_serve_targets_are_judged_at_4_clients_on_the_largest_dataset() -> None:
+    results = _results()
+    targets = {t.name: t for t in report.evaluate_targets(results)}
+    p99 = targets["`serve`: precomputed summaries p99 ≤ 10 ms at 4 clients"]
+    assert (p99.dataset, p99.measured, p99.status) == ("10m", "1.5 ms (p50 0.8 ms)", "met")
+    throughput = targets["`serve`: precomputed summaries ≥ 1,000 requests/s at 4 clients"]
+    assert (throughput.ratio, throughput.status) == ("4.00× the floor", "met")
+    computed = targets["`serve`: computed summaries p99 ≤ 100 ms at 4 clients"]
+    assert (computed.measured, computed.status) == ("80.0 ms (p50 30.0 ms)", "met")
+
+    # An answer other than 200 fails the target whatever the latency.
+    phase = report.serve_phase(results["datasets"][1]["serve"], "summary_computed", 4)
+    assert phase is not None
+    phase["statuses"] = {"200": 590, "503": 10}
+    computed = {t.name: t for t in report.serve_targets(results)}[computed.name]
+    assert computed.status == "not met: 10 answers other than 200"
+
+    for dataset in results["datasets"]:
+        dataset.pop("serve", None)
+    assert {t.status for t in report.serve_targets(results)} == {"not measured: serve not run"}
+    assert "Not measured in this run" in report.serve_section(results)
+
+
+def test_report_renders_the_serve_section(tmp_path: Path) -> None:
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(_results()), encoding="utf-8")
+    page = tmp_path / "PERFORMANCE.md"
+    report.main([str(results_file), "--out", str(page)])
+    text = page.read_text(encoding="utf-8")
+    serve = text.split("## Serve")[1].split("## Results by dataset")[0]
+    assert serve.index("### serve at 1m") < serve.index("### serve at 10m (10,000,000 sessions")
+    assert "| kind | clients | requests | requests/s | p50 | p99 |" in serve
+    assert "| summaries, precomputed | 4 | 40,000 | 4,000 | 0.8 ms | 1.5 ms |" in serve
+    assert "participants, random `start_date` | 16 |" in serve
+    assert "- `serve`: computed summaries p99 ≤ 100 ms at 4 clients: 80.0 ms" in serve
+    assert "— **met**" in serve
+
+    # A separate serve_load.py run (--serve) replaces the results file's serve figures.
+    document = _serve_document(10_001_000, 2.0)
+    document["ok"] = False
+    document["problems"] = ["summary_computed at 16 client(s): answers other than 200"]
+    serve_file = tmp_path / "serve.json"
+    serve_file.write_text(json.dumps(document), encoding="utf-8")
+    report.main([str(results_file), "--serve", str(serve_file), "--out", str(page)])
+    text = page.read_text(encoding="utf-8")
+    assert text.count("### serve at") == 1 and "### serve at 10m (10,001,000 sessions" in text
+    assert "a separate run of `bench/serve_load.py`" in text
+    assert "**Failed**: summary_computed at 16 client(s)" in text
+    assert "\n.venv/bin/python bench/report.py " in text and " --serve " in text
+    targets = {t.name: t for t in report.evaluate_targets(json.loads(results_file.read_text()))}
+    assert targets["`serve`: computed summaries p99 ≤ 100 ms at 4 clients"].dataset == "10m"
+
+
+def test_serve_load_fails_loudly_on_answers_other_than_200() -> None:
+    document = _serve_document(1000, 1.0)
+    assert serve_load.problems_of(document) == []
+    document["phases"][0]["answers"] = {"summary/precomputed": 10}  # not all 10 * 4000
+    document["phases"][4]["statuses"] = {"200": 599, "500": 1}
+    document["phases"][4]["answers"] = {"summary/computed": 599}
+    document["server"]["exit_code"] = 1
+    problems = serve_load.problems_of(document)
+    assert any("summary_precomputed at 1 client(s): the server's answers" in p for p in problems)
+    assert any("summary_computed at 4 client(s): answers other than 200" in p for p in problems)
+    assert any("exited with 1" in p for p in problems)
+    assert len(problems) == 3
 
 
 def test_report_renders_and_keeps_the_profile_notes(tmp_path: Path) -> None:

@@ -184,3 +184,16 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     result = _validate(tmp_path, "--max-reject-ratio", "1.5")
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_json_log_format_makes_every_line_json(tmp_path: Path, extra: list[str]) -> None:
+    """With --log-format json, stdout is the report on one line and stderr JSON events:
+    `>>log 2>&1` gives a file whose every line parses (docs/OPERATIONS.md)."""
+    exports = _exports(tmp_path, {"sessions/a.jsonl": [session("s1"), "{bad"]})
+    result = _validate(exports, "--log-format", "json", "--max-reject-ratio", "0.9", *extra)
+    assert result.exit_code == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    report = json.loads(line)
+    assert report["rejects_by_reason"] == {"malformed_record": 1}
+    assert all(json.loads(event) for event in result.stderr.splitlines())

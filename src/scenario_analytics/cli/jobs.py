@@ -281,7 +281,9 @@ def validate_command(
     """Check an exports folder without publishing anything.
 
     Rows read, accepted and rejected per file, rejects by reason, and the completeness
-    checks for the as-of date (those against history with --snapshots).
+    checks for the as-of date (those against history with --snapshots): a table on
+    stdout, or with --json a JSON document (with --log-format json, that document on
+    one line, so that stdout and stderr together are JSON lines).
 
     Exit 0; 1 if a file cannot be read; 4 if files would be left out, too many session
     rows are rejected, or a check fails.
@@ -307,7 +309,10 @@ def validate_command(
             skip_checks=skip_checks,
             rejects_out=rejects_out,
         )
-    if as_json:
+    if log_format == "json":
+        # One JSON object on one line, like the log: `>>log 2>&1` stays all JSON lines.
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    elif as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
         _print_table(result)
