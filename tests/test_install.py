@@ -1,6 +1,7 @@
 """The product as it is deployed: a wheel built from this tree, installed into a fresh
 virtual environment outside the repository, run from another folder with no environment
-variable set. Its snapshot must equal the editable install's, byte for byte."""
+variable set. Its snapshot must equal the editable install's, byte for byte, and its
+`query` and `serve` must answer the same bytes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
+from helpers_serve import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 EDITABLE = Path(sys.executable).parent / "scenario-analytics"
@@ -125,3 +128,38 @@ def test_the_installed_command_runs_and_answers_from_any_folder(
         ]
         assert answers[0] == answers[1]
         assert answers[0].startswith('{"participant_count":')
+
+    # The installed server answers the same bytes over HTTP, from another folder too.
+    server = Server(
+        subprocess.Popen(
+            [
+                str(installed),
+                "serve",
+                "--snapshots",
+                str(stores["wheel"]),
+                "--no-auth",
+                "--port",
+                "0",
+            ],  # fmt: skip
+            cwd=elsewhere,
+            env={**_clean_env(), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
+    try:
+        server.wait_ready()
+        scenario = "procurement-discovery"
+        summary = httpx.get(f"{server.url}/rest/v1/scenarios/{scenario}/analytics/summary")
+        assert summary.status_code == 200
+        query = [installed, "query", "--snapshots", stores["wheel"], scenario]
+        assert summary.text == _run(query, cwd=elsewhere).strip()
+        people = httpx.get(
+            f"{server.url}/rest/v1/scenarios/{scenario}/analytics/participants?page_size=3"
+        )
+        assert people.status_code == 200
+        expected = _run([*query, "--participants", "--page-size", "3"], cwd=elsewhere)
+        assert people.text == expected.strip()
+    finally:
+        assert server.stop() == 0
