@@ -3,6 +3,7 @@
     .venv/bin/python bench/report.py                          # the newest bench/results/*.json
     .venv/bin/python bench/report.py bench/results/X.json --out docs/PERFORMANCE.md
     .venv/bin/python bench/report.py X.json --out -           # print instead of writing
+    .venv/bin/python bench/report.py X.json --serve S.json    # serve from a serve_load run
 
 The page is generated, except its "Profile notes" section: everything from that heading
 to the end of the existing page is kept as it is when the page is rendered again.
@@ -320,7 +321,217 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             3.0,
         )
     )
+    return targets + serve_targets(results)
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+SERVE_KINDS = {
+    "summary_precomputed": "summaries, precomputed",
+    "summary_computed": "summaries, computed (random `start_date`)",
+    "participants_precomputed": "participants, unfiltered (participants.parquet)",
+    "participants_computed": "participants, random `start_date`",
+    "mixed_summary_precomputed": "summaries, precomputed, while 1 client asks computed ones",
+    "mixed_summary_computed": "summaries, computed, beside the precomputed clients",
+}
+SERVE_CLIENTS = 4  # the client count the targets are judged at
+# (title, kind, figure, limit, at least?)
+SERVE_TARGETS = (
+    ("`serve`: precomputed summaries p99 ≤ 10 ms", "summary_precomputed", "p99_ms", 10, False),
+    (
+        "`serve`: precomputed summaries ≥ 1,000 requests/s",
+        "summary_precomputed",
+        "requests_per_second",
+        1000,
+        True,
+    ),
+    ("`serve`: computed summaries p99 ≤ 100 ms", "summary_computed", "p99_ms", 100, False),
+)
+
+
+def size_name(sessions: int) -> str:
+    """10,001,000 sessions -> "10m": the dataset name a standalone run compares with."""
+    if sessions >= 1_000_000:
+        return f"{sessions / 1e6:.3g}m".replace(".0m", "m")
+    return f"{sessions / 1e3:.3g}k".replace(".0k", "k")
+
+
+def serve_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The serve measurements to report: a standalone serve_load.py document given to
+    report.py (--serve), else each dataset's (bench/run.py), smallest first."""
+    if results.get("serve_run"):
+        return [results["serve_run"]]
+    runs = [
+        {"dataset": d["name"], "sessions": int(d.get("sessions") or 0), **d["serve"]}
+        for d in results.get("datasets", [])
+        if isinstance(d.get("serve"), dict)
+    ]
+    return sorted(runs, key=lambda r: r["sessions"])
+
+
+def serve_phase(run: dict[str, Any], kind: str, clients: int) -> dict[str, Any] | None:
+    for phase in (run.get("result") or {}).get("phases", []):
+        if phase.get("kind") == kind and phase.get("clients") == clients:
+            return phase
+    return None
+
+
+def non_200(phase: dict[str, Any]) -> int:
+    return sum(int(n) for s, n in (phase.get("statuses") or {}).items() if s != "200")
+
+
+def serve_targets(results: dict[str, Any]) -> list[Target]:
+    """The issue's serve targets, at 4 clients, on the largest dataset measured."""
+    runs = serve_runs(results)
+    run = runs[-1] if runs else None
+    label = "—"
+    if run is not None:
+        label = run["dataset"] + ("" if run["dataset"] == "10m" else " (target is for 10m)")
+    targets = []
+    for title, kind, figure, limit, at_least in SERVE_TARGETS:
+        title = f"{title} at {SERVE_CLIENTS} clients"
+        bound = f"≥ {limit:,}/s" if at_least else f"≤ {limit:g} ms"
+        phase = serve_phase(run, kind, SERVE_CLIENTS) if run else None
+        if phase is None or phase.get(figure) is None:
+            why = "serve not run" if run is None else f"no {kind} phase at {SERVE_CLIENTS} clients"
+            if run is not None and run.get("error") and phase is None:
+                why = "serve_load.py failed"
+            targets.append(Target(title, label, "—", bound, "—", f"not measured: {why}"))
+            continue
+        value = float(phase[figure])
+        if at_least:
+            measured = f"{value:,.0f} requests/s (p99 {milliseconds(phase.get('p99_ms'))})"
+            ratio = f"{value / limit:.2f}× the floor"
+            met = value >= limit
+        else:
+            measured = f"{milliseconds(value)} (p50 {milliseconds(phase.get('p50_ms'))})"
+            ratio = f"{value / limit:.2f} of the limit"
+            met = value <= limit
+        status = "met" if met else "not met"
+        bad = non_200(phase)
+        if bad:
+            status = f"not met: {bad:,} answers other than 200"
+        targets.append(Target(title, label, measured, bound, ratio, status))
     return targets
+
+
+def serve_reproduce(results: dict[str, Any], source: str) -> list[str]:
+    """The report's command, and the serve_load.py run's when it came separately."""
+    run = results.get("serve_run")
+    if not run:
+        return [f".venv/bin/python bench/report.py {source}"]
+    command = (run.get("result") or {}).get("command", ".venv/bin/python bench/serve_load.py")
+    return [
+        command if "--out" in command else f"{command} > {run['source']}",
+        f".venv/bin/python bench/report.py {source} --serve {run['source']}",
+    ]
+
+
+def serve_section(results: dict[str, Any]) -> str:
+    runs = serve_runs(results)
+    out = [
+        "## Serve",
+        "",
+        "`scenario-analytics serve` under `bench/serve_load.py`: the server on 127.0.0.1 with its",
+        "default 2 workers and an API key on every request; per kind of request and number of",
+        "concurrent keep-alive clients (each sends its next request when the last one is",
+        "answered), as many requests as are answered within the phase's time. Kinds: summaries",
+        "answered from the precomputed bodies; summaries with a random `start_date` (computed",
+        "with SQL on a worker); the unfiltered participants, a random sorting and page (read",
+        "from participants.parquet, on a worker); participants with a random `start_date`. The",
+        "clients run on the same cores as the server; *other* is the CPU every other process",
+        "used meanwhile (someone else's tests, say; the machine is shared): where it is not near",
+        "0, the figures are pessimistic. `make bench` runs it once per Parquet dataset, on the",
+        "reference snapshot, after the rounds.",
+    ]
+    if not runs:
+        out += [
+            "",
+            "Not measured in this run (`--only` without `serve`, or an older results file).",
+        ]
+        return "\n".join(out)
+    for run in runs:
+        result = run.get("result") or {}
+        snap = result.get("snapshot") or {}
+        facts = [f"{int(snap.get('sessions') or run.get('sessions') or 0):,} sessions"]
+        if snap.get("scenarios"):
+            facts.append(f"{snap['scenarios']} scenarios")
+        if snap.get("precomputed_bodies"):
+            facts.append(f"{snap['precomputed_bodies']:,} precomputed bodies")
+        out += ["", f"### serve at {run['dataset']} ({', '.join(facts)})", ""]
+        if run.get("source"):
+            out += [
+                f"From `{run['source']}`, a separate run of `bench/serve_load.py` (not part of "
+                "the results file above): "
+                f"`{result.get('command', '')}`, {result.get('started_at')} to "
+                f"{result.get('finished_at')} (UTC), snapshot {snap.get('date')} of "
+                f"`{result.get('store')}`.",
+                "",
+            ]
+        server = result.get("server") or {}
+        settings = result.get("settings") or {}
+        machine = result.get("machine") or {}
+        load = [machine.get("load_average_start"), machine.get("load_average_end")]
+        load_text = " → ".join("/".join(f"{x:.1f}" for x in v) for v in load if isinstance(v, list))
+        notes = [
+            f"{settings.get('workers', '?')} workers",
+            f"ready (workers holding all sessions) after {seconds(server.get('ready_seconds'))} s",
+            f"server peak RSS {server['peak_rss_mib']:,} MiB" if server.get("peak_rss_mib") else "",
+            f"each phase ≤ {settings.get('seconds', 0):g} s and ≤ "
+            f"{settings.get('requests', 0):,} requests",
+            f"load average (1/5/15 min) {load_text}" if load_text else "",
+        ]
+        out.append("; ".join(n for n in notes if n) + ".")
+        if result.get("note"):
+            out += ["", f"Note: {result['note']}."]
+        if run.get("exit_code") not in (0, None) or result.get("problems"):
+            problems = result.get("problems") or [(run.get("error") or "failed").splitlines()[-1]]
+            out += ["", "**Failed**: " + "; ".join(str(p) for p in problems)]
+        rows = []
+        for phase in result.get("phases", []):
+            cpu = phase.get("cpu_cores") or {}
+            clients = str(phase.get("clients"))
+            if phase.get("kind") == "mixed_summary_precomputed":
+                clients += " (+1 computed)"
+            elif phase.get("kind") == "mixed_summary_computed":
+                clients += f" (+{phase.get('with_clients')} precomputed)"
+            rows.append(
+                [
+                    SERVE_KINDS.get(phase.get("kind", ""), phase.get("kind", "")),
+                    clients,
+                    f"{phase.get('requests', 0):,}",
+                    f"{float(phase.get('requests_per_second') or 0):,.0f}",
+                    milliseconds(phase.get("p50_ms")),
+                    milliseconds(phase.get("p99_ms")),
+                    milliseconds(phase.get("max_ms")),
+                    f"{non_200(phase):,}",
+                    "/".join(f"{cpu.get(k, 0):.1f}" for k in ("server", "client", "other"))
+                    if cpu
+                    else "—",
+                ]
+            )
+        if rows:
+            out += [
+                "",
+                table(
+                    [
+                        "kind",
+                        "clients",
+                        "requests",
+                        "requests/s",
+                        "p50",
+                        "p99",
+                        "max",
+                        "non-200",
+                        "cores: server/client/other",
+                    ],
+                    rows,
+                ),
+            ]
+    targets = serve_targets(results)
+    out += ["", f"Targets, at {SERVE_CLIENTS} clients, judged on {targets[0].dataset}:", ""]
+    out += [f"- {t.name}: {t.measured} — **{t.status}**" for t in targets]
+    return "\n".join(out)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -545,7 +756,7 @@ def render(results: dict[str, Any], source: str, notes: str | None = None) -> st
         "pandas computing the unfiltered summary of every scenario, on the same files in",
         "the same run. Each contender is its own process; times are wall-clock medians",
         "over rounds in which the contenders take turns; peak RSS is the process's maximum",
-        "resident set size.",
+        "resident set size. `serve` is measured under load from 1, 4 and 16 clients.",
         "",
         f"- Run: {results.get('started_at')} to {results.get('finished_at') or '(unfinished)'} "
         f"(UTC), commit "
@@ -563,7 +774,7 @@ def render(results: dict[str, Any], source: str, notes: str | None = None) -> st
         "```",
         "make bench                      # full run: 1m, 10m, 2m-jsonl, 3 rounds, then this page",
         f"{results.get('command', '.venv/bin/python bench/run.py')}",
-        f".venv/bin/python bench/report.py {source}",
+        *serve_reproduce(results, source),
         "```",
         "",
         "## Targets",
@@ -573,8 +784,8 @@ def render(results: dict[str, Any], source: str, notes: str | None = None) -> st
             [[t.name, t.dataset, t.measured, t.limit, t.ratio, t.status] for t in targets],
         ),
         "",
-        "## Results by dataset",
     ]
+    out += [serve_section(results), "", "## Results by dataset"]
     for dataset in results.get("datasets", []):
         out += ["", dataset_section(dataset)]
     out += ["", (notes or NOTES_PLACEHOLDER).rstrip(), ""]
@@ -604,10 +815,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Render docs/PERFORMANCE.md from bench results.")
     parser.add_argument("results", nargs="?", type=Path, help="default: the newest results file")
     parser.add_argument("--out", default=str(PAGE), help="page to write, or - for stdout")
+    parser.add_argument(
+        "--serve",
+        type=Path,
+        help="the serve section from this bench/serve_load.py document instead",
+    )
     args = parser.parse_args(argv)
     source = args.results or newest_results()
     results = json.loads(source.read_text(encoding="utf-8"))
     shown = os.path.relpath(source.resolve(), ROOT)
+    if args.serve:
+        document = json.loads(args.serve.read_text(encoding="utf-8"))
+        sessions = int((document.get("snapshot") or {}).get("sessions") or 0)
+        results["serve_run"] = {
+            "dataset": size_name(sessions),
+            "sessions": sessions,
+            "source": os.path.relpath(args.serve.resolve(), ROOT),
+            "exit_code": 0 if document.get("ok") else 1,
+            "result": document,
+        }
     if args.out == "-":
         sys.stdout.write(render(results, shown))
         return

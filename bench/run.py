@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                     # 1m, 10m, 2m-jsonl; 3 rounds
     .venv/bin/python bench/run.py --quick             # 100k smoke run, 1 round
     .venv/bin/python bench/run.py --sizes 1m --only job_full,duckdb_handwritten
+    .venv/bin/python bench/run.py --sizes 10m --only serve  # serve_load.py on the snapshot
 
 Datasets are made once with `scenario-analytics generate` into --data-dir and reused.
 Each contender runs as its own subprocess: wall time is measured around it and its peak
@@ -32,6 +33,7 @@ from bench.harness.contenders import BACKFILL_DAYS, Harness  # noqa: E402
 from bench.harness.datasets import ensure_dataset  # noqa: E402
 from bench.harness.machine import git_state, machine_info  # noqa: E402
 from bench.harness.requests import PRECOMPUTED_SHARE  # noqa: E402
+from bench.harness.serve import DEFAULT_CLIENTS, DEFAULT_SECONDS, QUICK_SECONDS  # noqa: E402
 from bench.harness.util import BENCH, CLI, ROOT, log, parse_datasets  # noqa: E402
 
 RESULTS = BENCH / "results"
@@ -51,12 +53,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"(default {DEFAULT_SIZES}; --quick: {QUICK_SIZES})",
     )
     parser.add_argument("--rounds", type=int, help="rounds per dataset (default 3; --quick: 1)")
-    parser.add_argument("--only", help="comma-separated contender names (default: all)")
+    parser.add_argument(
+        "--only", help="comma-separated contender names, `serve` among them (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="100k smoke run: small, 1 round")
     parser.add_argument("--data-dir", type=Path, default=BENCH / "data", help="datasets (reused)")
     parser.add_argument("--requests", type=int, default=1000, help="query requests per round")
     parser.add_argument("--threads", type=int, help="DuckDB/Polars threads (default: theirs)")
     parser.add_argument("--memory-limit", help="DuckDB memory limit for the job and baselines")
+    parser.add_argument(
+        "--serve-clients",
+        default=DEFAULT_CLIENTS,
+        help=f"serve: concurrent clients, comma-separated (default {DEFAULT_CLIENTS})",
+    )
+    parser.add_argument(
+        "--serve-seconds",
+        type=float,
+        help=f"serve: seconds per phase at most (default {DEFAULT_SECONDS:g}; "
+        f"--quick: {QUICK_SECONDS:g})",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per subprocess")
     parser.add_argument(
         "--out", type=Path, help="results file (default bench/results/<date>-<sizes>.json)"
@@ -64,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.serve_seconds = args.serve_seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     return args
@@ -98,6 +114,8 @@ def main(argv: list[str] | None = None) -> Path:
             "memory_limit": args.memory_limit,
             "windows": list(WINDOWS),
             "backfill_days": BACKFILL_DAYS,
+            "serve_clients": args.serve_clients,
+            "serve_seconds": args.serve_seconds,
         },
         "capabilities": harness.caps,
         "datasets": [],

@@ -25,6 +25,7 @@ from bench.harness.measure import (
     stderr_tail,
 )
 from bench.harness.requests import make_requests, verify_precomputed
+from bench.harness.serve import SERVE, run_serve, serve_wanted
 from bench.harness.util import BENCH, CLI, ROOT, link_tree, log, median, remove
 
 BACKFILL_DAYS = 30
@@ -122,7 +123,10 @@ class Harness:
             return prepare
 
         def job_validate(ds: Dataset, _round: int) -> Prepared:
-            return Prepared([str(CLI), "validate", "--exports", str(ds.path), "--json"])
+            # The checks judge the dataset's own last day (the default, yesterday, would
+            # find its exports days old and fail the freshness check).
+            command = [str(CLI), "validate", "--exports", str(ds.path), "--json"]
+            return Prepared(command + ["--as-of", ds.as_of.isoformat()])
 
         def job_new_day(ds: Dataset, _round: int) -> Prepared:
             # Untimed: a copy of the exports (hard links), a full run of the last day into a
@@ -261,9 +265,9 @@ class Harness:
         ]
         if self.args.only:
             wanted = {name.strip() for name in self.args.only.split(",") if name.strip()}
-            unknown = wanted - {c.name for c in contenders}
+            unknown = wanted - {c.name for c in contenders} - {SERVE}
             if unknown:
-                names = ", ".join(c.name for c in contenders)
+                names = ", ".join([c.name for c in contenders] + [SERVE])
                 raise SystemExit(f"bench: unknown contender(s) {sorted(unknown)}; known: {names}")
             contenders = [c for c in contenders if c.name in wanted]
         return contenders
@@ -318,6 +322,9 @@ class Harness:
     # one dataset, all rounds ------------------------------------------------------------
     def run_dataset(self, ds: Dataset, contenders: list[Contender]) -> dict[str, Any]:
         runnable = [c for c in contenders if c.available and ds.spec.fmt in c.formats]
+        if not runnable and not serve_wanted(self.args, ds):
+            log(f"{ds.name}: nothing selected runs on this dataset")
+            return {**ds.info, "setup": {}, "contenders": {}, "checks": {}}
         setup = self.setup(ds, contenders)
         results: dict[str, Any] = {}
         for c in contenders:
@@ -331,7 +338,7 @@ class Harness:
                 "rounds": [],
             }
         outputs: dict[str, Path] = {}
-        for number in range(self.args.rounds):
+        for number in range(self.args.rounds if runnable else 0):
             shift = number % len(runnable) if runnable else 0
             order = runnable[shift:] + runnable[:shift]
             names = ", ".join(c.name for c in order)
@@ -379,7 +386,13 @@ class Harness:
         for result in results.values():
             result.update(summarize_rounds(result["rounds"]))
         checks = check_baselines(ds, outputs)
-        return {**ds.info, "setup": setup, "contenders": results, "checks": checks}
+        found = {**ds.info, "setup": setup, "contenders": results, "checks": checks}
+        if serve_wanted(self.args, ds):
+            # On the reference snapshot, after the rounds (bench/harness/serve.py: why once).
+            engine = self.args.threads or self.args.memory_limit
+            job = self.job_file(ds, unfiltered_only=False) if engine else None
+            found["serve"] = run_serve(ds, self.args, self.env, job)
+        return found
 
 
 def summarize_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
