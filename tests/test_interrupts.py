@@ -191,6 +191,36 @@ def test_backfill_interrupted_says_which_days_it_published(published: tuple[Path
     assert_clean(store)
 
 
+def test_run_interrupted_while_restating_says_what_it_published(tmp_path: Path) -> None:
+    """A run publishes its own day, then restates the stale days before it: stopped after
+    the first restated day, it names both, and the next run restates the rest."""
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    days = ["2026-11-23", "2026-11-24", BEFORE]
+    backfill = cli("backfill", "--exports", str(exports), "--snapshots", str(store),
+                   "--from", days[0], "--to", days[-1], *RATIO)  # fmt: skip
+    assert backfill.exit_code == 0, backfill.stderr
+    late = '{"id": "late", "user": {"id": "u1"}, "scenario": {"id": "sc1"}, "score": 70, '
+    late += '"is_valid_attempt": true, "created_at": "2026-11-23T10:00:00Z"}\n'
+    (exports / "sessions" / "z-late.jsonl").write_text(late)
+    args = ["run", "--exports", exports, "--snapshots", store, "--as-of", NEW, *RATIO,
+            "--restate-days", "5"]  # fmt: skip
+    stopped = _stop("day-published", signal.SIGTERM, *args)
+    _assert_stopped_cleanly(stopped, signal.SIGTERM)
+    assert stopped.error == (
+        f"scenario-analytics: error: interrupted (SIGTERM) while restate ({days[0]}); "
+        f"published {NEW}, {days[0]} before it — run again"
+    )
+    assert json.loads(state(store)["latest"])["snapshot_date"] == NEW
+    assert not list((store / ".staging").glob("*"))
+    assert_whole(store)
+    again = cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of", NEW,
+                *RATIO, "--restate-days", "5", "--log-format", "json")  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert [r["snapshot_date"] for r in json.loads(again.stdout)["restated"]] == days[1:]
+    assert_clean(store)
+
+
 def test_backfill_interrupted_in_json(published: tuple[Path, Path]) -> None:
     exports, store = published
     args = ["backfill", "--exports", exports, "--snapshots", store, "--from", "2026-11-21",

@@ -36,7 +36,7 @@ STAGES: tuple[str, ...] = (
     "summarized",  # every materialized summary of that date computed
     "written",  # that date's snapshot written in .staging (not yet visible)
     "published",  # that date's snapshot published (run)
-    "day-published",  # that date's snapshot published (backfill, once per day)
+    "day-published",  # that date's snapshot published (backfill, and run's restated days)
     "pruned",  # snapshots beyond --keep unlinked
 )
 

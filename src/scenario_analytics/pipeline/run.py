@@ -22,6 +22,7 @@ from scenario_analytics.pipeline.stages import (
     JobOptions,
     LoadResult,
     Prepared,
+    boundary,
     check_as_of,
     compress_history,
     files_summary,
@@ -213,7 +214,8 @@ def _restate(
         release_day(con, prepared.plan)
         with interrupts.deferred():
             done.append((day, publish_day(prepared.store, staging, day, began, report)))
-        report(
+        boundary(
+            report,
             Event(
                 "restate",
                 "progress",
@@ -222,6 +224,7 @@ def _restate(
                 total=len(days),
                 unit="days",
                 snapshot_date=day,
-            )
+            ),
+            "day-published",
         )
     return done
