@@ -44,7 +44,7 @@ from scenario_analytics import filters
 from scenario_analytics.api.logs import sanitized_traceback
 from scenario_analytics.api.metrics import Metrics
 from scenario_analytics.errors import ExitCode
-from scenario_analytics.filters import RequestError, parse_participants_request, parse_request
+from scenario_analytics.filters import parse_participants_request, parse_request
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.query import (
     Answer,
@@ -180,9 +180,8 @@ class LoadedSnapshot:
         self.path = path
         self.bodies = bodies
         # The reader the snapshot was loaded with. Besides computing (until warmed-up
-        # readers replace it), the event loop calls its `resolve` (dict look-ups built at
-        # open, never changed after) and its `answer`/`participants` for requests that
-        # fail the parameter check or name no scenario: those return before any SQL.
+        # readers replace it), the event loop calls its `check` (parsing and dict look-ups
+        # built at open, never changed after: no SQL) for every request.
         self.resolver = resolver
         self.pool = ReaderPool(closer)
         self.pool.add(resolver)
@@ -211,24 +210,16 @@ class LoadedSnapshot:
     def precomputed(self, scenario: str, params: Mapping[str, str]) -> Body | Answer | None:
         """The answer without SQL: a materialized body, or the error answer of a request
         that fails the parameter check or names no scenario. None: it needs SQL."""
-        try:
-            request = parse_request(params)
-        except RequestError:
-            return self.resolver.answer(scenario, params)  # the error body, no SQL
-        scenario_id = self.resolver.resolve(scenario)
-        if scenario_id is None:
-            return self.resolver.answer(scenario, params)  # scenario_not_found, no SQL
+        checked = self.resolver.check(parse_request, scenario, params)
+        if isinstance(checked, Answer):
+            return checked
+        request, scenario_id = checked
         return self.bodies.get((scenario_id, request.key))
 
     def participants_error(self, scenario: str, params: Mapping[str, str]) -> Answer | None:
         """The error answer of a participants request, without SQL; None if it has none."""
-        try:
-            parse_participants_request(params)
-        except RequestError:
-            return self.resolver.participants(scenario, params)
-        if self.resolver.resolve(scenario) is None:
-            return self.resolver.participants(scenario, params)
-        return None
+        checked = self.resolver.check(parse_participants_request, scenario, params)
+        return checked if isinstance(checked, Answer) else None
 
 
 def _open(

@@ -18,7 +18,7 @@ arrived late. Here:
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -288,6 +288,4 @@ def _with_changes(
             snapshot_date=day.snapshot_date,
         )
     )
-    return StaleDay(
-        day.snapshot_date, day.path, day.sessions_then, day.sessions_now, day.reason, changes
-    )
+    return replace(day, sessions=changes)

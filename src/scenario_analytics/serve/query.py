@@ -239,14 +239,15 @@ class SnapshotQuery:
             return scenario
         return self._by_slug.get(scenario)
 
-    def _checked(
+    def check(
         self,
         parse: Callable[[Mapping[str, object]], _R],
         scenario: str,
         params: Mapping[str, object],
     ) -> tuple[_R, str] | Answer:
-        """The parsed request and the scenario's id, or the error answer: parameters are
-        checked before the lookup, as the API does."""
+        """The parsed request (`parse`: `parse_request` or `parse_participants_request`)
+        and the scenario's id, or the error answer: parameters are checked before the
+        lookup, as the API does. No SQL runs: the HTTP server calls it on its event loop."""
         try:
             request = parse(params)
         except RequestError as exc:
@@ -261,7 +262,7 @@ class SnapshotQuery:
 
     def answer(self, scenario: str, params: Mapping[str, object]) -> Answer:
         """The API's answer: parameters are checked first, then the scenario is looked up."""
-        checked = self._checked(parse_request, scenario, params)
+        checked = self.check(parse_request, scenario, params)
         if isinstance(checked, Answer):
             return checked
         request, scenario_id = checked
@@ -275,7 +276,7 @@ class SnapshotQuery:
         filters plus `sorting`, `page` and `page_size`; checked first, then the scenario
         is looked up. The unfiltered request's participants come from participants.parquet
         (precomputed), any other's from the summarize SQL on the scenario's sessions."""
-        checked = self._checked(parse_participants_request, scenario, params)
+        checked = self.check(parse_participants_request, scenario, params)
         if isinstance(checked, Answer):
             return checked
         request, scenario_id = checked
