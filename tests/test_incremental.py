@@ -88,7 +88,7 @@ def test_grown_changed_renamed_and_shrunk_folders_agree_with_fresh_runs(tmp_path
     renamed = _agree(exports, store, tmp_path)
     assert (renamed.files_parsed, renamed.files_reused) == (1, 7)
     dup = duckdb.sql(
-        f"SELECT score FROM '{renamed.path / 'sessions.parquet'}' WHERE session_id = 'dup'"
+        f"SELECT score FROM '{renamed.path / 'sessions/*/*.parquet'}' WHERE session_id = 'dup'"
     ).fetchall()
     assert [float(s) for (s,) in dup] == [60.0]  # a.jsonl now sorts last and wins
 

@@ -115,9 +115,11 @@ def test_odd_scenario_ids_are_written_only_inside_their_snapshot(tmp_path: Path)
         ".ledger.duckdb",
         ".ledger.duckdb.wal",
     }, top
-    # In the snapshot: the tables, the manifest, and one summary.json per id at its
-    # percent-encoded path, each id in a folder of its own (the encoding is one-to-one).
+    # In the snapshot: the tables, the sessions' day file (all on 2026-11-01), the
+    # manifest, and one summary.json per id at its percent-encoded path, each id in a
+    # folder of its own (the encoding is one-to-one).
     expected = {f"{name}.parquet" for name in TABLES} | {"manifest.json"}
+    expected |= {"sessions/created_date=2026-11-01/part-0.parquet"}
     expected |= {f"api/scenarios/{encode_path_segment(i)}/analytics/summary.json" for i in ODD_IDS}
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert files == expected

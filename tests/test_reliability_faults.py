@@ -81,7 +81,7 @@ def _content(store: Path, day: str) -> dict[str, Any]:
     folder = (store / f"snapshot_date={day}").resolve()
     manifest = json.loads((folder / "manifest.json").read_text())
     tables = {}
-    for name in ("summaries", "participants", "sessions", "users", "rejects"):
+    for name in ("summaries", "participants", "sessions/*/*", "users", "rejects"):
         tables[name] = duckdb.execute(
             "SELECT * FROM read_parquet(?, hive_partitioning = false) ORDER BY ALL",
             [str(folder / f"{name}.parquet")],

@@ -256,7 +256,7 @@ def _assert_rows(result: Result, store: Path, rel: str, expected: Rows) -> None:
     assert all(has_raw for _p, _r, has_raw in rejects)
     graded = duckdb.execute(
         "SELECT session_id, score, duration_seconds FROM read_parquet(?) WHERE session_id <> ?",
-        [str(folder / "sessions.parquet"), BASE["id"]],
+        [str(folder / "sessions" / "*" / "*.parquet"), BASE["id"]],
     ).fetchall()
     assert {sid: (score, duration) for sid, score, duration in graded} == expected.accepted
 

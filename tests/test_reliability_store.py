@@ -32,6 +32,7 @@ from click.testing import CliRunner, Result
 from helpers_ops import snapshot_content
 
 from scenario_analytics.cli import main
+from scenario_analytics.publish.sharing import Sharing
 from scenario_analytics.publish.store import Store
 
 SCENARIO = "sc/1 é"  # its summary.json folder is percent-encoded
@@ -94,9 +95,11 @@ def assert_whole(store: Path) -> None:
         manifest = json.loads((folder / "manifest.json").read_text())
         for output in manifest["outputs"]:
             if output["path"].endswith(".parquet"):
-                assert pq.read_metadata(folder / output["path"]).num_rows == output["rows"]
+                files = output.get("files") or {output["path"]: None}
+                rows = sum(pq.read_metadata(folder / rel).num_rows for rel in files)
+                assert rows == output["rows"], output["path"]
         bodies = sorted(folder.glob("api/scenarios/*/analytics/summary.json"))
-        (listed,) = [o for o in manifest["outputs"] if "*" in o["path"]]
+        (listed,) = [o for o in manifest["outputs"] if o["path"].startswith("api/")]
         assert len(bodies) == listed["rows"] > 0
         for body in bodies:
             assert "participant_count" in json.loads(body.read_text())
@@ -136,10 +139,13 @@ def assert_failed_cleanly(result: Result, reason: str, stdout: str = "") -> None
 
 # --- a full disk ------------------------------------------------------------------------
 
+# Session partitions (written, not shared: see the test): the exports' first and last
+# days (2026-11-01 and 2026-11-20).
 FULL_DISK_FILES = [
     "summaries.parquet",
     "participants.parquet",
-    "sessions.parquet",
+    "sessions/created_date=2026-11-01/part-0.parquet",
+    "sessions/created_date=2026-11-20/part-0.parquet",
     "users.parquet",
     "rejects.parquet",
     f"api/scenarios/{ENCODED}/analytics/summary.json",
@@ -165,6 +171,9 @@ def test_full_disk_while_writing_a_snapshot_file(
         return folder
 
     monkeypatch.setattr(Store, "new_staging", staging_on_a_full_disk)
+    # A rebuild of unchanged data shares every partition with the published snapshot
+    # (publish/sharing.py): written only where nothing can be shared.
+    monkeypatch.setattr(Store, "sharing", lambda self, day: Sharing())
     result = run_cli(exports, store, as_of)
     assert_failed_cleanly(result, "No space left on device")
     assert Path(target).name in result.stderr
@@ -192,7 +201,7 @@ def test_full_disk_on_the_second_day_of_a_backfill(
         folder = new_staging(self)
         calls.append(folder)
         if len(calls) == 2:
-            os.symlink("/dev/full", folder / "sessions.parquet")
+            os.symlink("/dev/full", folder / "participants.parquet")
         return folder
 
     monkeypatch.setattr(Store, "new_staging", second_day_on_a_full_disk)
@@ -589,8 +598,9 @@ class Reader(threading.Thread):
         assert manifest["snapshot_date"] == pointer["snapshot_date"]
         for output in manifest["outputs"]:
             if output["path"].endswith(".parquet"):
-                table = pq.read_table(folder / output["path"])
-                assert table.num_rows == output["rows"], output
+                files = output.get("files") or {output["path"]: None}
+                rows = sum(pq.read_table(folder / rel).num_rows for rel in files)
+                assert rows == output["rows"], output
         body = folder / "api" / "scenarios" / ENCODED / "analytics" / "summary.json"
         assert json.loads(body.read_bytes())["participant_count"] > 0
         summaries = pq.read_table(folder / "summaries.parquet").to_pylist()

@@ -292,7 +292,7 @@ def test_snapshot_holds_the_sessions_up_to_the_last_microsecond(store: Path, as_
     folder = store / f"snapshot_date={as_of.isoformat()}"
     rows = duckdb.execute(
         "SELECT session_id, created_at FROM read_parquet(?, hive_partitioning = false)",
-        [str(folder / "sessions.parquet")],
+        [str(folder / "sessions" / "*" / "*.parquet")],
     ).fetchall()
     cutoff = end_of_day(as_of)
     expected = {

@@ -44,7 +44,7 @@ def test_keep_prunes_the_oldest_and_keeps_the_latest(tmp_path: Path) -> None:
     assert Store(store).latest() == date.fromisoformat(DAYS[3])
     assert f"pruned snapshot {DAYS[0]}" in result.stderr
     # The reader keeps whole files until the grace period is over.
-    assert (held / "sessions.parquet").is_file() and (held / ".replaced").is_file()
+    assert (held / "summaries.parquet").is_file() and (held / ".replaced").is_file()
     assert Store(store).clean_up() == []
     removed = Store(store).clean_up(grace_seconds=0)
     assert len(removed) == 2 and f".versions/{held.name}" in removed

@@ -1,4 +1,5 @@
-"""Writing a snapshot's tables: `sessions.parquet` is sorted without sorting per snapshot."""
+"""Writing a snapshot's tables: the session partitions are sorted without sorting per
+snapshot."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from scenario_analytics.engine.database import EngineSettings, connect, insertio
 from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.filters import as_of_end
 from scenario_analytics.pipeline.stages import compress_history
-from scenario_analytics.publish.manifest import file_sha256
-from scenario_analytics.publish.snapshot import write_table
+from scenario_analytics.publish.manifest import file_sha256, listing_sha256
+from scenario_analytics.publish.snapshot import SESSIONS_GLOB, session_partition, write_sessions
 
 SORTED = """
     SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds
     FROM sessions
     WHERE is_valid_attempt AND created_at <= $end
-    ORDER BY scenario_id, user_id, created_at, session_id"""
+    ORDER BY CAST(created_at AS DATE), scenario_id, user_id, created_at, session_id"""
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["in-memory", "compressed"])
-def test_sessions_file_is_sorted_for_each_as_of_date(
+def test_session_partitions_are_sorted_for_each_as_of_date(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, compressed: bool
 ) -> None:
     files = {f.name: f for f in load_sql_files()}
@@ -70,18 +71,29 @@ def test_sessions_file_is_sorted_for_each_as_of_date(
         run_sql_files(con, [graded], {"as_of_end": as_of_end(day)})
         folder = tmp_path / str(n)
         folder.mkdir()
-        entry = write_table(con, folder, "sessions")
+        entry = write_sessions(con, folder)
         expected = con.execute(SORTED, {"end": as_of_end(day)}).fetchall()
-        assert entry.model_dump() == {
-            "path": "sessions.parquet",
-            "rows": len(expected),
-            "sha256": file_sha256(folder / "sessions.parquet"),  # of the file as written
-        }
-        assert len(expected) > 2 * 122880  # several row groups, read and written in parallel
-        written = duckdb.sql(
-            f"SELECT * FROM read_parquet('{folder / 'sessions.parquet'}', "
-            "hive_partitioning = false)"
-        ).fetchall()
+        days = sorted({row[3].date() for row in expected})
+        assert days[-1] == day
+        partitions = sorted(folder.glob(SESSIONS_GLOB))
+        assert [p.relative_to(folder).as_posix() for p in partitions] == [
+            session_partition(d) for d in days
+        ]
+        assert entry.path == SESSIONS_GLOB and entry.rows == len(expected)
+        assert entry.files == {
+            p.relative_to(folder).as_posix(): file_sha256(p) for p in partitions
+        }  # of the files as written
+        assert entry.sha256 == listing_sha256(entry.files)
+        assert entry.partitions is not None and set(entry.partitions) == set(entry.files)
+        # Each day in several row groups, written from several of the table's.
+        assert len(expected) / len(days) > 16384
+        written = []
+        for partition in partitions:
+            rows = duckdb.sql(
+                f"SELECT * FROM read_parquet('{partition}', hive_partitioning = false)"
+            ).fetchall()
+            assert {r[3].date().isoformat() for r in rows} == {partition.parent.name[13:]}
+            written += rows
         assert written == expected, day
     # The job's default stays: no order kept where none was asked for.
     assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [

@@ -260,7 +260,8 @@ def test_verify_a_whole_store(store: Path) -> None:
 def test_verify_names_a_damaged_file_and_repair_keeps_it(
     built: tuple[Path, Path], store: Path
 ) -> None:
-    parquet = version(store, "2026-11-21") / "sessions.parquet"
+    # Each day's summaries are its own (a session partition may be shared: test_sharing.py).
+    parquet = version(store, "2026-11-21") / "summaries.parquet"
     data = bytearray(parquet.read_bytes())
     data[100:104] = b"\x00\x01\x02\x03"  # a few bytes, same size
     parquet.write_bytes(bytes(data))
@@ -271,7 +272,7 @@ def test_verify_names_a_damaged_file_and_repair_keeps_it(
     assert result.exit_code == ExitCode.FAILURE
     assert result.stdout == ""
     assert problems(result) == [
-        "scenario-analytics: problem: 2026-11-21: sessions.parquet is damaged: its sha256 is "
+        "scenario-analytics: problem: 2026-11-21: summaries.parquet is damaged: its sha256 is "
         "not the manifest's — rebuild it with `scenario-analytics backfill --from 2026-11-21 "
         "--to 2026-11-21 --force`",
         f"scenario-analytics: problem: 2026-11-22: {body.relative_to(version(store, DAYS[2]))} "

@@ -350,7 +350,7 @@ def _stale_lines(found: list[StaleDay]) -> Iterator[str]:
 @option(
     "--no-sessions",
     is_flag=True,
-    help="Do not compare sessions (a pass over each stale snapshot's sessions.parquet); "
+    help="Do not compare sessions (a pass over each stale snapshot's session files); "
     "list the stale days only.",
 )
 @json_option
@@ -374,7 +374,7 @@ def stale_command(
     user and scenario directory rows it uses, differ from what it was built from (its
     manifest's data_digest), e.g. after exports of past days arrived late. For each: date,
     sessions up to that day then and now, the graded sessions (those its
-    sessions.parquet holds) added, changed and removed since, with the first few ids of
+    session files hold) added, changed and removed since, with the first few ids of
     each, why, and path. Zero session changes means a directory row it uses changed (an
     email, a name, a group membership), or an ungraded session. Snapshots built by
     versions without a data digest are listed (no_data_digest) unless their inputs are

@@ -62,7 +62,12 @@ from scenario_analytics.publish.manifest import (
     SqlFileEntry,
 )
 from scenario_analytics.publish.quarantine import quarantine
-from scenario_analytics.publish.snapshot import write_manifest, write_summary_bodies, write_tables
+from scenario_analytics.publish.snapshot import (
+    SESSIONS_FOLDER,
+    write_manifest,
+    write_summary_bodies,
+    write_tables,
+)
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
 from scenario_analytics.settings import (
@@ -675,7 +680,8 @@ def write_day(
         )
     )
     seconds: dict[str, float] = {}
-    outputs = write_tables(con, staging, seconds.__setitem__)
+    sharing = store.sharing(as_of)
+    outputs = write_tables(con, staging, seconds.__setitem__, sharing)
     bodies = write_summary_bodies(con, staging)
     outputs.append(bodies)
     manifest = Manifest(
@@ -696,9 +702,26 @@ def write_day(
         duration_seconds=round(time.monotonic() - started, 3),
     )
     write_manifest(staging, manifest)
-    # The slowest tables by name, for whoever profiles a day (sessions.parquet leads).
+    # The slowest tables by name, for whoever profiles a day (the sessions lead).
     slowest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
     elapsed = time.monotonic() - began
+    shared = (
+        f"; {len(sharing.linked)} files ({sharing.linked_bytes / 2**20:,.1f} MiB) shared with "
+        "published snapshots"
+        if sharing.linked
+        else ""
+    )
+    if sharing.refused:
+        report(
+            Event(
+                "write",
+                "warning",
+                f"{len(sharing.refused)} files of published snapshots do not match their "
+                f"manifests' sha256 and were not shared (first: {sharing.refused[0]}); "
+                "`scenario-analytics snapshots verify` names the snapshots to rebuild",
+                snapshot_date=as_of,
+            )
+        )
     boundary(
         report,
         Event(
@@ -706,15 +729,24 @@ def write_day(
             "done",
             f"wrote {len(seconds)} tables, {bodies.rows} summary.json and the manifest in "
             f"{elapsed:.1f}s (slowest: "
-            + ", ".join(f"{name}.parquet {s:.1f}s" for name, s in slowest)
-            + ")",
+            + ", ".join(f"{_output_name(name)} {s:.1f}s" for name, s in slowest)
+            + f"){shared}",
             seconds=elapsed,
             snapshot_date=as_of,
-            data={"table_seconds": {name: round(s, 3) for name, s in seconds.items()}},
+            data={
+                "table_seconds": {name: round(s, 3) for name, s in seconds.items()},
+                "shared_files": len(sharing.linked),
+                "shared_bytes": sharing.linked_bytes,
+            },
         ),
         "written",
     )
     return staging, manifest
+
+
+def _output_name(table: str) -> str:
+    """A table's file (`users.parquet`) or folder (`sessions/`) in a snapshot."""
+    return f"{table}/" if table == SESSIONS_FOLDER else f"{table}.parquet"
 
 
 def prune(

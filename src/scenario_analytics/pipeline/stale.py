@@ -7,7 +7,7 @@ arrived late. Here:
 
 - `stale_days`: which of some published days are stale, from the loaded exports;
 - `session_changes`: for one of them, the graded sessions added, changed and removed
-  since it was built (its `sessions.parquet` against the loaded history, in SQL);
+  since it was built (its session files against the loaded history, in SQL);
 - `report_stale`: the warning `run` gives for the stale days it does not rebuild;
 - `find_stale`: `snapshots stale`, loading the exports (through the ledger) to tell.
 
@@ -36,6 +36,7 @@ from scenario_analytics.pipeline.stages import (
     stage_exports,
 )
 from scenario_analytics.publish.fingerprint import data_digest
+from scenario_analytics.publish.snapshot import sessions_relation
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import JobSettings, check_store_and_exports
 
@@ -45,7 +46,7 @@ CHANGE_KINDS = ("added", "changed", "removed")
 
 @dataclass(frozen=True)
 class SessionChanges:
-    """How a snapshot's graded sessions (its `sessions.parquet`: accepted, de-duplicated,
+    """How a snapshot's graded sessions (its session files: accepted, de-duplicated,
     valid attempts up to the end of its day) differ from the same sessions now: how many
     were added, changed (any column of the file) and removed, and the first few ids of
     each kind in byte order (`examples`)."""
@@ -66,7 +67,7 @@ class SessionChanges:
 class StaleDay:
     """A published snapshot out of date with the current exports: its sessions up to its
     day then (its manifest's count) and now (the digests'), why, and which graded sessions
-    changed (`sessions`: None when not asked for or its sessions.parquet is unreadable).
+    changed (`sessions`: None when not asked for or its session files are unreadable).
 
     `reason` is "data_changed" (the data digest differs: sessions, or the directory rows
     the day uses) or "no_data_digest" (built by a version without digests)."""
@@ -122,11 +123,11 @@ def stale_days(
 
 # The snapshot's graded sessions against the loaded ones up to the end of its day, joined
 # on the session id: one pass over each side, whatever the number of changes. Every
-# column of sessions.parquet is compared; `min(id, n)` keeps the n smallest ids per kind.
+# column of its session files is compared; `min(id, n)` keeps the n smallest ids per kind.
 _SESSION_CHANGES = """
 WITH then_sessions AS (
     SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
-    FROM read_parquet($path)
+    FROM {sessions}
 ),
 now_sessions AS (
     SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
@@ -158,11 +159,10 @@ def session_changes(
 ) -> SessionChanges:
     """The graded sessions of the snapshot folder `snapshot` (of `day`) that the loaded
     exports (`graded_history`, sql/0070) add, change or remove. Raises `duckdb.Error`
-    when its sessions.parquet cannot be read."""
+    when its session files cannot be read."""
     found = con.execute(
-        _SESSION_CHANGES,
+        _SESSION_CHANGES.format(sessions=sessions_relation(snapshot)),
         {
-            "path": str(snapshot / "sessions.parquet"),
             "as_of_end": as_of_end(day),
             "examples": max(examples, 1),
         },
@@ -272,7 +272,7 @@ def _with_changes(
             Event(
                 "stale",
                 "warning",
-                f"{day.snapshot_date.isoformat()}: cannot compare its sessions.parquet with "
+                f"{day.snapshot_date.isoformat()}: cannot compare its sessions with "
                 f"the exports ({str(exc).splitlines()[0]}); scenario-analytics snapshots "
                 "verify checks the snapshot",
                 snapshot_date=day.snapshot_date,

@@ -62,18 +62,24 @@ class OutputEntry(_Part):
     each file it matches (path relative to the snapshot folder) to its sha256, and
     `sha256` is `listing_sha256(files)`. Manifests written before these keys existed have
     neither: `snapshots verify` reports their files as not verifiable.
+
+    The sessions' entry (a glob over one partition file per day) also has `partitions`:
+    each file's content digest (`snapshot.partition_digest`), by which the next snapshot
+    finds the partitions it can share instead of writing them (`publish/sharing.py`).
     """
 
     path: str
     rows: int
     sha256: str | None = None
     files: dict[str, str] | None = None
+    partitions: dict[str, str] | None = None
 
     @model_serializer(mode="wrap")
     def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # `files` only on the glob's entry, not `"files": null` on every table's.
+        # `files` only on the globs' entries, not `"files": null` on every table's.
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None or k not in ("sha256", "files")}
+        optional = ("sha256", "files", "partitions")
+        return {k: v for k, v in data.items() if v is not None or k not in optional}
 
 
 def file_sha256(path: Path) -> str:

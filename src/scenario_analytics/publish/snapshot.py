@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from scenario_analytics.publish.manifest import (
     file_sha256,
     listing_sha256,
 )
+from scenario_analytics.publish.sharing import Sharing
 
 # The figures of a summary, as summaries.parquet has a column each (sql/0140 computes them;
 # `serve/diff.py` compares them), in the order of the response body.
@@ -59,14 +61,7 @@ TABLES: dict[str, str] = {
     "scenarios": """
         SELECT scenario_id, slug, name, in_scenarios_export FROM snapshot_scenarios
         ORDER BY scenario_id""",
-    # Sorted by scenario_id, user_id, created_at, session_id (`query` reads one scenario's
-    # row groups) without an ORDER BY: graded_sessions holds its rows in that order
-    # already (sql/0070 sorts the graded sessions of all dates once, 0100 filters them
-    # keeping the order), and sorting 10M rows again for every snapshot was most of
-    # the cost of writing one.
-    "sessions": """
-        SELECT scenario_id, user_id, session_id, created_at, score, duration_seconds
-        FROM graded_sessions""",
+    # The sessions are not one table but one file per day: `write_sessions`.
     # New columns go last: readers that select by position keep working.
     "users": """
         SELECT user_id, email, is_system, is_member, first_name, last_name FROM users
@@ -135,37 +130,166 @@ def _duckdb_errno(exc: duckdb.Error) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# ZSTD level 1 instead of the default 3: a quarter less CPU for the sessions (10M rows:
+# 2.5 s instead of 3.5 s) for files 1% larger. String dictionaries capped at 1 kB: the
+# ids of the sessions have too many values per row group for one to pay off; trying
+# costs 15% of the CPU, and sorted plain strings compress as well.
+_PARQUET_OPTIONS = (
+    "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {row_group}, "
+    "STRING_DICTIONARY_PAGE_SIZE_LIMIT 1024"
+)
+_ROW_GROUP = 122880
+# A day's partition in row groups of 16k rows, each a slice of the day's scenarios in
+# order, so that a reader of one scenario (`query`) decodes a few row groups per day.
+_SESSION_ROW_GROUP = 16384
+
+# The sessions of a snapshot: one Parquet file per UTC day of `created_at` (Hive-style
+# `created_date=YYYY-MM-DD` folders), each sorted by scenario, user, created_at and
+# session id. Readers glob SESSIONS_GLOB; `sessions_files` also knows the single
+# `sessions.parquet` of snapshots written before partitions.
+SESSIONS_FOLDER = "sessions"
+SESSIONS_GLOB = f"{SESSIONS_FOLDER}/created_date=*/part-0.parquet"
+LEGACY_SESSIONS_FILE = "sessions.parquet"
+SESSION_COLUMNS = "scenario_id, user_id, session_id, created_at, score, duration_seconds"
+# Bumped whenever what a partition file holds or how it is written changes, so that no
+# snapshot shares a partition written another way (`partition_digest`).
+PARTITION_FORMAT = "p1"
+
+
+def session_partition(day: date) -> str:
+    """The path of a day's sessions in a snapshot folder."""
+    return f"{SESSIONS_FOLDER}/created_date={day.isoformat()}/part-0.parquet"
+
+
+def partition_digest(rows: int, h1: int, h2: int) -> str:
+    """What a day's partition holds, from sql/0070's `graded_days`: the format, the row
+    count and two XORs of row hashes. Equal digests: equal rows, in the same order."""
+    return f"{PARTITION_FORMAT}:{rows}:{h1:016x}{h2:016x}"
+
+
+def sessions_files(folder: Path) -> list[Path]:
+    """A snapshot's session files: its day partitions, or its one `sessions.parquet`
+    if it was written before partitions; empty if it has no graded session."""
+    legacy = folder / LEGACY_SESSIONS_FILE
+    if legacy.is_file():
+        return [legacy]
+    return sorted(folder.glob(SESSIONS_GLOB))
+
+
+def sessions_relation(folder: Path) -> str:
+    """SQL for a FROM clause: the snapshot's graded sessions (`SESSION_COLUMNS`), typed
+    even when it has none (read_parquet of no files is an error)."""
+    files = sessions_files(folder)
+    if not files:
+        return """(SELECT CAST(NULL AS VARCHAR) AS scenario_id, CAST(NULL AS VARCHAR) AS user_id,
+                          CAST(NULL AS VARCHAR) AS session_id,
+                          CAST(NULL AS TIMESTAMP) AS created_at,
+                          CAST(NULL AS DECIMAL(9, 4)) AS score,
+                          CAST(NULL AS DECIMAL(38, 6)) AS duration_seconds
+                   WHERE false)"""
+    listing = ", ".join(quote_literal(str(f)) for f in files)
+    return f"read_parquet([{listing}], hive_partitioning = false)"
+
+
 def write_tables(
     con: duckdb.DuckDBPyConnection,
     folder: Path,
     on_table: Callable[[str, float], None] | None = None,
+    sharing: Sharing | None = None,
 ) -> list[OutputEntry]:
-    """Every table's Parquet file; `on_table(name, seconds)` after each one."""
+    """Every table's Parquet file, then the sessions' partitions up to the as-of day;
+    `on_table(name, seconds)` after each one. With `sharing`, files equal to a published
+    snapshot's are links to them (`publish/sharing.py`)."""
+    sharing = sharing or Sharing()
     outputs = []
     for name in TABLES:
         started = time.monotonic()
-        outputs.append(write_table(con, folder, name))
+        outputs.append(write_table(con, folder, name, sharing))
         if on_table is not None:
             on_table(name, time.monotonic() - started)
+    started = time.monotonic()
+    outputs.append(write_sessions(con, folder, sharing))
+    if on_table is not None:
+        on_table(SESSIONS_FOLDER, time.monotonic() - started)
     return outputs
 
 
-def write_table(con: duckdb.DuckDBPyConnection, folder: Path, name: str) -> OutputEntry:
+def write_table(
+    con: duckdb.DuckDBPyConnection, folder: Path, name: str, sharing: Sharing | None = None
+) -> OutputEntry:
     """One table's Parquet file; returns its manifest entry (COPY counts the rows; the
     sha256 is of the file as written, read back, for `snapshots verify`)."""
     path = folder / f"{name}.parquet"
-    # ZSTD level 1 instead of the default 3: a quarter less CPU for sessions.parquet
-    # (10M rows: 2.5 s instead of 3.5 s) for files 1% larger. String dictionaries capped
-    # at 1 kB: the ids of sessions.parquet have too many values per row group for one to
-    # pay off; trying costs 15% of the CPU, and sorted plain strings compress as well.
     with _writing(path), insertion_order_kept(con):
         ((rows,),) = con.execute(
             f"COPY ({TABLES[name]}) TO {quote_literal(str(path))} "
-            "(FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880, "
-            "STRING_DICTIONARY_PAGE_SIZE_LIMIT 1024)"
+            f"({_PARQUET_OPTIONS.format(row_group=_ROW_GROUP)})"
         ).fetchall()
         digest = file_sha256(path)
+        if sharing is not None:
+            sharing.replace_with_link(path.name, digest, path)
     return OutputEntry(path=path.name, rows=int(rows), sha256=digest)
+
+
+def write_sessions(
+    con: duckdb.DuckDBPyConnection, folder: Path, sharing: Sharing | None = None
+) -> OutputEntry:
+    """The graded sessions (`graded_sessions`, sql/0100), one file per day of created_at.
+
+    A day whose content digest (sql/0070's `graded_days`) a published snapshot's
+    manifest lists for the same file is linked to that file, not written. The others
+    are each one COPY of a range of `graded_sessions`, which holds its rows sorted by
+    day first (sql/0070), so zone maps find the range and nothing is sorted again.
+    """
+    sharing = sharing or Sharing()
+    ((as_of_end,),) = con.execute("SELECT getvariable('as_of_end')").fetchall()
+    days = con.execute(
+        "SELECT day, sessions, h1, h2 FROM graded_days WHERE day <= CAST($end AS DATE) "
+        "ORDER BY day",
+        {"end": as_of_end},
+    ).fetchall()
+    files: dict[str, str] = {}
+    partitions: dict[str, str] = {}
+    total = 0
+    for day, rows, h1, h2 in days:
+        rel = session_partition(day)
+        digest = partition_digest(int(rows), int(h1), int(h2))
+        path = folder / rel
+        with _writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shared = sharing.link_partition(rel, digest, path)
+            if shared is None:
+                shared = _write_partition(con, path, day, int(rows))
+        files[rel] = shared
+        partitions[rel] = digest
+        total += int(rows)
+    return OutputEntry(
+        path=SESSIONS_GLOB,
+        rows=total,
+        sha256=listing_sha256(files),
+        files=files,
+        partitions=partitions,
+    )
+
+
+def _write_partition(con: duckdb.DuckDBPyConnection, path: Path, day: date, rows: int) -> str:
+    """One day's sessions into `path`; its sha256."""
+    start = datetime.combine(day, datetime.min.time())
+    with insertion_order_kept(con):
+        ((written,),) = con.execute(
+            f"""COPY (SELECT {SESSION_COLUMNS} FROM graded_sessions
+                      WHERE created_at >= $start AND created_at < $end)
+                TO {quote_literal(str(path))}
+                ({_PARQUET_OPTIONS.format(row_group=_SESSION_ROW_GROUP)})""",
+            {"start": start, "end": start + timedelta(days=1)},
+        ).fetchall()
+    if int(written) != rows:
+        raise AnalyticsError(
+            f"internal error: {written} sessions written for {day.isoformat()}, "
+            f"graded_days counts {rows}",
+            "report this with the run's log; nothing was published",
+        )
+    return file_sha256(path)
 
 
 def write_summary_bodies(con: duckdb.DuckDBPyConnection, folder: Path) -> OutputEntry:

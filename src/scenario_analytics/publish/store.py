@@ -48,6 +48,7 @@ from scenario_analytics.errors import (
 from scenario_analytics.ingest.ledger import LEDGER_NAME
 from scenario_analytics.publish.fingerprint import sql_version
 from scenario_analytics.publish.manifest import Manifest, OutputEntry, file_sha256
+from scenario_analytics.publish.sharing import Sharing
 
 _LINK = re.compile(r"^snapshot_date=(\d{4}-\d{2}-\d{2})$")
 REPLACED_GRACE_SECONDS = 3600.0
@@ -181,6 +182,23 @@ class Store:
         if path is None:
             return None
         return Manifest.read(path / "manifest.json")
+
+    def sharing(self, snapshot_date: date) -> Sharing:
+        """What a new snapshot of `snapshot_date` may share with published ones: the
+        files of the date's current version (a rerun) and of the nearest published dates
+        before and after it (the night before; a backfill's next day), in that order."""
+        dates = self.dates()
+        before = [d for d in dates if d < snapshot_date]
+        after = [d for d in dates if d > snapshot_date]
+        neighbours = [snapshot_date] if snapshot_date in dates else []
+        neighbours += before[-1:] + after[:1]
+        found = []
+        for day in neighbours:
+            path = self.snapshot_path(day)
+            manifest = self.manifest(day)
+            if path is not None and manifest is not None:
+                found.append((path, manifest))
+        return Sharing.of(found)
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every published snapshot, oldest first, from its manifest and files."""
@@ -555,17 +573,20 @@ class Store:
         )
         folder = self.root / QUARANTINE_FOLDER
         quarantines = list(folder.iterdir()) if folder.is_dir() else []
+        # Files shared between snapshots count once, where they are first met: in the
+        # published snapshots, then in replaced versions (what deleting those frees).
+        seen: set[tuple[int, int]] = set()
         return StoreUsage(
             snapshots=len(live),
-            snapshot_bytes=sum(_folder_bytes(p) for p in live),
+            snapshot_bytes=sum(_folder_bytes(p, seen) for p in live),
             replaced=len(replaced),
-            replaced_bytes=sum(_folder_bytes(p) for p in replaced),
+            replaced_bytes=sum(_folder_bytes(p, seen) for p in replaced),
             quarantines=len(quarantines),
-            quarantine_bytes=sum(_folder_bytes(p) for p in quarantines),
+            quarantine_bytes=sum(_folder_bytes(p, seen) for p in quarantines),
             ledger_bytes=sum(
                 _folder_bytes(self.root / name) for name in (LEDGER_NAME, f"{LEDGER_NAME}.wal")
             ),
-            store_bytes=_folder_bytes(self.root),
+            store_bytes=_folder_bytes(self.root, set()),
         )
 
     def is_locked(self) -> bool:
@@ -738,17 +759,26 @@ def _check_file(folder: Path, rel: str, sha256: str | None) -> str | None:
     return None
 
 
-def _folder_bytes(path: Path) -> int:
-    """Bytes of the files under `path` (or of `path`, a file); links are not followed."""
+def _folder_bytes(path: Path, seen: set[tuple[int, int]] | None = None) -> int:
+    """Bytes of the files under `path` (or of `path`, a file); symbolic links are not
+    followed. With `seen`, a file with several names (hard links shared between
+    snapshots, `publish/sharing.py`) counts once over every call given the same set,
+    as `du` counts it."""
     if path.is_file() and not path.is_symlink():
-        return path.stat().st_size
+        paths = [str(path)]
+    else:
+        paths = [os.path.join(d, name) for d, _dirs, names in os.walk(path) for name in names]
     total = 0
-    for dirpath, _dirs, names in os.walk(path):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:  # removed meanwhile (a clean-up, a run)
-                pass
+    for name in paths:
+        try:
+            info = os.lstat(name)
+        except OSError:  # removed meanwhile (a clean-up, a run)
+            continue
+        if seen is not None:
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+        total += info.st_size
     return total
 
 

@@ -7,8 +7,8 @@ same answer the materialization would have.
 
 For batches (`query --requests`, the API), what a request needs from the snapshot is
 read once: the scenario index at open, all precomputed bodies at the first lookup, and
-the sessions of one scenario at a time from `sessions.parquet` until such reads have
-cost about as much as loading the whole file, which is then held in memory (see
+the sessions of one scenario at a time from the session files until such reads have
+cost about as much as loading them all, which are then held in memory (see
 `_select_sessions`). Statement texts never depend on a request: values are bound, and
 the scenario the summarize SQL sees is a session variable.
 """
@@ -36,6 +36,7 @@ from scenario_analytics.filters import (
     parse_participants_request,
     parse_request,
 )
+from scenario_analytics.publish.snapshot import sessions_files, sessions_relation
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import create_filters_table
 from scenario_analytics.serve.participants import PAGE_COLUMNS, page_body
@@ -45,9 +46,9 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 # How many scenarios' precomputed bodies a batch of requests keeps as Python strings.
 CACHED_SCENARIOS = 64
-# Reading one scenario's sessions from sessions.parquet (~15 ms, two row groups to
-# decompress) costs about as much as loading this many rows of the file in bulk (~1.5 s
-# for 9M rows here): after as many reads as the file has such slices, a batch loads it all.
+# Reading one scenario's sessions from the session files (a few row groups per day to
+# decompress) costs about as much as loading this many rows in bulk: after as many reads
+# as the files have such slices, a batch loads them all.
 ROWS_PER_SCENARIO_READ = 100_000
 
 
@@ -147,9 +148,9 @@ class SnapshotQuery:
         reads_before_loading: int | None = None,
         engine: EngineSettings | None = None,
     ) -> None:
-        """`reads_before_loading`: how many scenarios a batch reads from sessions.parquet
+        """`reads_before_loading`: how many scenarios a batch reads from the session files
         before it loads all sessions into memory; None: one per ROWS_PER_SCENARIO_READ
-        rows of the file (0 loads them for the first computed request). `engine`: DuckDB's
+        rows of the files (0 loads them for the first computed request). `engine`: DuckDB's
         resources (a job file's [engine]); None: the defaults."""
         if as_of is not None and as_of > filters.utc_today():
             raise InvalidSnapshotDate(
@@ -180,8 +181,9 @@ class SnapshotQuery:
         self._bodies: dict[str, dict[str, str]] = {}
         self._bodies_loaded = False
         self._sessions_of: str | None = None  # the scenario graded_sessions holds now
-        self._sessions_in_memory = False  # all of sessions.parquet is in snapshot_sessions
-        self._parquet_reads = 0  # scenarios read from sessions.parquet so far
+        self._sessions_in_memory = False  # all the session files are in snapshot_sessions
+        self._parquet_reads = 0  # scenarios read from the session files so far
+        self._sessions = sessions_relation(path)  # SQL reading them
         self._reads_before_loading = reads_before_loading
         # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
         self.con.execute(
@@ -373,9 +375,9 @@ class SnapshotQuery:
         """Make `graded_sessions` and `snapshot_scenarios` hold this scenario only.
 
         A ski-rental rule decides where sessions come from: one scenario at a time from
-        `sessions.parquet` (a batch about one scenario reads only that), until a batch has
-        read as many scenarios as the file has `ROWS_PER_SCENARIO_READ` slices; then the
-        whole file is loaded into `snapshot_sessions` (sorted by scenario, so each
+        the session files (a batch about one scenario reads only that), until a batch has
+        read as many scenarios as the files have `ROWS_PER_SCENARIO_READ` slices; then
+        they are all loaded into `snapshot_sessions` (sorted by scenario, so each
         scenario's rows are a few row groups that zone maps find) and `graded_sessions`
         becomes a view of the variable's scenario. DuckDB's memory limit stays in force:
         past it the table spills to the connection's temporary folder.
@@ -390,21 +392,23 @@ class SnapshotQuery:
         )
         if not self._sessions_in_memory:
             self.con.execute(
-                """CREATE OR REPLACE TABLE graded_sessions AS
-                   SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
-                   FROM read_parquet($p, hive_partitioning = false) WHERE scenario_id = $s""",
-                {"p": str(self.path / "sessions.parquet"), "s": scenario_id},
+                f"""CREATE OR REPLACE TABLE graded_sessions AS
+                    SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
+                    FROM {self._sessions} WHERE scenario_id = $s""",
+                {"s": scenario_id},
             )
             self._parquet_reads += 1
         self._sessions_of = scenario_id
 
     def _reads_before_load(self) -> int:
         if self._reads_before_loading is None:
-            row = self.con.execute(
-                "SELECT num_rows FROM parquet_file_metadata($p)",
-                {"p": str(self.path / "sessions.parquet")},
-            ).fetchone()
-            rows = int(row[0]) if row is not None else 0
+            files = [str(f) for f in sessions_files(self.path)]
+            rows = 0
+            if files:  # none: a snapshot without graded sessions
+                row = self.con.execute(
+                    "SELECT sum(num_rows) FROM parquet_file_metadata($p)", {"p": files}
+                ).fetchone()
+                rows = int(row[0]) if row is not None and row[0] is not None else 0
             self._reads_before_loading = max(1, -(-rows // ROWS_PER_SCENARIO_READ))
         return self._reads_before_loading
 
@@ -426,13 +430,15 @@ class SnapshotQuery:
     def _create_scenario_tables(self) -> None:
         # A scenario number (4 bytes) instead of its id (a 36-character UUID here, 52
         # bytes a row in memory): 640 MB instead of 980 MB for 9M sessions.
+        # The files hold a day each: sorted by scenario here, so that zone maps find a
+        # scenario's rows in a few row groups.
         self.con.execute(
-            """CREATE TABLE snapshot_sessions AS
-               SELECT i.scenario_no, s.session_id, s.user_id, s.created_at, s.score,
-                      s.duration_seconds
-               FROM read_parquet($p, hive_partitioning = false) AS s
-               JOIN scenario_index AS i ON i.scenario_id = s.scenario_id""",
-            {"p": str(self.path / "sessions.parquet")},
+            f"""CREATE TABLE snapshot_sessions AS
+                SELECT i.scenario_no, s.session_id, s.user_id, s.created_at, s.score,
+                       s.duration_seconds
+                FROM {self._sessions} AS s
+                JOIN scenario_index AS i ON i.scenario_id = s.scenario_id
+                ORDER BY i.scenario_no"""
         )
         # 0130 joins users and group memberships with the scenario's participants: the
         # rows of users who have no graded session in the scenario can never match, and
