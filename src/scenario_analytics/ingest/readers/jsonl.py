@@ -13,8 +13,9 @@ The lines are split one of two ways, which give the same lines and line numbers:
   its splitting is the reference that the first way matches.
 
 DuckDB then parses each line (`json_select` in `common.py`); nothing loops over rows in
-Python. When DuckDB split the lines, only malformed records keep their text in the raw
-rows: `fill_raw` reads the lines again for the other records validation rejects.
+Python. When DuckDB split a sessions file, only malformed records keep their text in the
+raw rows (validation keeps it for rejected rows only): `fill_raw` reads the lines again
+for the other records validation rejects.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ DUCKDB_SPLIT = True
 # The temporary table DuckDB splits a file's lines into: (pos, line), line NULL if empty.
 _LINES = "jsonl_lines"
 
+# Entities whose validation keeps the raw text of rejected rows only (sql/0010); the other
+# entities' staged rows keep it for every row (sql/0020), so they are loaded with it.
+_RAW_FOR_REJECTS_ONLY = frozenset({"sessions"})
+
 # Lines that are not blank (a line that starts with a brace is not blank: the trim, which
 # costs more than parsing the JSON, is left for the other lines).
 _NOT_BLANK = "starts_with({t}, '{{') OR trim({t}, ' \t\r') <> ''"
@@ -71,7 +76,12 @@ class JsonLinesReader:
                 )"""
                 raw.insert(
                     load,
-                    json_select(entity, source, exact_numbers(entity, "doc"), keep_raw=False),
+                    json_select(
+                        entity,
+                        source,
+                        exact_numbers(entity, "doc"),
+                        keep_raw=entity not in _RAW_FOR_REJECTS_ONLY,
+                    ),
                     {"paths": json_paths(entity)},
                 )
             finally:
