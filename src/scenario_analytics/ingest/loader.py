@@ -5,8 +5,11 @@ every field of the entity, the value as text and a tag saying what the file had 
 `string`, `integer`, `number`, `boolean`, `null`, `object`, `array` (JSON and Parquet
 values), `text` (a CSV value, which is always text), or NULL when the field is absent.
 Validation (`sql/0010_*.sql`) turns these into typed rows or reject reasons, the same
-way for every format. Nothing here loops over rows in Python: JSON Lines and CSV are
-streamed by pyarrow in blocks into DuckDB, JSON documents are read by DuckDB.
+way for every format. Nothing here loops over rows in Python: CSV (and JSON Lines that
+DuckDB cannot split exactly, `readers/jsonl.py`) is streamed by pyarrow in blocks into
+DuckDB; other JSON Lines files and JSON documents are read by DuckDB. A raw sessions row
+from a JSON Lines file that DuckDB split has no raw text unless it is malformed: the
+pipeline fills it in for the rows validation rejects (`jsonl.fill_raw`).
 
 The fields are declared in `ingest/fields.py`; each format has a reader in
 `ingest/readers/` (listed in `READERS`), which `Loader.load` picks by the file's format.

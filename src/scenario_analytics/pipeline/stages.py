@@ -46,6 +46,7 @@ from scenario_analytics.ingest.discover import ExportsFolder, check_accounted, d
 from scenario_analytics.ingest.entities import ENTITIES, ENTITY_FIELDS, ExportFile
 from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
 from scenario_analytics.ingest.loader import Loader
+from scenario_analytics.ingest.readers import jsonl
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
 from scenario_analytics.publish.fingerprint import (
     DayDigests,
@@ -359,6 +360,7 @@ def stage_exports(
         raise
     _check_unchanged(parsed)
     _fill_parquet_raw(con, parsed)
+    _fill_jsonl_raw(con, parsed)
     loader.drop_raw_tables()
     ledger.store(inputs.files, parsed, staged_tables)
     boundary(
@@ -456,6 +458,23 @@ def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, parsed: list[InputFile]) -
                   AND {table}.reject_reason IS NOT NULL""",
             params,
         )
+
+
+def _fill_jsonl_raw(con: duckdb.DuckDBPyConnection, parsed: list[InputFile]) -> None:
+    """Rejected JSON Lines rows whose lines DuckDB split get their raw line only now
+    (`readers/jsonl.py`): they are few, and carrying every line's text cost more."""
+    for item in parsed:
+        export = item.export
+        if export.fmt != "jsonl" or export.entity not in ENTITY_FIELDS:
+            continue
+        table = f"staged_{export.entity}"
+        ((missing,),) = con.execute(
+            f"SELECT count(*) FROM {quote_ident(table)} WHERE file_id = ? "
+            "AND reject_reason IS NOT NULL AND raw IS NULL",
+            [item.file_id],
+        ).fetchall()
+        if missing:
+            jsonl.fill_raw(con, table, item.file_id, export)
 
 
 def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStats]:

@@ -150,7 +150,7 @@ _JSON_TAG = (
 )
 
 
-def json_select(entity: str, source: str, exact: str) -> str:
+def json_select(entity: str, source: str, exact: str, *, keep_raw: bool = True) -> str:
     """SQL turning `source(pos, raw, doc, ...)` into raw rows.
 
     `doc` is the record's JSON text (or NULL when it is not text). `exact` is the SQL of
@@ -164,6 +164,11 @@ def json_select(entity: str, source: str, exact: str) -> str:
     Asking per path, or parsing each extracted value again, cost several times as much.
     An absent path (SQL NULL) has no tag, so that a nested path's absence lets the flat
     alternative (`user_id` for `user.id`) be used.
+
+    Without `keep_raw`, only malformed records keep their `raw` text: the rest are
+    mostly accepted, and carrying every line's text through loading and validation cost
+    more than the parse (it made validation spill). The reader then gives the few other
+    rejected rows their text afterwards (JSON Lines: `jsonl.fill_raw`).
     """
     fields = ENTITY_FIELDS[entity]
     elements: list[str] = []
@@ -193,7 +198,9 @@ def json_select(entity: str, source: str, exact: str) -> str:
         select.append(f"{value} AS {f.name}, {tag} AS {f.name}_t")
     exact_sql = f"CASE WHEN {' OR '.join(numeric)} THEN {exact} END" if numeric else "NULL"
     return f"""
-        SELECT $file_id::INTEGER AS file_id, pos, NOT ok AS malformed, raw, 'json' AS kind,
+        SELECT $file_id::INTEGER AS file_id, pos, NOT ok AS malformed,
+               {"raw" if keep_raw else "CASE WHEN ok THEN NULL ELSE raw END"} AS raw,
+               'json' AS kind,
                {", ".join(select)}
         FROM (
             SELECT *, {exact_sql} AS d
