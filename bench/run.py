@@ -4,12 +4,16 @@
     .venv/bin/python bench/run.py --quick             # 100k smoke run, 1 round
     .venv/bin/python bench/run.py --sizes 1m --only job_full,duckdb_handwritten
     .venv/bin/python bench/run.py --sizes 10m --only serve  # serve_load.py on the snapshot
+    .venv/bin/python bench/run.py --sizes 10m --only store_growth   # 30 nightly runs
+    .venv/bin/python bench/run.py --sizes 10m,100m --rounds 1   # the 100M targets
 
 Datasets are made once with `scenario-analytics generate` into --data-dir and reused.
 Each contender runs as its own subprocess: wall time is measured around it and its peak
 memory (maximum RSS) comes from os.wait4(). Within a round the contenders of a dataset
 run one after the other in an order that rotates from round to round, so that a noisy
 neighbour or a warm cache favours nobody for long; medians over rounds are reported.
+Datasets of 100M sessions and more run only job_full and duckdb_handwritten, under a
+6 GB DuckDB memory limit, unless --only and --memory-limit say otherwise.
 Results go to bench/results/<date>-<sizes>.json; bench/report.py renders them.
 This file is the entry point (options, main); the parts are in bench/harness/.
 """
@@ -34,7 +38,21 @@ from bench.harness.datasets import ensure_dataset  # noqa: E402
 from bench.harness.machine import git_state, machine_info  # noqa: E402
 from bench.harness.requests import PRECOMPUTED_SHARE  # noqa: E402
 from bench.harness.serve import DEFAULT_CLIENTS, DEFAULT_SECONDS, QUICK_SECONDS  # noqa: E402
-from bench.harness.util import BENCH, CLI, ROOT, log, parse_datasets  # noqa: E402
+from bench.harness.store_growth import (  # noqa: E402
+    DEFAULT_NIGHTS,
+    QUICK_NIGHTS,
+    store_growth_dataset,
+)
+from bench.harness.util import (  # noqa: E402
+    BENCH,
+    CLI,
+    ROOT,
+    SCALE_CONTENDERS,
+    SCALE_MEMORY_LIMIT,
+    SCALE_SESSIONS,
+    log,
+    parse_datasets,
+)
 
 RESULTS = BENCH / "results"
 
@@ -54,13 +72,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, help="rounds per dataset (default 3; --quick: 1)")
     parser.add_argument(
-        "--only", help="comma-separated contender names, `serve` among them (default: all)"
+        "--only",
+        help="comma-separated contender names, `serve` and `store_growth` among them "
+        "(default: all but store_growth; at 100m: " + ", ".join(SCALE_CONTENDERS) + ")",
     )
     parser.add_argument("--quick", action="store_true", help="100k smoke run: small, 1 round")
     parser.add_argument("--data-dir", type=Path, default=BENCH / "data", help="datasets (reused)")
     parser.add_argument("--requests", type=int, default=1000, help="query requests per round")
     parser.add_argument("--threads", type=int, help="DuckDB/Polars threads (default: theirs)")
-    parser.add_argument("--memory-limit", help="DuckDB memory limit for the job and baselines")
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB memory limit for the job and DuckDB baselines "
+        f"(default: theirs; at 100m and more: {SCALE_MEMORY_LIMIT})",
+    )
     parser.add_argument(
         "--serve-clients",
         default=DEFAULT_CLIENTS,
@@ -72,6 +96,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"serve: seconds per phase at most (default {DEFAULT_SECONDS:g}; "
         f"--quick: {QUICK_SECONDS:g})",
     )
+    parser.add_argument(
+        "--store-growth",
+        action="store_true",
+        help="also run bench/store_growth.py on one Parquet dataset after its rounds",
+    )
+    parser.add_argument(
+        "--store-growth-on",
+        metavar="NAME",
+        help="store growth's dataset (default: the largest Parquet one under 100m)",
+    )
+    parser.add_argument(
+        "--store-nights",
+        type=int,
+        help=f"store growth: nightly runs (default {DEFAULT_NIGHTS}; --quick: {QUICK_NIGHTS})",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per subprocess")
     parser.add_argument(
         "--out", type=Path, help="results file (default bench/results/<date>-<sizes>.json)"
@@ -80,8 +119,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.serve_seconds = args.serve_seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
+    args.store_nights = args.store_nights or (QUICK_NIGHTS if args.quick else DEFAULT_NIGHTS)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.store_nights < 1:
+        parser.error("--store-nights must be at least 1")
     return args
 
 
@@ -90,6 +132,7 @@ def main(argv: list[str] | None = None) -> Path:
     if not CLI.exists():
         raise SystemExit(f"bench: {CLI} not found; run `make bench` (it installs the venv)")
     specs = parse_datasets(args.sizes)
+    args.store_growth_on = store_growth_dataset(args, specs)
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     harness = Harness(args)
@@ -116,6 +159,13 @@ def main(argv: list[str] | None = None) -> Path:
             "backfill_days": BACKFILL_DAYS,
             "serve_clients": args.serve_clients,
             "serve_seconds": args.serve_seconds,
+            "store_growth_on": args.store_growth_on,
+            "store_nights": args.store_nights if args.store_growth_on else None,
+            "scale": {
+                "sessions": SCALE_SESSIONS,
+                "memory_limit": args.memory_limit or SCALE_MEMORY_LIMIT,
+                "contenders": None if args.only else list(SCALE_CONTENDERS),
+            },
         },
         "capabilities": harness.caps,
         "datasets": [],

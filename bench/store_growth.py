@@ -15,8 +15,10 @@ the newest snapshot's own bytes (all its files, shared or not: what a snapshot w
 alone). The target of issue #15: store bytes after 30 nights ≤ 4× one snapshot's bytes.
 
 Prints one line per night and writes a JSON document (`--out`) that `bench/report.py
---store FILE` renders. Not part of `make test`: at 10M it takes about 10 minutes and a
-few GB of scratch.
+--store FILE` renders; `bench/run.py --store-growth` runs it on one of its datasets and
+keeps the document in its results. `--job FILE` passes a job file to every night's
+`run` (engine settings; its `[materialize]` too). Not part of `make test`: at 10M it
+takes about 10 minutes and a few GB of scratch.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--note", default="")
+    parser.add_argument("--job", type=Path, help="job file for every night's `run`")
+    parser.add_argument("--dataset", default="", help="the dataset's name, for the report")
     args = parser.parse_args()
 
     if args.work.exists():
@@ -132,7 +136,8 @@ def main() -> None:
         began = time.monotonic()
         done = subprocess.run(
             [str(CLI), "run", "--exports", str(exports), "--snapshots", str(store),
-             "--as-of", day.isoformat(), "--log-format", "json"],
+             "--as-of", day.isoformat(), "--log-format", "json",
+             *(["--job", str(args.job)] if args.job else [])],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         seconds = time.monotonic() - began
@@ -161,20 +166,24 @@ def main() -> None:
             flush=True,
         )
     last = nights[-1]
+    manifest = json.loads((snapshot / "manifest.json").read_text(encoding="utf-8"))
     later = [n["seconds"] for n in nights[1:]]
     result = {
         "kind": "store_growth",
-        "command": " ".join(sys.argv),
+        "command": " ".join([".venv/bin/python", *sys.argv]),
         "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ended_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "note": args.note,
         "exports": str(args.exports),
+        "dataset": args.dataset,
+        "sessions": int((manifest.get("counts") or {}).get("sessions_in_snapshot") or 0),
         "nights": nights,
         "rows": rows,
         "first_night_seconds": nights[0]["seconds"],
         "later_nights_median_seconds": statistics.median(later) if later else None,
         "store_bytes": last["store_bytes"],
+        "ledger_bytes": last["ledger_bytes"],
         "snapshot_bytes": last["snapshot_bytes"],
         "ratio": round(last["store_bytes"] / last["snapshot_bytes"], 3),
     }

@@ -26,7 +26,20 @@ from bench.harness.measure import (
 )
 from bench.harness.requests import make_requests, verify_precomputed
 from bench.harness.serve import SERVE, run_serve, serve_wanted
-from bench.harness.util import BENCH, CLI, ROOT, link_tree, log, median, remove
+from bench.harness.store_growth import STORE_GROWTH, run_store_growth
+from bench.harness.util import (
+    BENCH,
+    CLI,
+    ROOT,
+    SCALE_CONTENDERS,
+    SCALE_MEMORY_LIMIT,
+    SCALE_SESSIONS,
+    link_tree,
+    log,
+    median,
+    only_names,
+    remove,
+)
 
 BACKFILL_DAYS = 30
 # Contenders whose last stdout line is a JSON document worth keeping with the round.
@@ -82,6 +95,22 @@ class Harness:
         if args.threads:
             self.env["POLARS_MAX_THREADS"] = str(args.threads)
 
+    # engine settings --------------------------------------------------------------------
+    def memory_limit(self, dataset: Dataset) -> str | None:
+        """--memory-limit; else 6GB at 100M sessions and more (util.SCALE_SESSIONS)."""
+        if self.args.memory_limit:
+            return str(self.args.memory_limit)
+        return SCALE_MEMORY_LIMIT if dataset.spec.sessions >= SCALE_SESSIONS else None
+
+    def engine(self, dataset: Dataset) -> dict[str, Any]:
+        return {"threads": self.args.threads, "memory_limit": self.memory_limit(dataset)}
+
+    def for_dataset(self, dataset: Dataset, contenders: list[Contender]) -> list[Contender]:
+        """At 100M sessions and more, only what the 100M targets need, unless --only."""
+        if dataset.spec.sessions < SCALE_SESSIONS or only_names(self.args):
+            return contenders
+        return [c for c in contenders if c.name in SCALE_CONTENDERS]
+
     # job files -------------------------------------------------------------------------
     def job_file(self, dataset: Dataset, unfiltered_only: bool) -> Path:
         path = dataset.scratch / ("job-unfiltered.toml" if unfiltered_only else "job-default.toml")
@@ -91,17 +120,19 @@ class Harness:
         lines.append(f"temp_directory = {json.dumps(str(spill))}")
         if self.args.threads:
             lines.append(f"threads = {self.args.threads}")
-        if self.args.memory_limit:
-            lines.append(f"memory_limit = {json.dumps(self.args.memory_limit)}")
+        limit = self.memory_limit(dataset)
+        if limit:
+            lines.append(f"memory_limit = {json.dumps(limit)}")
         path.write_text("\n".join(lines) + "\n\n" + materialize_toml(unfiltered_only), "utf-8")
         return path
 
-    def engine_flags(self) -> list[str]:
+    def engine_flags(self, dataset: Dataset) -> list[str]:
         flags = []
         if self.args.threads:
             flags += ["--threads", str(self.args.threads)]
-        if self.args.memory_limit:
-            flags += ["--memory-limit", self.args.memory_limit]
+        limit = self.memory_limit(dataset)
+        if limit:
+            flags += ["--memory-limit", limit]
         return flags
 
     def fresh(self, path: Path) -> Path:
@@ -166,14 +197,14 @@ class Harness:
                 out = ds.scratch / f"out-{module}.parquet"
                 command = [sys.executable, "-m", f"bench.baselines.{module}"]
                 command += ["--exports", str(ds.path), "--as-of", ds.as_of.isoformat()]
-                command += ["--out", str(out)] + (self.engine_flags() if engine else [])
+                command += ["--out", str(out)] + (self.engine_flags(ds) if engine else [])
                 return Prepared(command, output=out)
 
             return prepare
 
         def read_json(ds: Dataset, _round: int) -> Prepared:
             command = [sys.executable, "-m", "bench.baselines.duckdb_read_json"]
-            return Prepared(command + ["--exports", str(ds.path)] + self.engine_flags())
+            return Prepared(command + ["--exports", str(ds.path)] + self.engine_flags(ds))
 
         def query_library(ds: Dataset, _round: int) -> Prepared:
             command = [sys.executable, str(BENCH / "query_latency.py")]
@@ -265,9 +296,9 @@ class Harness:
         ]
         if self.args.only:
             wanted = {name.strip() for name in self.args.only.split(",") if name.strip()}
-            unknown = wanted - {c.name for c in contenders} - {SERVE}
+            unknown = wanted - {c.name for c in contenders} - {SERVE, STORE_GROWTH}
             if unknown:
-                names = ", ".join([c.name for c in contenders] + [SERVE])
+                names = ", ".join([c.name for c in contenders] + [SERVE, STORE_GROWTH])
                 raise SystemExit(f"bench: unknown contender(s) {sorted(unknown)}; known: {names}")
             contenders = [c for c in contenders if c.name in wanted]
         return contenders
@@ -321,11 +352,19 @@ class Harness:
 
     # one dataset, all rounds ------------------------------------------------------------
     def run_dataset(self, ds: Dataset, contenders: list[Contender]) -> dict[str, Any]:
+        limited = self.for_dataset(ds, contenders)
+        described: dict[str, Any] = {"engine": self.engine(ds)}
+        if len(limited) < len(contenders):
+            described["limited_to"] = [c.name for c in limited]
+            log(f"{ds.name}: at this size only {', '.join(described['limited_to'])} (no --only)")
+        contenders = limited
         runnable = [c for c in contenders if c.available and ds.spec.fmt in c.formats]
-        if not runnable and not serve_wanted(self.args, ds):
+        growth = self.args.store_growth_on == ds.name
+        if not runnable and not serve_wanted(self.args, ds) and not growth:
             log(f"{ds.name}: nothing selected runs on this dataset")
-            return {**ds.info, "setup": {}, "contenders": {}, "checks": {}}
-        setup = self.setup(ds, contenders)
+            return {**ds.info, **described, "setup": {}, "contenders": {}, "checks": {}}
+        # Store growth alone needs no reference snapshot: it makes its own store.
+        setup = self.setup(ds, contenders) if runnable or serve_wanted(self.args, ds) else {}
         results: dict[str, Any] = {}
         for c in contenders:
             if ds.spec.fmt not in c.formats:
@@ -385,13 +424,17 @@ class Harness:
                 prepared.cleanup()
         for result in results.values():
             result.update(summarize_rounds(result["rounds"]))
-        checks = check_baselines(ds, outputs)
-        found = {**ds.info, "setup": setup, "contenders": results, "checks": checks}
+        checks = check_baselines(ds, outputs) if outputs else {}
+        found = {**ds.info, **described, "setup": setup, "contenders": results, "checks": checks}
+        # Engine settings reach serve and store growth through a job file, when there are any.
+        engine = self.args.threads or self.memory_limit(ds)
+        job = self.job_file(ds, unfiltered_only=False) if engine else None
         if serve_wanted(self.args, ds):
             # On the reference snapshot, after the rounds (bench/harness/serve.py: why once).
-            engine = self.args.threads or self.args.memory_limit
-            job = self.job_file(ds, unfiltered_only=False) if engine else None
             found["serve"] = run_serve(ds, self.args, self.env, job)
+        if growth:
+            # On the dataset's exports (bench/harness/store_growth.py: why opt-in, once).
+            found["store_growth"] = run_store_growth(ds, self.args, self.env, job)
         return found
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.harness.datasets import Dataset
 from bench.harness.measure import measure, stderr_tail
-from bench.harness.util import BENCH, ROOT, log, remove
+from bench.harness.util import BENCH, ROOT, SCALE_SESSIONS, log, only_names, remove
 
 SERVE = "serve"  # its name for --only
 DEFAULT_CLIENTS = "1,4,16"
@@ -28,8 +28,12 @@ QUICK_SECONDS = 3.0
 
 
 def serve_wanted(args: argparse.Namespace, ds: Dataset) -> bool:
-    only = {n.strip() for n in (args.only or "").split(",") if n.strip()}
-    return (not only or SERVE in only) and ds.spec.fmt == "parquet"
+    """On Parquet datasets, when --only names it or there is no --only (then not at 100M
+    and above: bench/harness/util.py SCALE_SESSIONS)."""
+    only = only_names(args)
+    if ds.spec.fmt != "parquet":
+        return False
+    return SERVE in only if only else ds.spec.sessions < SCALE_SESSIONS
 
 
 def run_serve(
