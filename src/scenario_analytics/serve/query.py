@@ -58,8 +58,9 @@ SESSIONS_FILE = "sessions.parquet"
 # Optimizer passes a computed request runs without: on one scenario's few thousand rows
 # they cost more planning time than they save (measured one at a time on the inlined
 # summary statement at 10M sessions; together ~3 ms of ~18 ms CPU on a busy machine).
-# Results are the same with and without them (tests/test_query.py compares the two over
-# many random requests); bulk loads run with every pass (`SnapshotQuery._bulk`).
+# Results are the same with and without them (tests/test_query_statement.py compares the
+# two over many random requests). Only those statements run without them
+# (`SnapshotQuery._fewer_optimizer_passes`).
 REQUEST_DISABLED_OPTIMIZERS = (
     "statistics_propagation",
     "join_order",
@@ -68,6 +69,7 @@ REQUEST_DISABLED_OPTIMIZERS = (
     "compressed_materialization",
     "common_subexpressions",
 )
+_DISABLED_OPTIMIZERS = ",".join(REQUEST_DISABLED_OPTIMIZERS)
 
 
 @dataclass(frozen=True)
@@ -185,9 +187,12 @@ class SnapshotQuery:
         self.path = path
         self._participant_tables = False  # participants.parquet and the user directory
         self.con: duckdb.DuckDBPyConnection = connect(engine)
+        # A request's statements each touch a few thousand rows: one thread runs them
+        # without handing pipelines to a worker and waiting for it (measured on a busy
+        # 2-core machine: ~10% less CPU per computed request). Bulk loads get all threads.
         row = self.con.execute("SELECT current_setting('threads')").fetchone()
         self._bulk_threads = int(row[0]) if row is not None else 1
-        self._request_settings()
+        self.con.execute("SET threads = 1")
         # Per-scenario caches for batches of requests (`query --requests`).
         self._bodies: dict[str, dict[str, str]] = {}
         self._bodies_loaded = False
@@ -264,25 +269,16 @@ class SnapshotQuery:
             "CREATE OR REPLACE TABLE page_participants AS " + participants.query
         )
 
-    def _request_settings(self) -> None:
-        """How DuckDB runs a request's statement, which reads one scenario's few thousand
-        rows. One thread: no handing pipelines to a worker and waiting for it (measured
-        on a busy 2-core machine: ~10% less CPU per computed request). And without the
-        optimizer passes of REQUEST_DISABLED_OPTIMIZERS. Bulk loads run under `_bulk`."""
-        self.con.execute("SET threads = 1")
-        self.con.execute(
-            "SET disabled_optimizers = $d", {"d": ",".join(REQUEST_DISABLED_OPTIMIZERS)}
-        )
-
     @contextmanager
-    def _bulk(self) -> Iterator[None]:
-        """All threads and every optimizer pass, for loading whole snapshot tables."""
-        self.con.execute("SET threads = $n", {"n": self._bulk_threads})
-        self.con.execute("RESET disabled_optimizers")
+    def _fewer_optimizer_passes(self) -> Iterator[None]:
+        """The inlined summarize statements run without REQUEST_DISABLED_OPTIMIZERS; every
+        other statement (the participants page's join with all users, loads) with them:
+        without join ordering, say, the page would build its hash table on 262k users."""
+        self.con.execute("SET disabled_optimizers = $d", {"d": _DISABLED_OPTIMIZERS})
         try:
             yield
         finally:
-            self._request_settings()
+            self.con.execute("RESET disabled_optimizers")
 
     @property
     def sessions_in_memory(self) -> bool:
@@ -354,7 +350,8 @@ class SnapshotQuery:
             )
         else:
             self._select_sessions(scenario_id)
-            self.con.execute(self._participants_statement, one_filter_params(request.filters))
+            with self._fewer_optimizer_passes():
+                self.con.execute(self._participants_statement, one_filter_params(request.filters))
         return Answer(ExitCode.OK, page_body(self.con, request))
 
     def _load_participant_tables(self) -> None:
@@ -421,7 +418,9 @@ class SnapshotQuery:
         """Run the summarize-phase SQL on the snapshot's sessions of one scenario: one
         statement (`_prepare_statements`), the request's filters bound as values."""
         self._select_sessions(scenario_id)
-        computed = self.con.execute(self._summary_statement, one_filter_params(request)).fetchone()
+        with self._fewer_optimizer_passes():
+            params = one_filter_params(request)
+            computed = self.con.execute(self._summary_statement, params).fetchone()
         assert computed is not None
         return str(computed[0])
 
@@ -472,14 +471,16 @@ class SnapshotQuery:
     def _load_sessions(self) -> None:
         """All sessions into memory; if that fails (no memory left to spill to, say), the
         batch goes on reading one scenario at a time and does not try again."""
+        self.con.execute("SET threads = $n", {"n": self._bulk_threads})
         try:
-            with self._bulk():
-                self._create_scenario_tables()
+            self._create_scenario_tables()
         except duckdb.Error:
             for table in ("snapshot_sessions", "scenario_users", "scenario_group_memberships"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
             self._reads_before_loading = sys.maxsize
             return
+        finally:
+            self.con.execute("SET threads = 1")
         self._use_scenario_tables()
 
     def _create_scenario_tables(self) -> None:
