@@ -504,8 +504,11 @@ class FailingLoad:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
 
-    def execute(self, query: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
-        if "CREATE TABLE scenario_group_memberships" in query:
+    def execute(
+        self, query: str | duckdb.Statement, parameters: Any = None
+    ) -> duckdb.DuckDBPyConnection:
+        # Requests run statements parsed once (duckdb.Statement); loads run SQL text.
+        if isinstance(query, str) and "CREATE TABLE scenario_group_memberships" in query:
             raise duckdb.OutOfMemoryException("Out of Memory Error: (in a test)")
         return self._con.execute(query, parameters)
 

@@ -26,6 +26,12 @@ _ORDER = re.compile(r"^--\s*Order:\s*kept\b", re.MULTILINE | re.IGNORECASE)
 _CREATES = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+([a-z_][a-z0-9_]*)", re.MULTILINE | re.IGNORECASE
 )
+# A whole statement `CREATE [OR REPLACE] TABLE name AS query` (comment lines removed).
+_CREATE_TABLE_AS = re.compile(
+    r"\A\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+([a-z_][a-z0-9_]*)\s+AS\s+(.*\S)\s*\Z",
+    re.IGNORECASE | re.DOTALL,
+)
+_CREATE_MACRO = re.compile(r"\A\s*CREATE\s+(?:OR\s+REPLACE\s+)?MACRO\b", re.IGNORECASE)
 
 
 # Names another folder of SQL files to run instead of the installed ones (for trying a
@@ -82,6 +88,45 @@ class SqlFile:
         """Statements end with `;` at the end of a line (the files' own convention)."""
         parts = re.split(r";[ \t]*$", self.text, flags=re.MULTILINE)
         return [p.strip() for p in parts if _strip_comments(p).strip()]
+
+
+@dataclass(frozen=True)
+class InlinedSql:
+    """SQL files as one query (`inline_sql_files`): `setup` holds the statements that
+    define macros, to run once per connection; `query` is the rest, one statement."""
+
+    setup: list[str]
+    query: str
+
+
+def inline_sql_files(files: list[SqlFile], inputs: dict[str, str], result: str) -> InlinedSql:
+    """The files' tables as the common table expressions of one query, in file order.
+
+    Each `CREATE [OR REPLACE] TABLE name AS query` becomes `name AS MATERIALIZED (query)`
+    (computed once, as the table was), after `inputs` (name: query, for tables the files
+    read that the caller makes, e.g. `filters`), and `result` (a query over those names)
+    ends it. Macro definitions go to `setup`. Any other statement cannot be inlined and is
+    refused. The files stay the one definition: this only changes how many statements
+    DuckDB parses, binds and plans (one, instead of one per table plus their writes).
+    """
+    setup: list[str] = []
+    tables = [f"{name} AS (\n{query}\n)" for name, query in inputs.items()]
+    for sql_file in files:
+        if sql_file.parameters:
+            raise AnalyticsError(f"{sql_file.name} binds parameters: it cannot be inlined")
+        for statement in sql_file.statements():
+            code = _strip_comments(statement)
+            if _CREATE_MACRO.match(code):
+                setup.append(statement)
+                continue
+            table = _CREATE_TABLE_AS.match(code)
+            if table is None:
+                raise AnalyticsError(
+                    f"{sql_file.name}: only CREATE TABLE ... AS and CREATE MACRO statements "
+                    "can be inlined into one query"
+                )
+            tables.append(f"{table.group(1)} AS MATERIALIZED (\n{table.group(2)}\n)")
+    return InlinedSql(setup, "WITH " + ",\n".join(tables) + "\n" + result)
 
 
 def _strip_comments(text: str) -> str:

@@ -103,12 +103,19 @@ def create_filters_table(con: duckdb.DuckDBPyConnection, requests: list[SummaryR
         con.unregister("filters_arrow")
 
 
-_ONE_FILTER = "CREATE OR REPLACE TABLE filters AS SELECT " + ", ".join(
+# The one row of `filters` for a single request, from the values `one_filter_params` binds.
+ONE_FILTER_QUERY = "SELECT " + ", ".join(
     f"CAST(${name} AS {kind}) AS {name}" for name, kind in FILTER_COLUMNS
 )
+_ONE_FILTER = "CREATE OR REPLACE TABLE filters AS " + ONE_FILTER_QUERY
+
+
+def one_filter_params(request: SummaryRequest) -> dict[str, object]:
+    """The values ONE_FILTER_QUERY binds for this request (its `filter_id` is 0)."""
+    params: dict[str, object] = {"filter_id": 0, "request_key": request.key}
+    params.update((f.name, _bound(value)) for f, value in request.items())
+    return params
 
 
 def _create_one_filter_table(con: duckdb.DuckDBPyConnection, request: SummaryRequest) -> None:
-    params: dict[str, object] = {"filter_id": 0, "request_key": request.key}
-    params.update((f.name, _bound(value)) for f, value in request.items())
-    con.execute(_ONE_FILTER, params)
+    con.execute(_ONE_FILTER, one_filter_params(request))

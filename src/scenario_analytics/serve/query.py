@@ -3,7 +3,10 @@
 A request is first normalized to its canonical key; if the snapshot precomputed that
 key for the scenario, the stored body is the answer. Otherwise the summarize-phase SQL
 files run on the snapshot's session-level tables for that one scenario, which gives the
-same answer the materialization would have.
+same answer the materialization would have. They run inlined into one statement, parsed
+once per reader, with a few optimizer passes off (`SnapshotQuery._prepare_statements`,
+REQUEST_DISABLED_OPTIMIZERS): per request, DuckDB's parsing, binding and planning cost
+more than reading the scenario's rows.
 
 For batches (`query --requests`, the API), what a request needs from the snapshot is
 read once: the scenario index at open, all precomputed bodies at the first lookup, and
@@ -17,7 +20,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,7 +31,7 @@ import duckdb
 
 from scenario_analytics import filters
 from scenario_analytics.engine.database import connect
-from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
+from scenario_analytics.engine.sql_files import inline_sql_files, load_sql_files
 from scenario_analytics.errors import ExitCode
 from scenario_analytics.filters import (
     RequestError,
@@ -38,7 +42,7 @@ from scenario_analytics.filters import (
 )
 from scenario_analytics.publish.snapshot import sessions_files, sessions_relation
 from scenario_analytics.publish.store import Store
-from scenario_analytics.serve.materialize import create_filters_table
+from scenario_analytics.serve.materialize import ONE_FILTER_QUERY, one_filter_params
 from scenario_analytics.serve.participants import PAGE_COLUMNS, page_body
 from scenario_analytics.settings import EngineSettings
 
@@ -50,6 +54,21 @@ CACHED_SCENARIOS = 64
 # decompress) costs about as much as loading this many rows in bulk: after as many reads
 # as the files have such slices, a batch loads them all.
 ROWS_PER_SCENARIO_READ = 100_000
+# Optimizer passes a computed request runs without: on one scenario's few thousand rows
+# they cost more planning time than they save (measured one at a time on the inlined
+# summary statement at 10M sessions; together ~3 ms of ~18 ms CPU on a busy machine).
+# Results are the same with and without them (tests/test_query_statement.py compares the
+# two over many random requests). Only those statements run without them
+# (`SnapshotQuery._fewer_optimizer_passes`).
+REQUEST_DISABLED_OPTIMIZERS = (
+    "statistics_propagation",
+    "join_order",
+    "projection_pullup",
+    "join_filter_pushdown",
+    "compressed_materialization",
+    "common_subexpressions",
+)
+_DISABLED_OPTIMIZERS = ",".join(REQUEST_DISABLED_OPTIMIZERS)
 
 
 @dataclass(frozen=True)
@@ -165,10 +184,6 @@ class SnapshotQuery:
             raise SnapshotNotFound(f"no snapshot for {snapshot_date.isoformat()} in {store_root}")
         self.snapshot_date = snapshot_date
         self.path = path
-        self.sql_files = [f for f in load_sql_files() if f.phase == "summarize"]
-        # The participants endpoint needs the summarize files up to filter_participants.
-        last = next(n for n, f in enumerate(self.sql_files) if "filter_participants" in f.creates)
-        self.participant_sql_files = self.sql_files[: last + 1]
         self._participant_tables = False  # participants.parquet and the user directory
         self.con: duckdb.DuckDBPyConnection = connect(engine)
         # A request's statements each touch a few thousand rows: one thread runs them
@@ -220,6 +235,50 @@ class SnapshotQuery:
                 # The smallest id by byte order, as the SQL side compares text.
                 if known is None or str(scenario_id).encode() < known.encode():
                     self._by_slug[str(slug)] = str(scenario_id)
+        self._prepare_statements()
+
+    def _prepare_statements(self) -> None:
+        """The summarize SQL files as two statements, parsed once: the summary body, and
+        the participants of `filter_participants` (sql/0130) for the participants page.
+
+        Run file by file, a computed request was seven statements (~20 ms at 10M
+        sessions), nearly all of it DuckDB parsing, binding and planning them and
+        writing their tables, not reading data. Inlined (`inline_sql_files`: each table
+        a materialized common table expression, the request's `filters` row from bound
+        values), it is one statement, and parsing it once saves ~2 ms more. The files
+        stay the one definition of the semantics; the nightly job runs them as files.
+        """
+        summarize = [f for f in load_sql_files() if f.phase == "summarize"]
+        # The participants endpoint needs the summarize files up to filter_participants.
+        last = next(n for n, f in enumerate(summarize) if "filter_participants" in f.creates)
+        inputs = {"filters": ONE_FILTER_QUERY}
+        summary = inline_sql_files(summarize, inputs, "SELECT body FROM summaries")
+        participants = inline_sql_files(
+            summarize[: last + 1],
+            inputs,
+            """SELECT user_id, session_count, first_score, score_rank(first_score) AS first_rank,
+                      best_score, score_rank(best_score) AS best_rank, lift,
+                      total_duration_seconds
+               FROM filter_participants""",
+        )
+        # Macros (score_rank) do not depend on a request: defined once per connection.
+        for statement in dict.fromkeys([*summary.setup, *participants.setup]):
+            self.con.execute(statement)
+        (self._summary_statement,) = self.con.extract_statements(summary.query)
+        (self._participants_statement,) = self.con.extract_statements(
+            "CREATE OR REPLACE TABLE page_participants AS " + participants.query
+        )
+
+    @contextmanager
+    def _fewer_optimizer_passes(self) -> Iterator[None]:
+        """The inlined summarize statements run without REQUEST_DISABLED_OPTIMIZERS; every
+        other statement (the participants page's join with all users, loads) with them:
+        without join ordering, say, the page would build its hash table on 262k users."""
+        self.con.execute("SET disabled_optimizers = $d", {"d": _DISABLED_OPTIMIZERS})
+        try:
+            yield
+        finally:
+            self.con.execute("RESET disabled_optimizers")
 
     @property
     def sessions_in_memory(self) -> bool:
@@ -291,15 +350,8 @@ class SnapshotQuery:
             )
         else:
             self._select_sessions(scenario_id)
-            create_filters_table(self.con, [request.filters])
-            run_sql_files(self.con, self.participant_sql_files, {})
-            self.con.execute(
-                """CREATE OR REPLACE TABLE page_participants AS
-                   SELECT user_id, session_count, first_score,
-                          score_rank(first_score) AS first_rank, best_score,
-                          score_rank(best_score) AS best_rank, lift, total_duration_seconds
-                   FROM filter_participants"""
-            )
+            with self._fewer_optimizer_passes():
+                self.con.execute(self._participants_statement, one_filter_params(request.filters))
         return Answer(ExitCode.OK, page_body(self.con, request))
 
     def _load_participant_tables(self) -> None:
@@ -363,11 +415,12 @@ class SnapshotQuery:
         cache[key] = value
 
     def compute(self, scenario_id: str, request: SummaryRequest) -> str:
-        """Run the summarize-phase SQL on the snapshot's sessions of one scenario."""
+        """Run the summarize-phase SQL on the snapshot's sessions of one scenario: one
+        statement (`_prepare_statements`), the request's filters bound as values."""
         self._select_sessions(scenario_id)
-        create_filters_table(self.con, [request])
-        run_sql_files(self.con, self.sql_files, {})
-        computed = self.con.execute("SELECT body FROM summaries").fetchone()
+        with self._fewer_optimizer_passes():
+            params = one_filter_params(request)
+            computed = self.con.execute(self._summary_statement, params).fetchone()
         assert computed is not None
         return str(computed[0])
 
