@@ -72,7 +72,7 @@ OLD_LEDGER_NAMES = (".ledger.duckdb", ".ledger.duckdb.wal")
 # Bumped when the catalog's layout changes: a catalog of another format is not read.
 CATALOG_FORMAT = 2
 # ZSTD level 1, as the snapshot's tables: the ledger is written for every new file.
-_PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1"
+_PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, PARQUET_VERSION V2"
 # What a table, entity, format or sha256 in a part's name may hold: the catalog is read
 # from disk, and a name from it must not reach outside the ledger's folder.
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -285,9 +285,10 @@ class Ledger:
             )
             return None
 
-    def _remove_unnamed(self) -> None:
-        """Delete what the catalog does not name: parts of files that changed or went
-        (when a run died before deleting them), temporary files of killed runs."""
+    def _remove_unnamed(self, report: bool = True) -> int:
+        """Delete what the catalog does not name: parts of files that changed or went,
+        what killed or failed runs left (temporary files, parts no catalog names).
+        Returns how many files were removed."""
         assert self.path is not None
         keep = {CATALOG_NAME, *self.catalog.paths()}
         removed = 0
@@ -303,10 +304,11 @@ class Ledger:
                     child.unlink()
                 elif not any(child.iterdir()):
                     child.rmdir()
-        if removed:
+        if removed and report:
             self.report(
                 Event("stage", "info", f"removed {removed} files the ledger no longer names")
             )
+        return removed
 
     def reusable(self, files: Sequence[InputFile]) -> set[str]:
         """Relative paths of the files whose staged rows the ledger holds, intact.
@@ -362,67 +364,67 @@ class Ledger:
     ) -> None:
         """Keep the staged rows of `parsed`; forget files not in `files`.
 
-        On return, each of `tables` (the per-file SQL's outputs) holds the rows of every
-        file in `files`, with `file_id` as in this run: `parsed` files' rows in the
-        table the SQL made, the others' read from the ledger through a view.
+        On return, each of `tables` (the per-file SQL's outputs) is a view of the rows
+        of every file in `files`, read from the ledger's parts, with `file_id` as in
+        this run; the tables the SQL made are dropped.
         """
         if not self.kept:
             return
         assert self.path is not None
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         written = self._write_parts(parsed, tables)
-        entries = [
-            (self._reused[f.rel_path] if f.rel_path in self._reused else written[f.content])
-            for f in files
-        ]
         self.catalog = Catalog(
             self.digest,
             [
-                Entry(f.rel_path, e.entity, e.format, e.size, e.sha256, e.parts)
-                for f, e in zip(files, entries, strict=True)
+                dataclasses.replace(
+                    self._reused.get(f.rel_path) or written[f.content], rel_path=f.rel_path
+                )
+                for f in files
             ],
         )
         _write_atomically(self.path / CATALOG_NAME, self.catalog.to_bytes())
-        self._remove_unnamed()
+        removed = self._remove_unnamed(report=False)
+        seconds = time.monotonic() - started
         parts = [p for e in written.values() for p in e.parts]
         self.report(
             Event(
                 "stage",
                 "info",
                 f"ledger: wrote {len(parts)} parts of {len(written)} files "
-                f"({sum(p.rows for p in parts):,} rows, {sum(p.bytes for p in parts):,} bytes)"
-                f" in {time.monotonic() - started:.1f}s",
-                seconds=time.monotonic() - started,
+                f"({sum(p.rows for p in parts):,} rows, {sum(p.bytes for p in parts):,} "
+                f"bytes) in {seconds:.1f}s"
+                + (f", removed {removed} no longer named" if removed else ""),
+                seconds=seconds,
                 data={
                     "ledger_files_written": len(written),
                     "ledger_bytes_written": sum(p.bytes for p in parts),
+                    "ledger_cpu_seconds": round(time.process_time() - cpu, 3),
                 },
             )
         )
-        self._read_reused(files, tables)
+        self._read_parts(files, tables)
 
     def _write_parts(
         self, parsed: Sequence[InputFile], tables: list[str]
     ) -> dict[tuple[str, str, str, int], Entry]:
         """Write each parsed file's rows of each table it has rows in, once per content
-        (two paths with the same bytes have the same rows). Returns the entries by
-        content, with this run's first path."""
-        assert self.path is not None
+        (two paths with the same bytes have the same rows: written from the first).
+        Returns the new entries by content."""
         first: dict[tuple[str, str, str, int], InputFile] = {}
         for item in parsed:
             first.setdefault(item.content, item)
         if not first:
             return {}
         ids = [f.file_id for f in first.values()]
-        rows: dict[tuple[int, str], int] = {}
+        has_rows: set[tuple[int, str]] = set()
         for table in tables:
-            counts = self.con.execute(
-                f"SELECT file_id, count(*) FROM {quote_ident(table)} "
-                "WHERE list_contains(?, file_id) GROUP BY file_id",
+            found = self.con.execute(
+                f"SELECT DISTINCT file_id FROM {quote_ident(table)} "
+                "WHERE list_contains(?, file_id)",
                 [ids],
             ).fetchall()
-            rows.update({(int(file_id), table): int(n) for file_id, n in counts})
-        written: dict[tuple[str, str, str, int], Entry] = {}
+            has_rows |= {(int(file_id), table) for (file_id,) in found}
+        written = {}
         for content, item in first.items():
             entry = Entry(
                 item.rel_path, item.export.entity, item.format, item.size, item.sha256, ()
@@ -430,7 +432,7 @@ class Ledger:
             parts = tuple(
                 self._write_part(entry, table, item.file_id)
                 for table in tables
-                if rows.get((item.file_id, table))
+                if (item.file_id, table) in has_rows
             )
             written[content] = dataclasses.replace(entry, parts=parts)
         return written
@@ -440,7 +442,7 @@ class Ledger:
         assert self.path is not None
         final = self.path / entry.part_path(Part(table, 0, 0, ""))
         final.parent.mkdir(exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        tmp = _temporary(final)
         try:
             ((count,),) = self.con.execute(
                 f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
@@ -456,56 +458,55 @@ class Ledger:
             raise
         return Part(table, int(count), size, sha256)
 
-    def _read_reused(self, files: Sequence[InputFile], tables: list[str]) -> None:
-        """Make each table with reused rows a view: this run's rows (the table the SQL
-        made, renamed) and the reused parts, each row with its file's `file_id` now."""
+    def _read_parts(self, files: Sequence[InputFile], tables: list[str]) -> None:
+        """Make each table with rows a view of its parts, each row with its file's
+        `file_id` in this run (a part two paths share gives its rows to both).
+
+        The rows just written are read back too, rather than kept in the tables the SQL
+        made: at 10M sessions those hold 2.6 GB uncompressed, more than the default memory
+        limit, and reading them back from the spill folder cost more than reading ~300 MB
+        of Parquet (docs/PERFORMANCE.md, fourth round).
+        """
         assert self.path is not None
+        entries = {e.rel_path: e for e in self.catalog.entries}
         mapping = [
             (str(self.path / path), f.file_id, part.table)
             for f in files
-            if f.rel_path in self._reused
             for part, path in zip(
-                self._reused[f.rel_path].parts, self._reused[f.rel_path].paths(), strict=True
+                entries[f.rel_path].parts, entries[f.rel_path].paths(), strict=True
             )
         ]
-        if not mapping:
-            return
-        self.con.execute(
-            "CREATE OR REPLACE TABLE ledger_reused (filename VARCHAR, file_id INTEGER)"
-        )
-        self.con.executemany(
-            "INSERT INTO ledger_reused VALUES (?, ?)", [(p, i) for p, i, _ in mapping]
-        )
+        self.con.execute("CREATE OR REPLACE TABLE ledger_parts (filename VARCHAR, file_id INTEGER)")
+        if mapping:
+            self.con.executemany(
+                "INSERT INTO ledger_parts VALUES (?, ?)", [(p, i) for p, i, _ in mapping]
+            )
         for table in tables:
             paths = sorted({p for p, _, t in mapping if t == table})
             if not paths:
-                continue
-            name, parsed = quote_ident(table), quote_ident(_parsed_name(table))
-            columns = [
-                str(c)
-                for (c,) in self.con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE database_name = 'memory' "
-                    "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
-                    [table],
-                ).fetchall()
-            ]
-            self.con.execute(f"ALTER TABLE {name} RENAME TO {parsed}")
+                continue  # no file has rows in it: the SQL's (empty) table stays
+            columns = self.con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = 'memory' AND schema_name = 'main' AND table_name = ? "
+                "ORDER BY column_index",
+                [table],
+            ).fetchall()
+            # Cast to the types the SQL made, so the view is the table it replaces
+            # (`tests/test_ledger.py` checks that the rows and types come back the same).
+            selected = ", ".join(
+                "r.file_id"
+                if name == "file_id"
+                else f"CAST(p.{quote_ident(name)} AS {data_type}) AS {quote_ident(name)}"
+                for name, data_type in columns
+            )
             listed = ", ".join(quote_literal(p) for p in paths)
-            reused = ", ".join(
-                "r.file_id" if c == "file_id" else f"p.{quote_ident(c)}" for c in columns
-            )
+            self.con.execute(f"DROP TABLE {quote_ident(table)}")
             self.con.execute(
-                f"""CREATE VIEW {name} AS
-                    SELECT {", ".join(quote_ident(c) for c in columns)} FROM {parsed}
-                    UNION ALL
-                    SELECT {reused}
+                f"""CREATE VIEW {quote_ident(table)} AS
+                    SELECT {selected}
                     FROM read_parquet([{listed}], filename = true) AS p
-                    JOIN ledger_reused AS r ON r.filename = p.filename"""
+                    JOIN ledger_parts AS r ON r.filename = p.filename"""
             )
-
-
-def _parsed_name(table: str) -> str:
-    return f"ledger_parsed_{table}"
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
@@ -517,7 +518,6 @@ def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         ).fetchone()
         if row and row[0]:
             con.execute(f"DROP VIEW {quote_ident(table)}")
-        con.execute(f"DROP TABLE IF EXISTS {quote_ident(_parsed_name(table))}")
 
 
 def ledger_problems(path: Path) -> list[str]:
@@ -569,9 +569,15 @@ def _migrate(path: Path, report: Report) -> None:
     )
 
 
+def _temporary(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: a name no catalog gives,
+    so the next run deletes it if this one dies first."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers (the next run) see the old content or the new, never a part of it."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = _temporary(path)
     try:
         with tmp.open("wb") as handle:
             handle.write(data)
