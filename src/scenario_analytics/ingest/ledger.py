@@ -325,8 +325,21 @@ class Ledger:
             for entry in wanted.values()
             for part, path in zip(entry.parts, entry.paths(), strict=True)
         }
+        started = time.monotonic()
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             problems = dict(zip(checks, pool.map(self._check_part, checks.items()), strict=True))
+        if checks:
+            seconds = time.monotonic() - started
+            self.report(
+                Event(
+                    "stage",
+                    "info",
+                    f"ledger: checked {len(checks)} parts "
+                    f"({sum(p.bytes for p in checks.values()):,} bytes) in {seconds:.1f}s",
+                    seconds=seconds,
+                    data={"ledger_parts_checked": len(checks)},
+                )
+            )
         damaged = {path: problem for path, problem in problems.items() if problem}
         for path, problem in sorted(damaged.items()):
             self.report(
