@@ -3,6 +3,7 @@ always what a run from scratch on the same folder gives."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from conftest import CSV_SESSION_HEADER, FIXTURE_SKIPS, csv_session, session, wr
 from helpers_ops import base_exports, cli, cli_subprocess, snapshot_content
 
 from scenario_analytics.engine.sql_files import default_sql_dir
-from scenario_analytics.ingest.ledger import LEDGER_NAME
+from scenario_analytics.ingest.ledger import CATALOG_NAME, LEDGER_NAME, ledger_problems
 from scenario_analytics.pipeline.run import RunOptions, RunResult, run
 
 AS_OF = date(2026, 11, 26)
@@ -49,7 +50,8 @@ def test_grown_changed_renamed_and_shrunk_folders_agree_with_fresh_runs(tmp_path
     store = tmp_path / "store"
     first = _agree(exports, store, tmp_path)
     assert (first.files_parsed, first.files_reused) == (7, 0)
-    assert (store / LEDGER_NAME).is_file()
+    assert (store / LEDGER_NAME / CATALOG_NAME).is_file()
+    assert ledger_problems(store / LEDGER_NAME) == []
 
     # Nothing changed: nothing parsed.
     again = _agree(exports, store, tmp_path)
@@ -83,10 +85,11 @@ def test_grown_changed_renamed_and_shrunk_folders_agree_with_fresh_runs(tmp_path
     assert (changed.files_parsed, changed.files_reused) == (1, 7)
 
     # Renamed: the same bytes under a path that sorts first, so "last file wins" changes
-    # (file ids are recomputed from the current paths, not kept in the ledger).
+    # (file ids are recomputed from the current paths, not kept in the ledger). The ledger
+    # keys rows by content: the renamed file's rows are reused, under their new rank.
     (exports / "sessions" / "d.jsonl").rename(exports / "sessions" / "0-d.jsonl")
     renamed = _agree(exports, store, tmp_path)
-    assert (renamed.files_parsed, renamed.files_reused) == (1, 7)
+    assert (renamed.files_parsed, renamed.files_reused) == (0, 8)
     dup = duckdb.sql(
         f"SELECT score FROM '{renamed.path / 'sessions/*/*.parquet'}' WHERE session_id = 'dup'"
     ).fetchall()
@@ -99,14 +102,13 @@ def test_grown_changed_renamed_and_shrunk_folders_agree_with_fresh_runs(tmp_path
     assert (shrunk.files_parsed, shrunk.files_reused) == (0, 6)
     manifest = snapshot_content(shrunk.path)["manifest.json"]
     assert "sessions/c.parquet" not in [i["path"] for i in manifest["inputs"]]
-    ledger = duckdb.connect(str(store / LEDGER_NAME), read_only=True)
-    try:
-        paths = [p for (p,) in ledger.sql("SELECT rel_path FROM files ORDER BY 1").fetchall()]
-        keys = ledger.sql("SELECT DISTINCT file_key FROM staged_sessions").fetchall()
-    finally:
-        ledger.close()
+    catalog = json.loads((store / LEDGER_NAME / CATALOG_NAME).read_text())
+    paths = [f["rel_path"] for f in catalog["files"]]
     assert "sessions/c.parquet" not in paths and "members.csv" not in paths
-    assert len(keys) == 3  # only the session files still in the folder
+    # Only the session files still in the folder have parts, and nothing else is left.
+    assert len(list((store / LEDGER_NAME / "staged_sessions").iterdir())) == 3
+    assert not (store / LEDGER_NAME / "staged_members").exists()
+    assert ledger_problems(store / LEDGER_NAME) == []
 
 
 def test_full_refresh_parses_everything_and_gives_the_same_snapshot(tmp_path: Path) -> None:
@@ -152,18 +154,7 @@ def test_a_sql_change_invalidates_the_ledger(
     assert _run(exports, store).files_parsed == 0
 
 
-@pytest.mark.parametrize("damage", ["not a database", "another layout"])
-def test_a_broken_ledger_is_rebuilt(tmp_path: Path, damage: str) -> None:
-    exports = base_exports(tmp_path / "exports")
-    store = tmp_path / "store"
-    first = _run(exports, store)
-    (store / LEDGER_NAME).unlink()
-    if damage == "not a database":
-        (store / LEDGER_NAME).write_bytes(b"this is not a DuckDB database" * 100)
-    else:
-        other = duckdb.connect(str(store / LEDGER_NAME))
-        other.execute("CREATE TABLE meta (x INTEGER, y INTEGER, z INTEGER)")
-        other.close()
+def _events_run(exports: Path, store: Path) -> tuple[RunResult, list[str]]:
     events: list[str] = []
     result = run(
         RunOptions(
@@ -175,9 +166,106 @@ def test_a_broken_ledger_is_rebuilt(tmp_path: Path, damage: str) -> None:
         ),
         lambda e: events.append(f"{e.kind}: {e.message}"),
     )
+    return result, events
+
+
+@pytest.mark.parametrize("damage", ["not JSON", "another layout", "a part outside"])
+def test_a_broken_ledger_catalog_is_rebuilt(tmp_path: Path, damage: str) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    first = _run(exports, store)
+    catalog = store / LEDGER_NAME / CATALOG_NAME
+    if damage == "not JSON":
+        catalog.write_bytes(b"this is not a catalog" * 100)
+    elif damage == "another layout":
+        catalog.write_text(json.dumps({"format": 1, "digest": "x", "files": []}))
+    else:  # a table name that would reach outside the ledger's folder
+        body = json.loads(catalog.read_text())
+        body["files"][0]["parts"][0]["table"] = "../../exports"
+        catalog.write_text(json.dumps(body))
+    result, events = _events_run(exports, store)
     assert result.files_parsed == 7
-    assert any(e.startswith("warning: ledger") for e in events)
+    assert any(e.startswith("warning: ledger .ledger/catalog.json cannot be read") for e in events)
     assert snapshot_content(first.path) == snapshot_content(result.path)
+    assert ledger_problems(store / LEDGER_NAME) == []
+    assert (exports / "sessions" / "a.jsonl").is_file()  # nothing outside was touched
+    assert _run(exports, store).files_parsed == 0
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered", "missing", "another part"])
+def test_a_damaged_ledger_part_is_never_trusted(tmp_path: Path, damage: str) -> None:
+    """A part that is not what the catalog recorded: its file is parsed again, with a
+    warning; the other files' rows are reused; the snapshot is what a fresh run gives."""
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    first = _run(exports, store)
+    ledger = store / LEDGER_NAME
+    catalog = json.loads((ledger / CATALOG_NAME).read_text())
+    (entry,) = [f for f in catalog["files"] if f["rel_path"] == "sessions/a.jsonl"]
+    part = ledger / f"staged_sessions/{entry['sha256']}.sessions.jsonl.parquet"
+    data = part.read_bytes()
+    if damage == "truncated":
+        part.write_bytes(data[: len(data) // 2])
+    elif damage == "altered":  # one byte in the middle: same size, still a Parquet file
+        middle = len(data) // 2
+        part.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :])
+    elif damage == "missing":
+        part.unlink()
+    else:  # a whole, valid Parquet file with other rows
+        (other,) = [f for f in catalog["files"] if f["rel_path"] == "sessions/c.parquet"]
+        name = f"staged_sessions/{other['sha256']}.sessions.parquet.parquet"
+        shutil.copyfile(ledger / name, part)
+    result, events = _events_run(exports, store)
+    assert (result.files_parsed, result.files_reused) == (1, 6)
+    warnings = [e for e in events if e.startswith("warning: ledger part")]
+    assert len(warnings) == 1 and part.name in warnings[0], events
+    assert snapshot_content(first.path) == snapshot_content(result.path)
+    assert ledger_problems(ledger) == []
+    assert _run(exports, store).files_parsed == 0
+
+
+def test_the_same_bytes_under_two_paths_share_one_part(tmp_path: Path) -> None:
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    shutil.copyfile(exports / "sessions" / "a.jsonl", exports / "sessions" / "z-copy.jsonl")
+    first = _agree(exports, store, tmp_path)
+    assert (first.files_parsed, first.files_reused) == (8, 0)
+    assert len(list((store / LEDGER_NAME / "staged_sessions").iterdir())) == 3
+    again = _agree(exports, store, tmp_path)
+    assert (again.files_parsed, again.files_reused) == (0, 8)
+    # Each path's rows count, under its own rank (the copy sorts last: its rows win).
+    manifest = snapshot_content(again.path)["manifest.json"]
+    inputs = {i["path"]: i for i in manifest["inputs"]}
+    assert inputs["sessions/z-copy.jsonl"]["rows_read"] == inputs["sessions/a.jsonl"]["rows_read"]
+    assert inputs["sessions/z-copy.jsonl"]["rows_read"] > 0
+    (exports / "sessions" / "a.jsonl").unlink()  # the copy still needs the shared part
+    shrunk = _agree(exports, store, tmp_path)
+    assert (shrunk.files_parsed, shrunk.files_reused) == (0, 7)
+    assert len(list((store / LEDGER_NAME / "staged_sessions").iterdir())) == 3
+    assert ledger_problems(store / LEDGER_NAME) == []
+
+
+def test_an_old_duckdb_ledger_is_removed(tmp_path: Path) -> None:
+    """A store of an earlier version kept its ledger in a DuckDB file: it is removed with
+    a message, every file is parsed once, and the new ledger is used from then on."""
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    first = _run(exports, store)
+    old = duckdb.connect(str(store / ".ledger.duckdb"))
+    old.execute("CREATE TABLE files (file_key INTEGER, rel_path VARCHAR)")
+    old.close()
+    (store / ".ledger.duckdb.wal").write_bytes(b"a write-ahead log")
+    shutil.rmtree(store / LEDGER_NAME)
+    result, events = _events_run(exports, store)
+    assert result.files_parsed == 7
+    removed = "removed the ledger of an earlier version (.ledger.duckdb, .ledger.duckdb.wal)"
+    assert any(removed in e for e in events), events
+    assert not (store / ".ledger.duckdb").exists()
+    assert not (store / ".ledger.duckdb.wal").exists()
+    assert snapshot_content(first.path) == snapshot_content(result.path)
+    again, events = _events_run(exports, store)
+    assert again.files_reused == 7
+    assert not any("earlier version" in e for e in events)
 
 
 def test_a_run_killed_after_the_ledger_update_is_safe_to_rerun(tmp_path: Path) -> None:
@@ -239,13 +327,18 @@ def test_a_file_rewritten_during_the_run_fails_it(
     assert "sessions/a.jsonl changed while the job was reading it" in result.stderr
 
 
-def test_a_ledger_open_in_another_program_is_left_alone(tmp_path: Path) -> None:
+def test_an_old_ledger_open_in_another_program_does_not_stop_the_run(tmp_path: Path) -> None:
+    """The DuckDB ledger of earlier versions, held open (and locked) by a `duckdb` shell:
+    the new ledger needs nothing of it, so the run removes it and goes on (it used to
+    exit 5, waiting for the other program to let go)."""
     exports = base_exports(tmp_path / "exports")
     store = tmp_path / "store"
     _run(exports, store)
+    old = duckdb.connect(str(store / ".ledger.duckdb"))
+    old.close()
     code = (
         "import duckdb, sys, time\n"
-        f"c = duckdb.connect({str(store / LEDGER_NAME)!r})\n"
+        f"c = duckdb.connect({str(store / '.ledger.duckdb')!r})\n"
         "print('open', flush=True); time.sleep(30)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -256,6 +349,7 @@ def test_a_ledger_open_in_another_program_is_left_alone(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
-    assert result.exit_code == 5, result.stderr
-    assert "is open in another program" in result.stderr
-    assert _run(exports, store).files_reused == 7  # the ledger was kept
+    assert result.exit_code == 0, result.stderr
+    assert "removed the ledger of an earlier version" in result.stderr
+    assert not (store / ".ledger.duckdb").exists()
+    assert _run(exports, store).files_reused == 7  # the new ledger was kept

@@ -112,8 +112,7 @@ def test_odd_scenario_ids_are_written_only_inside_their_snapshot(tmp_path: Path)
         ".versions",
         ".staging",
         f"snapshot_date={AS_OF}",
-        ".ledger.duckdb",
-        ".ledger.duckdb.wal",
+        ".ledger",
     }, top
     # In the snapshot: the tables, the sessions' day file (all on 2026-11-01), the
     # manifest, and one summary.json per id at its percent-encoded path, each id in a

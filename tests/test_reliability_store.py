@@ -32,6 +32,8 @@ from click.testing import CliRunner, Result
 from helpers_ops import snapshot_content
 
 from scenario_analytics.cli import main
+from scenario_analytics.ingest import ledger as ledger_module
+from scenario_analytics.ingest.ledger import CATALOG_NAME, LEDGER_NAME, ledger_problems
 from scenario_analytics.publish.sharing import Sharing
 from scenario_analytics.publish.store import Store
 
@@ -113,6 +115,9 @@ def assert_clean(store: Path) -> None:
     live = {(store / f"snapshot_date={d.isoformat()}").resolve().name for d in Store(store).dates()}
     for version in (store / ".versions").iterdir():
         assert version.name in live or (version / ".replaced").exists(), version
+    # The ledger: every part the catalog names is whole, and nothing else is left.
+    if (store / LEDGER_NAME).exists():
+        assert ledger_problems(store / LEDGER_NAME) == []
 
 
 @pytest.fixture
@@ -306,98 +311,83 @@ def test_store_path_that_is_a_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("target", ["a part", "the catalog"])
 def test_full_disk_under_the_ledger(
-    published: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    published: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
-    """DuckDB's own writes (the store's ledger) on a full disk: exit 1, no traceback."""
+    """A full disk while the ledger is written (a new file's part, or the catalog): exit 1
+    with the cause, no traceback, nothing visible changes; the ledger is the previous
+    run's, and the next run parses the new file again and cleans up."""
     exports, store = published
     before = state(store)
+    catalog = (store / LEDGER_NAME / CATALOG_NAME).read_bytes()
     # A new file: its staged rows must be written into the ledger.
     (exports / "sessions" / "b.jsonl").write_text(_session("new1", "u1", "2026-11-26") + "\n")
-    wal = store / ".ledger.duckdb.wal"
-    wal.unlink(missing_ok=True)
-    os.symlink("/dev/full", wal)
+    temporary = ledger_module._temporary
+
+    def on_dev_full(path: Path) -> Path:
+        tmp = temporary(path)
+        if (path.name == CATALOG_NAME) == (target == "the catalog"):
+            tmp.symlink_to("/dev/full")
+        return tmp
+
+    monkeypatch.setattr(ledger_module, "_temporary", on_dev_full)
     result = run_cli(exports, store, "2026-11-26")
-    # The message is DuckDB's failed COMMIT, naming the cause (not the ROLLBACK after it).
+    # The message names the cause: DuckDB's failed COPY, or Python's failed write.
     assert_failed_cleanly(result, "No space left on device")
     assert state(store) == before
-    wal.unlink()
-    again = run_cli(exports, store, "2026-11-26")
+    assert (store / LEDGER_NAME / CATALOG_NAME).read_bytes() == catalog
+    monkeypatch.undo()
+    again = CliRunner().invoke(
+        main,
+        ["run", "--exports", str(exports), "--snapshots", str(store), "--as-of", "2026-11-26",
+         "--log-format", "json"],
+    )  # fmt: skip
     assert again.exit_code == 0, again.stderr
+    summary = json.loads(again.stderr.splitlines()[-1])
+    assert (summary["files_read"], summary["files_skipped"]) == (1, 1)
     assert_whole(store)
     assert_clean(store)
 
 
 # Writes past a size fail with EFBIG ("File too large") as they would with ENOSPC on a full
 # disk: RLIMIT_FSIZE applies to every file the process writes, the ledger's own too (a
-# small file system to fill is not available in tests). `threshold`: DuckDB checkpoints
-# the WAL into the ledger file at every commit, not only when the connection closes.
+# small file system to fill is not available in tests).
 LIMITED_WRITES = """
 import resource, signal, sys
-limit, threshold = int(sys.argv[1]), sys.argv[2]
+limit = int(sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the process
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-import duckdb
-connect = duckdb.connect
-
-def connect_with_threshold(*args, **kwargs):
-    con = connect(*args, **kwargs)
-    if threshold:
-        con.execute("SET checkpoint_threshold = '1KB'")
-    return con
-
-duckdb.connect = connect_with_threshold
 from scenario_analytics.cli import main
-main(sys.argv[3:])
+main(sys.argv[2:])
 """
 
-# What fails, and how the run ends: (bytes any file may grow to, or past the ledger's size;
-# a checkpoint at each commit; exit code; export files parsed again by the next run).
-LEDGER_WRITE_FAILURES = {
-    # The commit's WAL is cut short: the transaction is rolled back, the new file's rows
-    # are not in the ledger.
-    "commit": (4096, False, 1, 1),
-    # The commit is in the WAL; its checkpoint into the ledger file (when the run closes
-    # its connection) cannot grow the file, or grows it part of the way.
-    "checkpoint at the end": (0, False, 0, 0),
-    "checkpoint cut short": (64 * 1024, False, 0, 0),
-    # The checkpoint a commit starts fails: DuckDB reports it (exit 1), yet the commit is
-    # durable in the WAL.
-    "checkpoint at the commit": (0, True, 1, 0),
-}
 
-
-@pytest.mark.parametrize("failure", LEDGER_WRITE_FAILURES)
-def test_a_failed_ledger_write_leaves_a_ledger_the_next_run_reads(
-    published: tuple[Path, Path], failure: str
-) -> None:
-    """A full disk while the ledger is written never leaves it half-written: DuckDB writes
-    a commit to its WAL first and replays it at the next attach, and a checkpoint writes
-    new blocks before it swaps the header. So the next run reads the ledger (no "cannot be
-    read", nothing rebuilt) and publishes what a run from scratch gives."""
+def test_a_ledger_part_cut_short_is_never_used(published: tuple[Path, Path]) -> None:
+    """A full disk half-way through a new part: the run fails (exit 1, the cause), the part
+    never gets its name, the catalog stays the previous run's; the next run parses the
+    file again and publishes what a run from scratch gives."""
     exports, store = published
-    limit, threshold, code, parsed_again = LEDGER_WRITE_FAILURES[failure]
-    ledger = store / ".ledger.duckdb"
-    if failure != "commit":
-        limit += ledger.stat().st_size
-    lines = [_session(f"n{i}", f"u{i % 3}", "2026-11-26") for i in range(50)]
+    # Its part (~10 kB) is the first file past the limit the run writes.
+    lines = [_session(f"n{i}", f"u{i % 300}", "2026-11-26") for i in range(2000)]
     (exports / "sessions" / "b.jsonl").write_text("\n".join(lines) + "\n")
     before = state(store)
+    catalog = (store / LEDGER_NAME / CATALOG_NAME).read_bytes()
     args = ["run", "--exports", str(exports), "--snapshots", str(store), "--as-of", "2026-11-26"]
     done = subprocess.run(
-        [sys.executable, "-c", LIMITED_WRITES, str(limit), "1" if threshold else "", *args],
+        [sys.executable, "-c", LIMITED_WRITES, "4096", *args],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == code, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    if code:
-        assert "File too large" in done.stderr.splitlines()[-1]
-        assert state(store) == before
+    assert "File too large" in done.stderr.splitlines()[-1]
+    assert "/.ledger/staged_sessions/" in done.stderr.splitlines()[-1]
+    assert state(store) == before
+    assert (store / LEDGER_NAME / CATALOG_NAME).read_bytes() == catalog
     again = CliRunner().invoke(main, [*args, "--log-format", "json"])
     assert again.exit_code == 0, again.stderr
-    assert "cannot be read" not in again.stderr
     summary = json.loads(again.stderr.splitlines()[-1])
-    assert (summary["files_read"], summary["files_skipped"]) == (parsed_again, 2 - parsed_again)
+    assert (summary["files_read"], summary["files_skipped"]) == (1, 1)
     reference = store.parent / "reference"  # the same exports, a store never failed
     assert run_cli(exports, reference, "2026-11-26").exit_code == 0
     assert snapshot_content(store / "snapshot_date=2026-11-26") == snapshot_content(

@@ -30,7 +30,7 @@ STAGES: tuple[str, ...] = (
     "locked",  # the store lock is held; leftovers of killed runs are cleaned up
     "scanned",  # export files listed and hashed
     "loaded",  # new and changed files parsed into raw tables
-    "staged",  # per-file validation done, ledger updated (committed)
+    "staged",  # per-file validation done, ledger written (its catalog replaced)
     "validated",  # rejects and duplicates resolved over all files, reject gate passed
     "built",  # as-of tables (users, scenarios, graded sessions) for one date
     "summarized",  # every materialized summary of that date computed

@@ -2,50 +2,84 @@
 
 Parsing and validating rows (`sql/` files marked `-- Scope: per-file`) is most of a
 run's work, and it depends on nothing but the file's own bytes. The ledger keeps its
-result per file in a DuckDB database in the snapshot store (`DIR/.ledger.duckdb`, used
-only under the store's lock):
+result per file as Parquet in the snapshot store, used only under the store's lock:
 
-    files(file_key, rel_path, entity, format, size, sha256, rows, staged_at)
-    staged_sessions, staged_members, ...   the per-file SQL's tables, with file_key
-    meta(key, value)                        the digest the rows were made under
+    DIR/.ledger/catalog.json                          which files the ledger holds
+    DIR/.ledger/<table>/<sha256>.<entity>.<format>.parquet
+                                                      one file's rows of one staged table
 
-A run parses only files whose (relative path, size, sha256) is not in the ledger, adds
-their rows, drops the rows of files that changed or disappeared, and then reads the
-staged tables through views over the whole ledger. What follows (rejects, duplicates,
-summaries) always runs over all rows, so the result is the same as a run from scratch.
-`file_id`, the byte-order rank of a file's path that "last file wins" uses, is never
-stored: the views compute it from the current file list.
+`catalog.json` lists, for each export file of the last run, its relative path, entity,
+format, size, sha256 and row count, and for each staged table it has rows in, the part
+file's row count, bytes and sha256; it also holds the digest of the per-file SQL and the
+code the rows were made under. A part is named by what its rows depend on: the export
+file's content (sha256), entity (which SQL reads it) and format (how it is parsed). So
+the same bytes under two paths, or a renamed file, share one part and are not parsed
+again. `file_id`, the byte-order rank of a file's path that "last file wins" uses, is
+not stored: each run maps every part to its own `file_id`s.
 
-The rows are valid while the per-file SQL and the code are unchanged; the ledger
-remembers the digest they were made under and starts empty when it differs. All
-changes of one run are one transaction: a run killed half-way leaves the ledger as the
-previous run left it.
+A run parses only files whose content the catalog does not list and writes their rows
+as new parts. Then every staged table becomes a view: one `read_parquet` over exactly
+the parts this run needs (the new ones too), joined to this run's file ids, and the
+tables the per-file SQL made are dropped. Reading the new rows back costs less than
+keeping them: at 10M sessions those tables hold 2.6 GB uncompressed, more than the
+default memory limit, so they sit in the spill folder; their Parquet is 314 MB. What
+follows (rejects, duplicates, summaries) always runs over all rows, so the result is
+the same as a run from scratch.
 
-A full disk leaves no half-written ledger either, by DuckDB's own write-ahead log: a
-commit goes to `.ledger.duckdb.wal` first (one that cannot be written is rolled back:
-the previous ledger), and a checkpoint writes the WAL's changes to new blocks of the
-file before it swaps the header (one that fails leaves the file as it was and the WAL,
-replayed at the next attach). So no copy of the file is made; the next run reads the
-ledger (`tests/test_reliability_store.py`, `test_a_failed_ledger_write_leaves_a_...`).
+Each part is written once (`COPY ... TO` a temporary name, then a rename) and never
+rewritten while its file is unchanged; the parts of files that changed or disappeared
+are deleted once the new catalog no longer names them. The catalog is written last,
+atomically (a temporary file, fsync, rename): it names only parts that were complete
+before it was written. So a run killed at any point, or one that fails on a full disk,
+leaves the previous catalog with all its parts, or the new one with all of its; what
+the catalog does not name (temporary files, parts of a run that died) is deleted by
+the next run. Nothing the catalog names is trusted blindly either: a part is used only
+if its size and sha256 are those the catalog recorded (hashing the 314 MB of parts of
+10M sessions takes ~0.1 s, in threads); a missing, truncated or altered part is deleted
+and its export file parsed again, with a warning. A catalog
+that cannot be read is a new, empty ledger, with a warning.
+
+The rows are valid while the per-file SQL and the code are unchanged: a catalog made
+under another digest, or `--full-refresh`, empties the ledger before anything is
+parsed. The DuckDB file of earlier versions (`DIR/.ledger.duckdb` and its `.wal`) is
+removed on sight, with a message; its files are parsed once more.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
 import time
-from collections.abc import Sequence
-from contextlib import suppress
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from scenario_analytics.engine.database import quote_ident, quote_literal
-from scenario_analytics.errors import StoreLockedError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.ingest.entities import ExportFile
 
-LEDGER_NAME = ".ledger.duckdb"
-_CATALOG = "ledger"
+LEDGER_NAME = ".ledger"  # a folder in the store
+CATALOG_NAME = "catalog.json"
+# The ledger of earlier versions: one DuckDB file (and its write-ahead log).
+OLD_LEDGER_NAMES = (".ledger.duckdb", ".ledger.duckdb.wal")
+# Bumped when the catalog's layout changes: a catalog of another format is not read.
+CATALOG_FORMAT = 2
+# ZSTD level 1, as the snapshot's tables: the ledger is written for every new file.
+_PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, PARQUET_VERSION V2"
+# What a table, entity, format or sha256 in a part's name may hold: the catalog is read
+# from disk, and a name from it must not reach outside the ledger's folder.
+_NAME = re.compile(r"^[a-z0-9_]+$")
+_FORMAT = re.compile(r"^[a-z0-9]+(\.gz)?$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -65,9 +99,131 @@ class InputFile:
     def size(self) -> int:
         return self.export.size
 
+    @property
+    def format(self) -> str:
+        """How the file is parsed: its format, and `.gz` when compressed."""
+        return self.export.fmt + (".gz" if self.export.gzip else "")
+
+    @property
+    def content(self) -> tuple[str, str, str, int]:
+        """What its staged rows depend on (besides the digest): entity, format, bytes."""
+        return (self.export.entity, self.format, self.sha256, self.size)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One export file's rows of one staged table, in one Parquet file of the ledger."""
+
+    table: str
+    rows: int
+    bytes: int
+    sha256: str  # of the Parquet file
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One export file in the catalog: what it is and where its staged rows are."""
+
+    rel_path: str
+    entity: str
+    format: str
+    size: int
+    sha256: str
+    parts: tuple[Part, ...]
+
+    @property
+    def content(self) -> tuple[str, str, str, int]:
+        return (self.entity, self.format, self.sha256, self.size)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    def part_path(self, part: Part) -> str:
+        """The part's path in the ledger's folder: named by the file's content."""
+        return f"{part.table}/{self.sha256}.{self.entity}.{self.format}.parquet"
+
+    def paths(self) -> list[str]:
+        return [self.part_path(p) for p in self.parts]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "rel_path": self.rel_path,
+            "entity": self.entity,
+            "format": self.format,
+            "size": self.size,
+            "sha256": self.sha256,
+            "rows": self.rows,
+            "parts": [
+                {"table": p.table, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256}
+                for p in self.parts
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Entry:
+        """An entry of `catalog.json`; ValueError (or KeyError, TypeError) if malformed."""
+        parts = tuple(
+            Part(str(p["table"]), int(p["rows"]), int(p["bytes"]), str(p["sha256"]))
+            for p in data["parts"]
+        )
+        entry = cls(
+            str(data["rel_path"]),
+            str(data["entity"]),
+            str(data["format"]),
+            int(data["size"]),
+            str(data["sha256"]),
+            parts,
+        )
+        names = [entry.entity, *(p.table for p in parts)]
+        hashes = [entry.sha256, *(p.sha256 for p in parts)]
+        if (
+            not all(_NAME.match(n) for n in names)
+            or not _FORMAT.match(entry.format)
+            or not all(_SHA256.match(h) for h in hashes)
+            or len({p.table for p in parts}) != len(parts)
+        ):
+            raise ValueError(f"malformed entry for {entry.rel_path}")
+        return entry
+
+
+@dataclass
+class Catalog:
+    """`catalog.json`: the digest the rows were made under, and one entry per file."""
+
+    digest: str
+    entries: list[Entry] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "format": CATALOG_FORMAT,
+            "digest": self.digest,
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": [e.as_json() for e in sorted(self.entries, key=lambda e: e.rel_path)],
+        }
+        return json.dumps(body, indent=1).encode() + b"\n"
+
+    @classmethod
+    def read(cls, path: Path) -> Catalog | None:
+        """The catalog at `path`; None if there is none. ValueError if unreadable."""
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(text)
+            if data["format"] != CATALOG_FORMAT:
+                raise ValueError(f"format {data['format']!r}, not {CATALOG_FORMAT}")
+            return cls(str(data["digest"]), [Entry.from_json(e) for e in data["files"]])
+        except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise ValueError(str(exc) or type(exc).__name__) from exc
+
+    def paths(self) -> set[str]:
+        return {p for e in self.entries for p in e.paths()}
+
 
 class Ledger:
-    """Staged rows per export file, kept in a DuckDB file attached to the run's connection.
+    """Staged rows per export file, kept as Parquet in a folder of the store.
 
     Without a path (validate, tests) nothing is kept: every file is parsed and the
     staged tables stay ordinary tables of the run's connection.
@@ -85,188 +241,287 @@ class Ledger:
         self.con = con
         self.path = path
         self.digest = digest
+        self.report = report
+        self.catalog = Catalog(digest)
+        self._reused: dict[str, Entry] = {}  # by rel_path: this run's unchanged files
         if path is None:
             return
-        if reset:
-            _remove(path)
-        try:
-            self._attach(path)
-            self._check_digest()
-        except duckdb.Error as exc:
-            if "Could not set lock" in str(exc):
-                # Another program (not a run: we hold the store's lock) has it open.
-                raise StoreLockedError(
-                    f"the ledger {path} is open in another program",
-                    "close it (e.g. a duckdb shell on it), then run again (safe to retry)",
-                ) from exc
-            # A ledger is only a cache: one that cannot be read is rebuilt.
+        _migrate(path, report)
+        path.mkdir(exist_ok=True)
+        catalog = None if reset else self._read_catalog()
+        if catalog is not None and catalog.digest != digest:
+            # Made by other SQL or code: none of its rows can be trusted.
             report(
                 Event(
                     "stage",
-                    "warning",
-                    f"ledger {path.name} cannot be read ({str(exc).strip().splitlines()[0]}); "
+                    "info",
+                    "the per-file SQL or the code changed since the ledger was written: "
                     "starting a new one, every file is parsed",
                 )
             )
-            self._detach()
-            _remove(path)
-            self._attach(path)
-            self._check_digest()
+            catalog = None
+        if catalog is None:
+            # Forget the old catalog before its parts go: no catalog names a missing part.
+            (path / CATALOG_NAME).unlink(missing_ok=True)
+        else:
+            self.catalog = catalog
+        self._remove_unnamed()
 
     @property
     def kept(self) -> bool:
         return self.path is not None
 
-    def _attach(self, path: Path) -> None:
-        self.con.execute(f"ATTACH {quote_literal(str(path))} AS {_CATALOG}")
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS {_CATALOG}.meta (key VARCHAR, value VARCHAR)")
-        self.con.execute(
-            f"""CREATE TABLE IF NOT EXISTS {_CATALOG}.files (
-                    file_key INTEGER, rel_path VARCHAR, entity VARCHAR, format VARCHAR,
-                    size BIGINT, sha256 VARCHAR, rows BIGINT, staged_at TIMESTAMP)"""
-        )
-
-    def _detach(self) -> None:
-        self._rollback()  # if one is open
-        attached = self.con.execute(
-            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [_CATALOG]
-        ).fetchone()
-        if attached and attached[0]:
-            self.con.execute(f"DETACH {_CATALOG}")
-
-    def _check_digest(self) -> None:
-        row = self.con.execute(f"SELECT value FROM {_CATALOG}.meta WHERE key = 'digest'").fetchone()
-        if row is not None and row[0] == self.digest:
-            return
-        # Made by other SQL or code (or new): none of its rows can be trusted.
-        self.con.execute("BEGIN")
+    def _read_catalog(self) -> Catalog | None:
+        assert self.path is not None
         try:
-            for table in self._staged_tables():
-                self.con.execute(f"DROP TABLE {_CATALOG}.{quote_ident(table)}")
-            self.con.execute(f"DELETE FROM {_CATALOG}.files")
-            self.con.execute(f"DELETE FROM {_CATALOG}.meta")
-            self.con.execute(f"INSERT INTO {_CATALOG}.meta VALUES ('digest', ?)", [self.digest])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+            return Catalog.read(self.path / CATALOG_NAME)
+        except (OSError, ValueError) as exc:
+            # A ledger is only a cache: one that cannot be read is rebuilt.
+            self.report(
+                Event(
+                    "stage",
+                    "warning",
+                    f"ledger {LEDGER_NAME}/{CATALOG_NAME} cannot be read ({exc}); starting "
+                    "a new one, every file is parsed",
+                )
+            )
+            return None
 
-    def _rollback(self) -> None:
-        """Undo an open transaction, keeping the error that ended it the one reported.
-
-        A failed COMMIT (the disk under the ledger is full) has already ended the
-        transaction: a ROLLBACK then fails with "no transaction is active", which would
-        hide the real cause.
-        """
-        with suppress(duckdb.Error):
-            self.con.execute("ROLLBACK")
-
-    def _staged_tables(self) -> list[str]:
-        rows = self.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
-            "AND table_name NOT IN ('meta', 'files')",
-            [_CATALOG],
-        ).fetchall()
-        return [str(name) for (name,) in rows]
+    def _remove_unnamed(self, report: bool = True) -> int:
+        """Delete what the catalog does not name: parts of files that changed or went,
+        what killed or failed runs left (temporary files, parts no catalog names).
+        Returns how many files were removed."""
+        assert self.path is not None
+        keep = {CATALOG_NAME, *self.catalog.paths()}
+        removed = 0
+        for dirpath, dirnames, filenames in os.walk(self.path, topdown=False):
+            folder = Path(dirpath)
+            for name in filenames:
+                if (folder / name).relative_to(self.path).as_posix() not in keep:
+                    (folder / name).unlink(missing_ok=True)
+                    removed += 1
+            for name in dirnames:
+                child = folder / name
+                if child.is_symlink():
+                    child.unlink()
+                elif not any(child.iterdir()):
+                    child.rmdir()
+        if removed and report:
+            self.report(
+                Event("stage", "info", f"removed {removed} files the ledger no longer names")
+            )
+        return removed
 
     def reusable(self, files: Sequence[InputFile]) -> set[str]:
-        """Relative paths of the files whose staged rows the ledger holds already."""
+        """Relative paths of the files whose staged rows the ledger holds, intact.
+
+        A part that is missing or differs from what the catalog recorded (size, sha256)
+        is deleted and its files are parsed again, with a warning."""
         if not self.kept:
             return set()
-        known = {
-            str(rel): (int(size), str(sha))
-            for rel, size, sha in self.con.execute(
-                f"SELECT rel_path, size, sha256 FROM {_CATALOG}.files"
-            ).fetchall()
+        assert self.path is not None
+        known = {e.content: e for e in self.catalog.entries}
+        wanted = {f.rel_path: known[f.content] for f in files if f.content in known}
+        checks = {
+            path: part
+            for entry in wanted.values()
+            for part, path in zip(entry.parts, entry.paths(), strict=True)
         }
-        return {f.rel_path for f in files if known.get(f.rel_path) == (f.size, f.sha256)}
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            problems = dict(zip(checks, pool.map(self._check_part, checks.items()), strict=True))
+        if checks:
+            seconds = time.monotonic() - started
+            self.report(
+                Event(
+                    "stage",
+                    "info",
+                    f"ledger: checked {len(checks)} parts "
+                    f"({sum(p.bytes for p in checks.values()):,} bytes) in {seconds:.1f}s",
+                    seconds=seconds,
+                    data={"ledger_parts_checked": len(checks)},
+                )
+            )
+        damaged = {path: problem for path, problem in problems.items() if problem}
+        for path, problem in sorted(damaged.items()):
+            self.report(
+                Event(
+                    "stage",
+                    "warning",
+                    f"ledger part {LEDGER_NAME}/{path} {problem}: not used, its export file "
+                    "is parsed again",
+                    data={"ledger_part": path},
+                )
+            )
+            (self.path / path).unlink(missing_ok=True)
+        self._reused = {
+            rel: entry for rel, entry in wanted.items() if not set(entry.paths()) & set(damaged)
+        }
+        return set(self._reused)
+
+    def _check_part(self, item: tuple[str, Part]) -> str | None:
+        """What is wrong with a part (missing, another size, another sha256), or None."""
+        assert self.path is not None
+        path, part = item
+        try:
+            with (self.path / path).open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size != part.bytes:
+                    return f"has {size:,} bytes, not the {part.bytes:,} recorded"
+                if hashlib.file_digest(handle, "sha256").hexdigest() != part.sha256:
+                    return "does not have the sha256 recorded"
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        return None
 
     def store(
         self, files: Sequence[InputFile], parsed: Sequence[InputFile], tables: list[str]
     ) -> None:
-        """Keep the staged rows of `parsed`; forget files not in `files` or re-parsed.
+        """Keep the staged rows of `parsed`; forget files not in `files`.
 
-        On return, each of `tables` (the per-file SQL's outputs) holds the rows of every
-        file in `files`, with `file_id` as in this run: from the ledger through a view,
-        or, without a ledger, as the table the SQL made.
+        On return, each of `tables` (the per-file SQL's outputs) is a view of the rows
+        of every file in `files`, read from the ledger's parts, with `file_id` as in
+        this run; the tables the SQL made are dropped.
         """
         if not self.kept:
             return
-        kept = sorted({f.rel_path for f in files} - {f.rel_path for f in parsed})
-        row = self.con.execute(f"SELECT coalesce(max(file_key), 0) FROM {_CATALOG}.files")
-        first_key = int(row.fetchone()[0]) + 1  # type: ignore[index]
-        staged_at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        # Helper tables first: one transaction may write to one database only.
-        self.con.execute("CREATE OR REPLACE TABLE ledger_kept (rel_path VARCHAR)")
-        if kept:
-            self.con.executemany("INSERT INTO ledger_kept VALUES (?)", [(p,) for p in kept])
-        self.con.execute(
-            """CREATE OR REPLACE TABLE ledger_new (file_id INTEGER, file_key INTEGER,
-                   rel_path VARCHAR, entity VARCHAR, format VARCHAR, size BIGINT,
-                   sha256 VARCHAR)"""
-        )
-        if parsed:
-            self.con.executemany(
-                "INSERT INTO ledger_new VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (f.file_id, first_key + i, f.rel_path, f.export.entity, f.export.fmt)
-                    + (f.size, f.sha256)
-                    for i, f in enumerate(parsed)
-                ],
-            )
-        existing = set(self._staged_tables())
-        self.con.execute("BEGIN")
-        try:
-            gone = (
-                f"SELECT file_key FROM {_CATALOG}.files "
-                "WHERE rel_path NOT IN (SELECT rel_path FROM ledger_kept)"
-            )
-            for table in tables:
-                target = f"{_CATALOG}.{quote_ident(table)}"
-                if table not in existing:
-                    self.con.execute(
-                        f"CREATE TABLE {target} AS SELECT CAST(NULL AS INTEGER) AS file_key, "
-                        f"* EXCLUDE (file_id) FROM {quote_ident(table)} LIMIT 0"
-                    )
-                else:
-                    self.con.execute(f"DELETE FROM {target} WHERE file_key IN ({gone})")
-                self.con.execute(
-                    f"""INSERT INTO {target}
-                        SELECT n.file_key, s.* EXCLUDE (file_id)
-                        FROM {quote_ident(table)} AS s JOIN ledger_new AS n USING (file_id)"""
+        assert self.path is not None
+        started, cpu = time.monotonic(), time.process_time()
+        written = self._write_parts(parsed, tables)
+        self.catalog = Catalog(
+            self.digest,
+            [
+                dataclasses.replace(
+                    self._reused.get(f.rel_path) or written[f.content], rel_path=f.rel_path
                 )
-            self.con.execute(
-                f"DELETE FROM {_CATALOG}.files "
-                "WHERE rel_path NOT IN (SELECT rel_path FROM ledger_kept)"
-            )
-            counts = " UNION ALL ".join(f"SELECT file_id FROM {quote_ident(t)}" for t in tables)
-            self.con.execute(
-                f"""INSERT INTO {_CATALOG}.files
-                    SELECT n.file_key, n.rel_path, n.entity, n.format, n.size, n.sha256,
-                           (SELECT count(*) FROM ({counts}) AS c WHERE c.file_id = n.file_id),
-                           CAST(? AS TIMESTAMP)
-                    FROM ledger_new AS n""",
-                [staged_at],
-            )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-        self.con.execute(
-            f"""CREATE OR REPLACE TABLE ledger_file_ids AS
-                SELECT l.file_key, e.file_id
-                FROM {_CATALOG}.files AS l JOIN export_files AS e ON e.rel_path = l.rel_path"""
+                for f in files
+            ],
         )
-        for table in tables:
-            name = quote_ident(table)
-            self.con.execute(f"DROP TABLE {name}")
-            self.con.execute(
-                f"""CREATE VIEW {name} AS
-                    SELECT i.file_id, s.* EXCLUDE (file_key)
-                    FROM {_CATALOG}.{name} AS s JOIN ledger_file_ids AS i USING (file_key)"""
+        _write_atomically(self.path / CATALOG_NAME, self.catalog.to_bytes())
+        removed = self._remove_unnamed(report=False)
+        seconds = time.monotonic() - started
+        parts = [p for e in written.values() for p in e.parts]
+        self.report(
+            Event(
+                "stage",
+                "info",
+                f"ledger: wrote {len(parts)} parts of {len(written)} files "
+                f"({sum(p.rows for p in parts):,} rows, {sum(p.bytes for p in parts):,} "
+                f"bytes) in {seconds:.1f}s"
+                + (f", removed {removed} no longer named" if removed else ""),
+                seconds=seconds,
+                data={
+                    "ledger_files_written": len(written),
+                    "ledger_bytes_written": sum(p.bytes for p in parts),
+                    "ledger_cpu_seconds": round(time.process_time() - cpu, 3),
+                },
             )
-        for helper in ("ledger_kept", "ledger_new"):
-            self.con.execute(f"DROP TABLE {helper}")
+        )
+        self._read_parts(files, tables)
+
+    def _write_parts(
+        self, parsed: Sequence[InputFile], tables: list[str]
+    ) -> dict[tuple[str, str, str, int], Entry]:
+        """Write each parsed file's rows of each table it has rows in, once per content
+        (two paths with the same bytes have the same rows: written from the first).
+        Returns the new entries by content."""
+        first: dict[tuple[str, str, str, int], InputFile] = {}
+        for item in parsed:
+            first.setdefault(item.content, item)
+        if not first:
+            return {}
+        ids = [f.file_id for f in first.values()]
+        has_rows: set[tuple[int, str]] = set()
+        for table in tables:
+            found = self.con.execute(
+                f"SELECT DISTINCT file_id FROM {quote_ident(table)} "
+                "WHERE list_contains(?, file_id)",
+                [ids],
+            ).fetchall()
+            has_rows |= {(int(file_id), table) for (file_id,) in found}
+        written = {}
+        for content, item in first.items():
+            entry = Entry(
+                item.rel_path, item.export.entity, item.format, item.size, item.sha256, ()
+            )
+            parts = tuple(
+                self._write_part(entry, table, item.file_id)
+                for table in tables
+                if (item.file_id, table) in has_rows
+            )
+            written[content] = dataclasses.replace(entry, parts=parts)
+        return written
+
+    def _write_part(self, entry: Entry, table: str, file_id: int) -> Part:
+        """One file's rows of one table: written under a temporary name, hashed, renamed."""
+        assert self.path is not None
+        final = self.path / entry.part_path(Part(table, 0, 0, ""))
+        final.parent.mkdir(exist_ok=True)
+        tmp = _temporary(final)
+        try:
+            ((count,),) = self.con.execute(
+                f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
+                f"WHERE file_id = ?) TO {quote_literal(str(tmp))} ({_PARQUET})",
+                [file_id],
+            ).fetchall()
+            with tmp.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return Part(table, int(count), size, sha256)
+
+    def _read_parts(self, files: Sequence[InputFile], tables: list[str]) -> None:
+        """Make each table with rows a view of its parts, each row with its file's
+        `file_id` in this run (a part two paths share gives its rows to both).
+
+        The rows just written are read back too, rather than kept in the tables the SQL
+        made: at 10M sessions those hold 2.6 GB uncompressed, more than the default memory
+        limit, and reading them back from the spill folder cost more than reading ~300 MB
+        of Parquet (docs/PERFORMANCE.md, fourth round).
+        """
+        assert self.path is not None
+        entries = {e.rel_path: e for e in self.catalog.entries}
+        mapping = [
+            (str(self.path / path), f.file_id, part.table)
+            for f in files
+            for part, path in zip(
+                entries[f.rel_path].parts, entries[f.rel_path].paths(), strict=True
+            )
+        ]
+        self.con.execute("CREATE OR REPLACE TABLE ledger_parts (filename VARCHAR, file_id INTEGER)")
+        if mapping:
+            self.con.executemany(
+                "INSERT INTO ledger_parts VALUES (?, ?)", [(p, i) for p, i, _ in mapping]
+            )
+        for table in tables:
+            paths = sorted({p for p, _, t in mapping if t == table})
+            if not paths:
+                continue  # no file has rows in it: the SQL's (empty) table stays
+            columns = self.con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = 'memory' AND schema_name = 'main' AND table_name = ? "
+                "ORDER BY column_index",
+                [table],
+            ).fetchall()
+            # Cast to the types the SQL made, so the view is the table it replaces
+            # (`tests/test_ledger.py` checks that the rows and types come back the same).
+            selected = ", ".join(
+                "r.file_id"
+                if name == "file_id"
+                else f"CAST(p.{quote_ident(name)} AS {data_type}) AS {quote_ident(name)}"
+                for name, data_type in columns
+            )
+            listed = ", ".join(quote_literal(p) for p in paths)
+            self.con.execute(f"DROP TABLE {quote_ident(table)}")
+            self.con.execute(
+                f"""CREATE VIEW {quote_ident(table)} AS
+                    SELECT {selected}
+                    FROM read_parquet([{listed}], filename = true) AS p
+                    JOIN ledger_parts AS r ON r.filename = p.filename"""
+            )
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
@@ -280,6 +535,75 @@ def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
             con.execute(f"DROP VIEW {quote_ident(table)}")
 
 
-def _remove(path: Path) -> None:
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        candidate.unlink(missing_ok=True)
+def ledger_problems(path: Path) -> list[str]:
+    """What is inconsistent in a ledger folder: a part the catalog names that is missing
+    or differs, a file it does not name. Empty for a whole ledger (tests, support)."""
+    catalog = Catalog.read(path / CATALOG_NAME)
+    named = catalog.paths() if catalog else set()
+    problems = []
+    for entry in catalog.entries if catalog else []:
+        for part, rel in zip(entry.parts, entry.paths(), strict=True):
+            file = path / rel
+            if not file.is_file():
+                problems.append(f"{rel} is missing")
+            elif file.stat().st_size != part.bytes:
+                problems.append(f"{rel} has another size")
+            elif hashlib.sha256(file.read_bytes()).hexdigest() != part.sha256:
+                problems.append(f"{rel} has another sha256")
+    for file in _files(path):
+        rel = file.relative_to(path).as_posix()
+        if rel != CATALOG_NAME and rel not in named:
+            problems.append(f"{rel} is not named by the catalog")
+    return problems
+
+
+def _files(path: Path) -> Iterable[Path]:
+    for dirpath, _dirs, names in os.walk(path):
+        for name in names:
+            yield Path(dirpath) / name
+
+
+def _migrate(path: Path, report: Report) -> None:
+    """Remove the DuckDB ledger of earlier versions (its rows are parsed once more)."""
+    old = [path.parent / name for name in OLD_LEDGER_NAMES if (path.parent / name).exists()]
+    if not old:
+        return
+    for file in old:
+        if file.is_dir() and not file.is_symlink():
+            shutil.rmtree(file)
+        else:
+            file.unlink()
+    report(
+        Event(
+            "stage",
+            "info",
+            f"removed the ledger of an earlier version ({', '.join(f.name for f in old)}): "
+            f"the ledger is now {LEDGER_NAME}/, Parquet per export file; every file is parsed "
+            "once",
+        )
+    )
+
+
+def _temporary(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: a name no catalog gives,
+    so the next run deletes it if this one dies first."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers (the next run) see the old content or the new, never a part of it."""
+    tmp = _temporary(path)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

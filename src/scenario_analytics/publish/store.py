@@ -7,7 +7,7 @@ Layout under the store root:
     .versions/<date>.<build id>/        one complete snapshot, never changed once published
     .staging/<build id>/                a snapshot being written (removed if a run dies)
     .lock                               held with flock() by the running job
-    .ledger.duckdb                      staged rows per export file (see ledger.py)
+    .ledger/                            staged rows per export file, Parquet (see ledger.py)
 
 A snapshot is written in `.staging`, moved into `.versions` (same file system: a
 rename), and made visible by renaming a new symbolic link over `snapshot_date=...`.
@@ -583,9 +583,7 @@ class Store:
             replaced_bytes=sum(_folder_bytes(p, seen) for p in replaced),
             quarantines=len(quarantines),
             quarantine_bytes=sum(_folder_bytes(p, seen) for p in quarantines),
-            ledger_bytes=sum(
-                _folder_bytes(self.root / name) for name in (LEDGER_NAME, f"{LEDGER_NAME}.wal")
-            ),
+            ledger_bytes=_folder_bytes(self.root / LEDGER_NAME),
             store_bytes=_folder_bytes(self.root, set()),
         )
 
