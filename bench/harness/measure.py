@@ -117,3 +117,26 @@ def stderr_tail(path: Path, lines: int = 8) -> str:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def tool_entry(
+    command: list[str], m: Measurement, out: Path, stderr: Path, timeout: float
+) -> tuple[dict[str, Any], str | None]:
+    """What a results file keeps of a standalone tool's run (serve_load.py,
+    store_growth.py): its command (repository paths relative), time, exit code, the JSON
+    document it wrote to `out`, and on failure the tail of its stderr; and why it failed
+    (None when it did not)."""
+    entry: dict[str, Any] = {
+        "command": [os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in command],
+        "seconds": round(m.seconds, 2),
+        "exit_code": m.exit_code,
+    }
+    try:
+        entry["result"] = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    if m.exit_code == 0:
+        return entry, None
+    why = f"timed out after {timeout:g} s" if m.timed_out else f"exit {m.exit_code}"
+    entry["error"] = f"{stderr_tail(stderr)}\n{why}".strip()
+    return entry, why

@@ -11,15 +11,13 @@ the exports.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.harness.datasets import Dataset
-from bench.harness.measure import measure, stderr_tail
-from bench.harness.util import BENCH, ROOT, SCALE_SESSIONS, log, only_names, remove
+from bench.harness.measure import measure, tool_entry
+from bench.harness.util import BENCH, SCALE_SESSIONS, log, only_names, remove
 
 SERVE = "serve"  # its name for --only
 DEFAULT_CLIENTS = "1,4,16"
@@ -54,18 +52,8 @@ def run_serve(
     log(f"{ds.name}: serve under load ({args.serve_clients} clients, ≤ {args.serve_seconds:g} s)")
     stderr = logs / "serve_load.err"
     m = measure(command, ds.scratch, logs / "serve_load.out", stderr, args.timeout, env)
-    entry: dict[str, Any] = {
-        "command": [os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in command],
-        "seconds": round(m.seconds, 2),
-        "exit_code": m.exit_code,
-    }
-    try:
-        entry["result"] = json.loads(out.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
-    if m.exit_code != 0:
-        why = f"timed out after {args.timeout:g} s" if m.timed_out else f"exit {m.exit_code}"
-        entry["error"] = f"{stderr_tail(stderr)}\n{why}".strip()
+    entry, why = tool_entry(command, m, out, stderr, args.timeout)
+    if why is not None:
         log(f"{ds.name}: serve FAILED ({why}); see {stderr}")
     else:
         log(f"{ds.name}: serve: {m.seconds:.0f} s, every answer 200")
