@@ -212,7 +212,9 @@ def test_a_snapshot_without_graded_sessions_has_no_session_file(tmp_path: Path) 
     body = cli("query", "--snapshots", str(store), SCENARIO, "--start-date", "2026-11-01")
     assert body.exit_code == 0, body.stderr
     assert json.loads(body.stdout)["participant_count"] == 0
-    columns = duckdb.sql(f"DESCRIBE SELECT * FROM {sessions_relation(folder)}").fetchall()
+    columns = duckdb.sql(
+        f"DESCRIBE SELECT * FROM {sessions_relation(sessions_files(folder))}"
+    ).fetchall()
     assert [(c[0], c[1]) for c in columns] == [
         ("scenario_id", "VARCHAR"),
         ("user_id", "VARCHAR"),
@@ -233,7 +235,7 @@ def test_snapshots_written_before_partitions_are_still_read(
     folder = _folder(store, DAYS[2])
     answers = _answers(store, DAYS[2])
     duckdb.execute(
-        f"COPY (SELECT * FROM {sessions_relation(folder)}) TO "
+        f"COPY (SELECT * FROM {sessions_relation(sessions_files(folder))}) TO "
         f"'{folder / LEGACY_SESSIONS_FILE}' (FORMAT PARQUET)"
     )
     for partition in folder.glob(SESSIONS_GLOB):

@@ -23,13 +23,13 @@ import os
 import re
 import secrets
 import string
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from scenario_analytics.errors import AnalyticsError, InvalidUsageError, NotFoundError
+from scenario_analytics.files import write_atomically
 
 KEY_PREFIX = "exec_live_"
 KEY_BODY_LENGTH = 40
@@ -105,17 +105,7 @@ def _write_keys(path: Path, entries: list[KeyEntry]) -> None:
     """Replace the file atomically, readable by its owner only."""
     body = {"keys": [e.as_json() for e in entries]}
     data = (json.dumps(body, indent=2) + "\n").encode("utf-8")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, data, mode=0o600)
 
 
 @contextlib.contextmanager

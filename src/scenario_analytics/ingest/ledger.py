@@ -54,7 +54,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +64,7 @@ import duckdb
 
 from scenario_analytics.engine.database import quote_ident, quote_literal
 from scenario_analytics.events import Event, Report, ignore
+from scenario_analytics.files import temporary_name, write_atomically
 from scenario_analytics.ingest.entities import ExportFile
 
 LEDGER_NAME = ".ledger"  # a folder in the store
@@ -397,7 +397,7 @@ class Ledger:
                 for f in files
             ],
         )
-        _write_atomically(self.path / CATALOG_NAME, self.catalog.to_bytes())
+        write_atomically(self.path / CATALOG_NAME, self.catalog.to_bytes(), sync_folder=True)
         removed = self._remove_unnamed(report=False)
         seconds = time.monotonic() - started
         parts = [p for e in written.values() for p in e.parts]
@@ -457,7 +457,7 @@ class Ledger:
         assert self.path is not None
         final = self.path / entry.part_path(Part(table, 0, 0, ""))
         final.parent.mkdir(exist_ok=True)
-        tmp = _temporary(final)
+        tmp = temporary_name(final)  # no catalog names it: a later run removes it
         try:
             ((count,),) = self.con.execute(
                 f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
@@ -582,28 +582,3 @@ def _migrate(path: Path, report: Report) -> None:
             "once",
         )
     )
-
-
-def _temporary(path: Path) -> Path:
-    """Where `path` is written before it is renamed into place: a name no catalog gives,
-    so the next run deletes it if this one dies first."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers (the next run) see the old content or the new, never a part of it."""
-    tmp = _temporary(path)
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -36,7 +36,7 @@ from scenario_analytics.pipeline.stages import (
     stage_exports,
 )
 from scenario_analytics.publish.fingerprint import data_digest
-from scenario_analytics.publish.snapshot import sessions_relation
+from scenario_analytics.publish.snapshot import sessions_files, sessions_relation
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import JobSettings, check_store_and_exports
 
@@ -161,7 +161,7 @@ def session_changes(
     exports (`graded_history`, sql/0070) add, change or remove. Raises `duckdb.Error`
     when its session files cannot be read."""
     found = con.execute(
-        _SESSION_CHANGES.format(sessions=sessions_relation(snapshot)),
+        _SESSION_CHANGES.format(sessions=sessions_relation(sessions_files(snapshot))),
         {
             "as_of_end": as_of_end(day),
             "examples": max(examples, 1),

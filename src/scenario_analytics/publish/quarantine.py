@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 
 from scenario_analytics.engine.database import insertion_order_kept, quote_literal
-from scenario_analytics.publish.store import QUARANTINE_FOLDER, Store, write_atomically
+from scenario_analytics.files import write_atomically
+from scenario_analytics.publish.store import QUARANTINE_FOLDER, Store
 
 KEEP = 10
 FOLDER = QUARANTINE_FOLDER

@@ -176,10 +176,9 @@ def sessions_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(SESSIONS_GLOB))
 
 
-def sessions_relation(folder: Path) -> str:
-    """SQL for a FROM clause: the snapshot's graded sessions (`SESSION_COLUMNS`), typed
-    even when it has none (read_parquet of no files is an error)."""
-    files = sessions_files(folder)
+def sessions_relation(files: list[Path]) -> str:
+    """SQL for a FROM clause: a snapshot's graded sessions (`SESSION_COLUMNS`) from its
+    `sessions_files`, typed even when it has none (read_parquet of no files is an error)."""
     if not files:
         return """(SELECT CAST(NULL AS VARCHAR) AS scenario_id, CAST(NULL AS VARCHAR) AS user_id,
                           CAST(NULL AS VARCHAR) AS session_id,

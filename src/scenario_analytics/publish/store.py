@@ -45,6 +45,7 @@ from scenario_analytics.errors import (
     NotFoundError,
     StoreLockedError,
 )
+from scenario_analytics.files import fsync_folder, write_atomically
 from scenario_analytics.ingest.ledger import LEDGER_NAME
 from scenario_analytics.publish.fingerprint import sql_version
 from scenario_analytics.publish.manifest import Manifest, OutputEntry, file_sha256
@@ -57,16 +58,6 @@ QUARANTINE_FOLDER = ".quarantine"  # written by quarantine.py
 
 def snapshot_dir_name(snapshot_date: date) -> str:
     return f"snapshot_date={snapshot_date.isoformat()}"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old or the new content, never a part."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -279,7 +270,7 @@ class Store:
                 # A failed run changes nothing readers see: take the new link back.
                 self._unpublish(public, previous, version)
                 raise
-        _fsync_dir(self.root)
+        fsync_folder(self.root)
         return public
 
     def _unpublish(self, public: Path, previous: Path | None, version: Path) -> None:
@@ -352,7 +343,7 @@ class Store:
             self._unlink_snapshot(day)
             removed.append(day)
         if removed:
-            _fsync_dir(self.root)
+            fsync_folder(self.root)
         return sorted(removed)
 
     def _unlink_snapshot(self, day: date) -> None:
@@ -424,7 +415,7 @@ class Store:
                 raise self._not_published(snapshot_date)
             before = self.latest_file()
             self._write_latest(LatestFile.of(snapshot_date, pinned=True))
-            _fsync_dir(self.root)
+            fsync_folder(self.root)
             return before
 
     def unpin(self) -> tuple[LatestFile | None, date]:
@@ -439,7 +430,7 @@ class Store:
                 )
             before = self.latest_file()
             self._write_latest(LatestFile.of(newest))
-            _fsync_dir(self.root)
+            fsync_folder(self.root)
             return before, newest
 
     def delete(self, snapshot_date: date, force: bool = False) -> Deleted:
@@ -476,7 +467,7 @@ class Store:
                     self._write_latest(None)
                     deleted = Deleted(snapshot_date, latest_removed=True)
             self._unlink_snapshot(snapshot_date)
-            _fsync_dir(self.root)
+            fsync_folder(self.root)
             return deleted
 
     def verify(self) -> Verification:
@@ -559,7 +550,7 @@ class Store:
             if latest is not None:
                 done.append(latest)
             done += [f"removed {leftover}" for leftover in self.clean_up()]
-            _fsync_dir(self.root)
+            fsync_folder(self.root)
             return done
 
     def usage(self) -> StoreUsage:
@@ -845,15 +836,7 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_folder(Path(dirpath))
 
 
 def require_store(root: Path) -> Store:

@@ -202,7 +202,8 @@ class SnapshotQuery:
         self._sessions_of: str | None = None  # the scenario graded_sessions holds now
         self._sessions_in_memory = False  # all the session files are in snapshot_sessions
         self._parquet_reads = 0  # scenarios read from the session files so far
-        self._sessions = sessions_relation(path)  # SQL reading them
+        self._session_files = sessions_files(path)
+        self._sessions = sessions_relation(self._session_files)  # SQL reading them
         self._reads_before_loading = reads_before_loading
         # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
         self.con.execute(
@@ -449,8 +450,7 @@ class SnapshotQuery:
         )
         if not self._sessions_in_memory:
             # All threads: the read decodes a row group of each day's file.
-            self.con.execute("SET threads = $n", {"n": self._bulk_threads})
-            try:
+            with self._all_threads():
                 self.con.execute(
                     f"""CREATE OR REPLACE TABLE graded_sessions AS
                         SELECT session_id, scenario_id, user_id, created_at, score,
@@ -458,8 +458,6 @@ class SnapshotQuery:
                         FROM {self._sessions} WHERE scenario_id = $s""",
                     {"s": scenario_id},
                 )
-            finally:
-                self.con.execute("SET threads = 1")
             self._parquet_reads += 1
         self._sessions_of = scenario_id
 
@@ -468,7 +466,7 @@ class SnapshotQuery:
         that many rows times the files / DAY_FILES_PER_SLICE (a read decodes a row group
         of each file)."""
         if self._reads_before_loading is None:
-            files = [str(f) for f in sessions_files(self.path)]
+            files = [str(f) for f in self._session_files]
             rows = 0
             if files:  # none: a snapshot without graded sessions
                 row = self.con.execute(
@@ -482,17 +480,24 @@ class SnapshotQuery:
     def _load_sessions(self) -> None:
         """All sessions into memory; if that fails (no memory left to spill to, say), the
         batch goes on reading one scenario at a time and does not try again."""
-        self.con.execute("SET threads = $n", {"n": self._bulk_threads})
         try:
-            self._create_scenario_tables()
+            with self._all_threads():
+                self._create_scenario_tables()
         except duckdb.Error:
             for table in ("snapshot_sessions", "scenario_users", "scenario_group_memberships"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
             self._reads_before_loading = sys.maxsize
             return
+        self._use_scenario_tables()
+
+    @contextmanager
+    def _all_threads(self) -> Iterator[None]:
+        """Bulk reads and loads run on all threads; requests on one (see __init__)."""
+        self.con.execute("SET threads = $n", {"n": self._bulk_threads})
+        try:
+            yield
         finally:
             self.con.execute("SET threads = 1")
-        self._use_scenario_tables()
 
     def _create_scenario_tables(self) -> None:
         # A scenario number (4 bytes) instead of its id (a 36-character UUID here, 52

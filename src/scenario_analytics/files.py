@@ -1,0 +1,47 @@
+"""Replacing a file so that a reader sees the old content or the new, never a part.
+
+Used for the store's `latest.json` and quarantine reports, the ledger's catalog and the
+API key file: write a temporary sibling (a dot name ending in `.tmp`, which clean-ups
+recognize), fsync it, rename it over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+
+def temporary_name(path: Path) -> Path:
+    """A sibling to write before renaming into `path`: `.<name>.<random>.tmp`."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def write_atomically(
+    path: Path, data: bytes, *, mode: int = 0o666, sync_folder: bool = False
+) -> None:
+    """Replace `path` with `data` atomically; the temporary file is removed if that fails.
+    `mode`: the new file's permissions (before the umask); `sync_folder`: also fsync the
+    folder, so the rename itself survives a power loss."""
+    tmp = temporary_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_folder:
+        fsync_folder(path.parent)
+
+
+def fsync_folder(path: Path) -> None:
+    """Make the names in a folder (renames, new files) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
