@@ -97,6 +97,7 @@ def test_a_part_shared_by_two_paths_gives_each_its_own_file_id(tmp_path: Path) -
 # wrapping the renames that give a temporary file its name.
 KILL_IN_LEDGER = """
 import os, signal, sys
+from scenario_analytics import files
 from scenario_analytics.ingest import ledger
 from scenario_analytics.cli import main
 
@@ -116,7 +117,8 @@ class Os:
         if point == ("catalog-written" if catalog else "part-renamed"):
             os.kill(os.getpid(), signal.SIGKILL)
 
-ledger.os = Os()
+ledger.os = Os()  # the parts' renames
+files.os = Os()  # the catalog's (files.write_atomically)
 main(sys.argv[2:])
 """
 

@@ -31,6 +31,7 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers_ops import snapshot_content
 
+from scenario_analytics import files
 from scenario_analytics.cli import main
 from scenario_analytics.ingest import ledger as ledger_module
 from scenario_analytics.ingest.ledger import CATALOG_NAME, LEDGER_NAME, ledger_problems
@@ -323,7 +324,7 @@ def test_full_disk_under_the_ledger(
     catalog = (store / LEDGER_NAME / CATALOG_NAME).read_bytes()
     # A new file: its staged rows must be written into the ledger.
     (exports / "sessions" / "b.jsonl").write_text(_session("new1", "u1", "2026-11-26") + "\n")
-    temporary = ledger_module._temporary
+    temporary = files.temporary_name
 
     def on_dev_full(path: Path) -> Path:
         tmp = temporary(path)
@@ -331,7 +332,9 @@ def test_full_disk_under_the_ledger(
             tmp.symlink_to("/dev/full")
         return tmp
 
-    monkeypatch.setattr(ledger_module, "_temporary", on_dev_full)
+    # The parts' temporary names (ledger) and the catalog's (files.write_atomically).
+    monkeypatch.setattr(ledger_module, "temporary_name", on_dev_full)
+    monkeypatch.setattr(files, "temporary_name", on_dev_full)
     result = run_cli(exports, store, "2026-11-26")
     # The message names the cause: DuckDB's failed COPY, or Python's failed write.
     assert_failed_cleanly(result, "No space left on device")

@@ -18,13 +18,15 @@ def temporary_name(path: Path) -> Path:
 
 
 def write_atomically(
-    path: Path, data: bytes, *, mode: int = 0o666, sync_folder: bool = False
+    path: Path, data: bytes, *, private: bool = False, sync_folder: bool = False
 ) -> None:
     """Replace `path` with `data` atomically; the temporary file is removed if that fails.
-    `mode`: the new file's permissions (before the umask); `sync_folder`: also fsync the
-    folder, so the rename itself survives a power loss."""
+    `private`: readable by the owner only, and the temporary file must be new (never one
+    a link planted there points to); `sync_folder`: also fsync the folder, so the rename
+    itself survives a power loss."""
     tmp = temporary_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if private else os.O_TRUNC)
+    fd = os.open(tmp, flags, 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -105,7 +105,7 @@ def _write_keys(path: Path, entries: list[KeyEntry]) -> None:
     """Replace the file atomically, readable by its owner only."""
     body = {"keys": [e.as_json() for e in entries]}
     data = (json.dumps(body, indent=2) + "\n").encode("utf-8")
-    write_atomically(path, data, mode=0o600)
+    write_atomically(path, data, private=True)
 
 
 @contextlib.contextmanager
