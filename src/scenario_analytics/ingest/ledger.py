@@ -244,6 +244,8 @@ class Ledger:
         self.report = report
         self.catalog = Catalog(digest)
         self._reused: dict[str, Entry] = {}  # by rel_path: this run's unchanged files
+        # After `store`: each staged table's parts, with the file_id each gives its rows.
+        self.parts_by_table: dict[str, list[tuple[str, int]]] = {}
         if path is None:
             return
         _migrate(path, report)
@@ -491,6 +493,11 @@ class Ledger:
                 entries[f.rel_path].parts, entries[f.rel_path].paths(), strict=True
             )
         ]
+        self.parts_by_table = {
+            table: [(p, i) for p, i, t in mapping if t == table]
+            for table in tables
+            if any(t == table for _, _, t in mapping)
+        }
         self.con.execute("CREATE OR REPLACE TABLE ledger_parts (filename VARCHAR, file_id INTEGER)")
         if mapping:
             self.con.executemany(

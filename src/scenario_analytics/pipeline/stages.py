@@ -15,6 +15,7 @@ with an event (`events.py`) and a fault checkpoint (`faults.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -29,9 +30,9 @@ from typing import Any, NoReturn
 import duckdb
 
 from scenario_analytics import filters, interrupts
-from scenario_analytics.engine.database import compress_table, quote_ident
+from scenario_analytics.engine.database import quote_ident
+from scenario_analytics.engine.engines import DUCKDB, SqlEngine, open_engine
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
-from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.errors import (
     AnalyticsError,
     DataQualityError,
@@ -94,6 +95,7 @@ def _run_sql(
     stage: str,
     report: Report,
     snapshot_date: date | None = None,
+    engine: SqlEngine = DUCKDB,
 ) -> None:
     def on_step(sql_file: SqlFile, seconds: float | None) -> None:
         if seconds is None:
@@ -110,7 +112,7 @@ def _run_sql(
                 )
             )
 
-    _run_sql_files(con, files, params, on_step=on_step)
+    engine.run(con, files, params, on_step=on_step)
 
 
 # -- scan ---------------------------------------------------------------------------------
@@ -286,15 +288,14 @@ def stage_exports(
     plan: SqlPlan,
     ledger: Ledger,
     report: Report = ignore,
+    engine: SqlEngine = DUCKDB,
 ) -> LoadResult:
     """Parse what the ledger lacks, validate it per file, then resolve across all files.
 
-    Leaves the staged tables (all files), `rejects`, and the de-duplicated tables.
+    Leaves the staged tables (all files), `rejects`, and the de-duplicated tables. The
+    per-file SQL runs here, on DuckDB, as files are parsed; `engine` runs the rest.
     """
-    con.execute(
-        "CREATE OR REPLACE TABLE export_files (file_id INTEGER, rel_path VARCHAR, "
-        "entity VARCHAR, format VARCHAR)"
-    )
+    _create_export_files(con)
     con.executemany(
         "INSERT INTO export_files VALUES (?, ?, ?, ?)",
         [(f.file_id, f.rel_path, f.export.entity, f.export.fmt) for f in inputs.files],
@@ -363,6 +364,7 @@ def stage_exports(
     _fill_jsonl_raw(con, parsed)
     loader.drop_raw_tables()
     ledger.store(inputs.files, parsed, staged_tables)
+    engine.use_ledger(ledger.parts_by_table)
     boundary(
         report,
         Event("stage", "done", seconds=time.monotonic() - started, rows=rows),
@@ -370,7 +372,7 @@ def stage_exports(
     )
 
     started = time.monotonic()
-    _run_sql(con, plan.all_files, {}, "validate", report)
+    _run_sql(con, plan.all_files, {}, "validate", report, engine=engine)
     digests = _day_digests(con, report)
     stats = _file_stats(con, inputs)
     rejects = con.execute(
@@ -386,6 +388,21 @@ def stage_exports(
         validate_started=started,
         digests=digests,
     )
+
+
+def _create_export_files(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE export_files (file_id INTEGER, rel_path VARCHAR, "
+        "entity VARCHAR, format VARCHAR)"
+    )
+
+
+def empty_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """The tables the SQL files read that the job makes, empty: the raw rows of every
+    entity, the list of export files, the filters."""
+    Loader(con)  # the raw tables and their views
+    _create_export_files(con)
+    create_filters_table(con, [])
 
 
 def _day_digests(con: duckdb.DuckDBPyConnection, report: Report) -> DayDigests:
@@ -515,7 +532,7 @@ def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStat
     return stats
 
 
-def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
+def release_sessions(con: duckdb.DuckDBPyConnection, engine: SqlEngine = DUCKDB) -> None:
     """Drop the de-duplicated sessions once the SQL that does not depend on the date ran.
 
     What each as-of date needs of them is in smaller tables by then (`sql/0050`...`0070`:
@@ -524,28 +541,26 @@ def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
     takes ~1.5 GB, which under the default memory limit pushed every day's tables to the
     spill folder.
     """
-    con.execute("DROP TABLE IF EXISTS sessions")
+    engine.release(con, ["sessions"])
 
 
-def release_day(con: duckdb.DuckDBPyConnection, plan: SqlPlan) -> None:
+def release_day(con: duckdb.DuckDBPyConnection, plan: SqlPlan, engine: SqlEngine = DUCKDB) -> None:
     """Drop the tables one as-of date's SQL made, once its snapshot is written.
 
     Otherwise the next day's `CREATE OR REPLACE` builds its tables while these still hold
     memory (~0.6 GB at 10M sessions), and under the limit one of them spills.
     """
-    for sql_file in [*plan.as_of, *plan.summarize]:
-        for table in sql_file.creates:
-            con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+    engine.release(con, [t for f in [*plan.as_of, *plan.summarize] for t in f.creates])
 
 
-def compress_history(con: duckdb.DuckDBPyConnection) -> None:
+def compress_history(con: duckdb.DuckDBPyConnection, engine: SqlEngine = DUCKDB) -> None:
     """Hold the graded sessions of all dates (`sql/0070`) compressed, for a backfill's days.
 
     Every day reads all of `graded_history`; uncompressed (~1 GB at 10M sessions) it
     left too little of the default memory limit for the day's summaries, which spilled:
     compressing it once costs ~2 s and saves ~0.6 s a day (`database.compress_table`).
     """
-    compress_table(con, "graded_history")
+    engine.keep_compressed(con, "graded_history")
 
 
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
@@ -605,6 +620,7 @@ def summarize(
     spec: MaterializeSettings,
     as_of: date,
     report: Report = ignore,
+    engine: SqlEngine = DUCKDB,
 ) -> int:
     """Run the summarize-phase SQL over the materialized filter set; returns its size."""
     group_ids = [
@@ -616,7 +632,7 @@ def summarize(
     requests = materialized_requests(spec, as_of, group_ids)
     create_filters_table(con, requests)
     summarize_files = [f for f in sql_files if f.phase == "summarize"]
-    _run_sql(con, summarize_files, {}, "summarize", report, as_of)
+    _run_sql(con, summarize_files, {}, "summarize", report, as_of, engine)
     return len(requests)
 
 
@@ -626,17 +642,19 @@ def build_day(
     spec: MaterializeSettings,
     as_of: date,
     report: Report = ignore,
+    engine: SqlEngine = DUCKDB,
 ) -> int:
     """The as-of part of the build phase and the summaries; returns the filters per scenario."""
     started = time.monotonic()
-    _run_sql(con, plan.as_of, {"as_of_end": as_of_end(as_of)}, "build", report, as_of)
+    params: dict[str, object] = {"as_of_end": as_of_end(as_of)}
+    _run_sql(con, plan.as_of, params, "build", report, as_of, engine)
     boundary(
         report,
         Event("build", "done", seconds=time.monotonic() - started, snapshot_date=as_of),
         "built",
     )
     started = time.monotonic()
-    filters = summarize(con, plan.summarize, spec, as_of, report)
+    filters = summarize(con, plan.summarize, spec, as_of, report, engine)
     boundary(
         report,
         Event(
@@ -859,6 +877,7 @@ class Prepared:
     store: Store
     plan: SqlPlan
     inputs: Inputs
+    engine: SqlEngine = DUCKDB
 
 
 def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
@@ -871,6 +890,23 @@ def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
     inputs = scan_exports(exports, report)
     checkpoint("scanned")
     return Prepared(store, plan, inputs)
+
+
+def open_job_engine(settings: EngineSettings, prepared: Prepared, report: Report) -> Prepared:
+    """`prepared` with the engine the settings name (Spark starts here: `--engine spark`)."""
+    if settings.name == "duckdb":
+        return prepared
+    started = time.monotonic()
+    engine = open_engine(settings, prepared.plan.all, prepared.store.new_staging, empty_inputs)
+    report(
+        Event(
+            "lock",
+            "info",
+            f"engine {engine.name}: started in {time.monotonic() - started:.1f}s",
+            seconds=time.monotonic() - started,
+        )
+    )
+    return dataclasses.replace(prepared, engine=engine)
 
 
 def open_ledger(
@@ -897,13 +933,13 @@ def load_validated(
     """Load through the store's ledger, validate, apply the reject gate (a refusal leaves a
     quarantine named after `first_day`), free the sessions."""
     ledger = open_ledger(con, prepared.store, prepared.plan, options.full_refresh, report)
-    loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
+    loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report, prepared.engine)
     try:
         check_reject_ratio(loaded, options.max_reject_ratio)
     except DataQualityError as exc:
         refuse(con, prepared.store, loaded, first_day, "reject_ratio", [], exc, report)
     report_validated(report, loaded)
-    release_sessions(con)
+    release_sessions(con, prepared.engine)
     return loaded
 
 
@@ -987,7 +1023,7 @@ def make_day(
     """Check, build, summarize and write one date's snapshot in a staging folder."""
     checks = run_checks(con, prepared.store, loaded, options, day, report)
     spec = options.materialize
-    filters = build_day(con, prepared.plan, spec, day, report)
+    filters = build_day(con, prepared.plan, spec, day, report, prepared.engine)
     fingerprint = prepared.inputs.fingerprint(prepared.plan.all, spec)
     return write_day(
         con,

@@ -1,0 +1,74 @@
+"""Starting Spark the way the SQL files need it, or saying clearly why it cannot start."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING
+
+from scenario_analytics.errors import InvalidUsageError
+from scenario_analytics.settings import SparkSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# What the SQL files rely on, whatever the job file's conf says (docs/ENGINES.md):
+# - every timestamp is UTC (as DuckDB's session in engine/database.py);
+# - decimal arithmetic keeps every digit: with precision loss allowed, Spark would round
+#   a product or quotient to fit 38 digits, where DuckDB errors;
+# - ANSI mode: an overflow or a bad cast outside TRY_CAST is an error, as in DuckDB.
+REQUIRED_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.decimalOperations.allowPrecisionLoss": "false",
+    "spark.sql.ansi.enabled": "true",
+}
+# Set when this process starts Spark (a session that exists keeps its own): stderr is the
+# job's log, and Spark's progress bar must not reach it.
+START_CONF = {"spark.ui.showConsoleProgress": "false"}
+# Defaults a job file may change: a local session stays small and quiet.
+DEFAULT_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+}
+INSTALL_HINT = (
+    "install the spark extra (pip install 'scenario-analytics[spark]') and Java 17 or "
+    "newer (java on PATH, or JAVA_HOME), or run with --engine duckdb"
+)
+
+
+def require_spark() -> None:
+    """Raise a usage error (exit 2) naming what is missing for `--engine spark`."""
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError as exc:
+        raise InvalidUsageError(
+            f"--engine spark needs pyspark and sqlglot, which are not installed ({exc.name})",
+            INSTALL_HINT,
+        ) from None
+    import os
+
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))) and not (
+        shutil.which("java")
+    ):
+        raise InvalidUsageError("--engine spark needs Java, which is not found", INSTALL_HINT)
+
+
+def open_session(settings: SparkSettings) -> SparkSession:
+    """A Spark session on `settings.master` (or the one spark-submit gave), with the
+    conf the SQL files need on top of the job file's."""
+    require_spark()
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("scenario-analytics")
+    if settings.master:
+        builder = builder.master(settings.master)
+    for key, value in {**DEFAULT_CONF, **settings.conf, **START_CONF, **REQUIRED_CONF}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    for key, value in REQUIRED_CONF.items():
+        # A session spark-submit made before us keeps its conf: set what the SQL needs.
+        session.conf.set(key, value)
+    session.sparkContext.setLogLevel("ERROR")
+    return session
