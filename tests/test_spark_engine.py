@@ -25,10 +25,12 @@ from click.testing import CliRunner
 from helpers_summary import ENGINES, run_snapshot
 
 from scenario_analytics.cli import main
+from scenario_analytics.engine.engines import DUCKDB
+from scenario_analytics.engine.spark import runner
 from scenario_analytics.engine.spark.session import open_session
 from scenario_analytics.engine.spark.translate import RULES, translate_files
 from scenario_analytics.engine.sql_files import SqlFile, load_sql_files
-from scenario_analytics.errors import ExitCode
+from scenario_analytics.errors import AnalyticsError, ExitCode
 from scenario_analytics.pipeline.backfill import BackfillOptions, backfill
 from scenario_analytics.settings import JobSettings, SparkSettings
 
@@ -388,3 +390,53 @@ def test_exact_decimals_hold_on_spark() -> None:
     assert product == Decimal("12345678901234567890123456.000000")
     assert total == Decimal("0.3000")
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
+# -- staging in tasks, without Spark ------------------------------------------------------
+
+
+@pytest.fixture
+def duckdb_in_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DuckDB engine staging each file as a Spark task does (`stages.stage_file`, one
+    connection a file), one after another: the task path, fast."""
+    monkeypatch.setattr(DUCKDB, "stages_in_tasks", True)
+
+
+def test_staging_in_tasks_gives_the_same_snapshot_and_ledger(
+    tmp_path: Path, duckdb_in_tasks: None
+) -> None:
+    tasked = run_snapshot(SAMPLE, tmp_path / "tasks", SAMPLE_AS_OF, max_reject_ratio=0.05)
+    catalog = json.loads((tmp_path / "tasks" / ".ledger" / "catalog.json").read_text("utf-8"))
+    DUCKDB.stages_in_tasks = False  # the fixture undoes this too
+    plain = run_snapshot(SAMPLE, tmp_path / "plain", SAMPLE_AS_OF, max_reject_ratio=0.05)
+    assert_same_snapshot(plain, tasked)
+    again = json.loads((tmp_path / "plain" / ".ledger" / "catalog.json").read_text("utf-8"))
+
+    def parts(files: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        # Which parts with how many rows (a part's own sha256 depends on its row order).
+        return [(f["rel_path"], f["sha256"], [(p["table"], p["rows"]) for p in f["parts"]])
+                for f in files]  # fmt: skip
+
+    assert parts(catalog["files"]) == parts(again["files"])
+
+
+def test_an_unreadable_file_fails_a_task_as_it_fails_the_run(
+    tmp_path: Path, duckdb_in_tasks: None
+) -> None:
+    exports = tmp_path / "exports"
+    (exports / "sessions").mkdir(parents=True)
+    (exports / "sessions" / "a.jsonl").write_text(json.dumps({"id": "x"}) + "\n")
+    (exports / "sessions" / "b.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
+    with pytest.raises(AnalyticsError) as caught:
+        run_snapshot(exports, tmp_path / "s", SAMPLE_AS_OF, max_reject_ratio=1)
+    assert caught.value.exit_code == ExitCode.FAILURE
+    assert "cannot read export file sessions/b.jsonl.gz" in caught.value.message
+    assert caught.value.hint == "fix or remove the file and run again"
+
+
+def test_a_big_driver_table_is_never_sent_to_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "MAX_DRIVER_ROWS", 3)  # the sample has 7 export files
+    with pytest.raises(AnalyticsError, match="table export_files has 7 rows: too many to send"):
+        run_snapshot(SAMPLE, tmp_path / "s", SAMPLE_AS_OF, max_reject_ratio=0.05, engine="spark")

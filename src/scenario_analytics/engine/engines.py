@@ -8,9 +8,9 @@ names and types in that connection (`engine/spark/runner.py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import duckdb
 
@@ -19,10 +19,18 @@ from scenario_analytics.engine.sql_files import SqlFile, run_sql_files
 from scenario_analytics.settings import EngineSettings
 
 OnStep = Callable[[SqlFile, float | None], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SqlEngine(Protocol):
     name: str
+    # Whether export files are parsed in the engine's tasks (`run_tasks`, in parallel,
+    # each file on its own) rather than one after another in this process.
+    stages_in_tasks: bool
+
+    def run_tasks(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`function` of each item, where the engine runs tasks; results in item order."""
 
     def run(
         self,
@@ -32,6 +40,10 @@ class SqlEngine(Protocol):
         on_step: OnStep | None = None,
     ) -> None:
         """Run the files; their tables are then readable through `con`."""
+
+    def fetch(self, con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query (DuckDB's dialect) over the files' tables, computed where
+        the tables are: for aggregates over big tables (the staged rows)."""
 
     def use_ledger(self, parts_by_table: dict[str, list[tuple[str, int]]]) -> None:
         """The staged tables are these Parquet parts of the ledger (path, file_id)."""
@@ -50,6 +62,10 @@ class DuckDBEngine:
     """The SQL files on the job's own DuckDB connection."""
 
     name = "duckdb"
+    stages_in_tasks = False
+
+    def run_tasks(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        return [function(item) for item in items]
 
     def run(
         self,
@@ -59,6 +75,9 @@ class DuckDBEngine:
         on_step: OnStep | None = None,
     ) -> None:
         run_sql_files(con, files, params, on_step=on_step)
+
+    def fetch(self, con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+        return con.execute(sql).fetchall()
 
     def use_ledger(self, parts_by_table: dict[str, list[tuple[str, int]]]) -> None:
         pass  # the ledger made its views in the connection already

@@ -16,6 +16,7 @@ with an event (`events.py`) and a fault checkpoint (`faults.py`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import time
@@ -30,12 +31,13 @@ from typing import Any, NoReturn
 import duckdb
 
 from scenario_analytics import filters, interrupts
-from scenario_analytics.engine.database import quote_ident
+from scenario_analytics.engine.database import connect, quote_ident
 from scenario_analytics.engine.engines import DUCKDB, SqlEngine, open_engine
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
 from scenario_analytics.errors import (
     AnalyticsError,
     DataQualityError,
+    ExitCode,
     Interrupted,
     InvalidUsageError,
     UnreadableFileError,
@@ -45,7 +47,14 @@ from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
 from scenario_analytics.ingest.discover import ExportsFolder, check_accounted, discover
 from scenario_analytics.ingest.entities import ENTITIES, ENTITY_FIELDS, ExportFile
-from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
+from scenario_analytics.ingest.ledger import (
+    Entry,
+    InputFile,
+    Ledger,
+    drop_views,
+    first_of_each_content,
+    write_file_parts,
+)
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.ingest.readers import jsonl
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
@@ -305,9 +314,6 @@ def stage_exports(
     staged_tables = [t for f in plan.per_file for t in f.creates]
     drop_views(con, staged_tables)
 
-    started = time.monotonic()
-    loader = Loader(con)
-    total_bytes = sum(f.size for f in parsed)
     report(
         Event(
             "load",
@@ -317,9 +323,48 @@ def stage_exports(
             done=0,
             total=len(parsed),
             unit="files",
-            data={"bytes_total": total_bytes, "files_unchanged": len(reused)},
+            data={"bytes_total": sum(f.size for f in parsed), "files_unchanged": len(reused)},
         )
     )
+    if engine.stages_in_tasks:
+        _stage_in_tasks(con, inputs.files, parsed, reused, plan, ledger, engine, report)
+    else:
+        _stage_here(con, inputs.files, parsed, reused, plan, ledger, report)
+    engine.use_ledger(ledger.parts_by_table)
+
+    started = time.monotonic()
+    _run_sql(con, plan.all_files, {}, "validate", report, engine=engine)
+    digests = _day_digests(con, report)
+    stats = _file_stats(con, inputs, engine)
+    rejects = con.execute(
+        "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
+    ).fetchall()
+    return LoadResult(
+        inputs.folder,
+        stats,
+        [*plan.per_file, *plan.all_files, *plan.as_of],
+        {str(r): int(n) for r, n in rejects},
+        files_parsed=len(parsed),
+        files_reused=len(reused),
+        validate_started=started,
+        digests=digests,
+    )
+
+
+def _stage_here(
+    con: duckdb.DuckDBPyConnection,
+    files: list[InputFile],
+    parsed: list[InputFile],
+    reused: set[str],
+    plan: SqlPlan,
+    ledger: Ledger,
+    report: Report,
+) -> int:
+    """Parse and validate the `parsed` files in this process, one after another, and keep
+    them in the ledger; returns the rows read."""
+    started = time.monotonic()
+    loader = Loader(con)
+    total_bytes = sum(f.size for f in parsed)
     rows = bytes_done = 0
     for n, item in enumerate(parsed, start=1):
         report(
@@ -337,7 +382,22 @@ def stage_exports(
         loader.load(item.file_id, item.export)
         rows += loader.rows[item.file_id]
         bytes_done += item.size
-    seconds = time.monotonic() - started
+    _loaded(report, parsed, reused, rows, time.monotonic() - started)
+
+    started = time.monotonic()
+    _validate_per_file(con, loader, parsed, plan.per_file, report)
+    ledger.store(files, parsed, [t for f in plan.per_file for t in f.creates])
+    boundary(
+        report,
+        Event("stage", "done", seconds=time.monotonic() - started, rows=rows),
+        "staged",
+    )
+    return rows
+
+
+def _loaded(
+    report: Report, parsed: list[InputFile], reused: set[str], rows: int, seconds: float
+) -> None:
     boundary(
         report,
         Event(
@@ -351,10 +411,18 @@ def stage_exports(
         "loaded",
     )
 
-    started = time.monotonic()
+
+def _validate_per_file(
+    con: duckdb.DuckDBPyConnection,
+    loader: Loader,
+    parsed: list[InputFile],
+    per_file: list[SqlFile],
+    report: Report = ignore,
+) -> None:
+    """The per-file SQL over the loaded raw rows, then the raw text of rejected rows."""
     try:
         # Parquet files are read here, through the raw views: check them after this.
-        _run_sql(con, plan.per_file, {}, "stage", report)
+        _run_sql(con, per_file, {}, "stage", report)
     except AnalyticsError:
         _check_unchanged(parsed)
         loader.find_unreadable_parquet()
@@ -363,31 +431,84 @@ def stage_exports(
     _fill_parquet_raw(con, parsed)
     _fill_jsonl_raw(con, parsed)
     loader.drop_raw_tables()
-    ledger.store(inputs.files, parsed, staged_tables)
-    engine.use_ledger(ledger.parts_by_table)
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """What staging one export file in a task gives back: its ledger entry and the rows
+    read, or the error (exit code, message, hint) that stops the run."""
+
+    content: tuple[str, str, str, int]
+    entry: Entry | None
+    rows: int
+    error: tuple[int, str, str] | None = None
+
+
+def stage_file(item: InputFile, per_file: list[SqlFile], ledger_folder: Path) -> StagedFile:
+    """Parse one export file, validate it by the per-file SQL and write its ledger parts,
+    in a DuckDB connection of its own: what each Spark task does (`_stage_in_tasks`).
+    The file and the ledger's folder must be at the same path where the task runs."""
+    con = connect(EngineSettings(threads=1))
+    try:
+        loader = Loader(con)
+        loader.load(item.file_id, item.export)
+        _validate_per_file(con, loader, [item], per_file)
+        tables = [
+            table
+            for sql_file in per_file
+            for table in sql_file.creates
+            if con.execute(
+                f"SELECT count(*) FROM {quote_ident(table)} WHERE file_id = ?", [item.file_id]
+            ).fetchall()[0][0]
+        ]
+        entry = write_file_parts(con, ledger_folder, item, tables)
+        return StagedFile(item.content, entry, loader.rows[item.file_id])
+    except AnalyticsError as exc:
+        return StagedFile(item.content, None, 0, (int(exc.exit_code), exc.message, exc.hint))
+    finally:
+        con.close()
+
+
+def _stage_in_tasks(
+    con: duckdb.DuckDBPyConnection,
+    files: list[InputFile],
+    parsed: list[InputFile],
+    reused: set[str],
+    plan: SqlPlan,
+    ledger: Ledger,
+    engine: SqlEngine,
+    report: Report,
+) -> int:
+    """Parse and validate the `parsed` files in the engine's tasks (`stage_file`, one a
+    file, in parallel), each writing its ledger parts; then the catalog here."""
+    if ledger.path is None:
+        raise AnalyticsError(f"--engine {engine.name} stages export files into a store's ledger")
+    started, cpu = time.monotonic(), time.process_time()
+    first = first_of_each_content(parsed)
+    staged = engine.run_tasks(
+        functools.partial(stage_file, per_file=plan.per_file, ledger_folder=ledger.path), first
+    )
+    for result in staged:
+        if result.error is not None:
+            code, message, hint = result.error
+            error = AnalyticsError(message, hint)
+            error.exit_code = ExitCode(code)
+            raise error
+    rows_of = {s.content: s.rows for s in staged}
+    rows = sum(rows_of[f.content] for f in parsed)
+    _loaded(report, parsed, reused, rows, time.monotonic() - started)
+    written = {s.content: s.entry for s in staged if s.entry is not None}
+    # The staged tables, empty, here: a table no file has rows in stays one (`store`).
+    _validate_per_file(con, Loader(con), [], plan.per_file)
+    ledger.store_written(
+        files, written, [t for f in plan.per_file for t in f.creates], started, cpu
+    )
     boundary(
         report,
         Event("stage", "done", seconds=time.monotonic() - started, rows=rows),
         "staged",
     )
-
-    started = time.monotonic()
-    _run_sql(con, plan.all_files, {}, "validate", report, engine=engine)
-    digests = _day_digests(con, report)
-    stats = _file_stats(con, inputs)
-    rejects = con.execute(
-        "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
-    ).fetchall()
-    return LoadResult(
-        inputs.folder,
-        stats,
-        [*plan.per_file, *plan.all_files, *plan.as_of],
-        {str(r): int(n) for r, n in rejects},
-        files_parsed=len(parsed),
-        files_reused=len(reused),
-        validate_started=started,
-        digests=digests,
-    )
+    return rows
 
 
 def _create_export_files(con: duckdb.DuckDBPyConnection) -> None:
@@ -494,8 +615,11 @@ def _fill_jsonl_raw(con: duckdb.DuckDBPyConnection, parsed: list[InputFile]) -> 
             jsonl.fill_raw(con, table, item.file_id, export)
 
 
-def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStats]:
-    counts = con.execute(
+def _file_stats(
+    con: duckdb.DuckDBPyConnection, inputs: Inputs, engine: SqlEngine
+) -> list[FileStats]:
+    counts = engine.fetch(
+        con,
         """
         WITH staged AS (
             SELECT file_id, reject_reason FROM staged_sessions
@@ -504,9 +628,9 @@ def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStat
             UNION ALL SELECT file_id, reject_reason FROM staged_groups
             UNION ALL SELECT file_id, reject_reason FROM staged_group_memberships
         )
-        SELECT file_id, reject_reason, count(*) FROM staged GROUP BY ALL
-        """
-    ).fetchall()
+        SELECT file_id, reject_reason, count(*) FROM staged GROUP BY file_id, reject_reason
+        """,
+    )
     per_file: dict[int, dict[str | None, int]] = {}
     for file_id, reason, n in counts:
         per_file.setdefault(int(file_id), {})[reason] = int(n)

@@ -23,15 +23,15 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
 from scenario_analytics.engine.database import insertion_order_kept, quote_ident, quote_literal
-from scenario_analytics.engine.spark.translate import SparkFile, translate_files
+from scenario_analytics.engine.spark.translate import translate_files, translate_query
 from scenario_analytics.engine.sql_files import SqlFile, run_sql_files
 from scenario_analytics.errors import AnalyticsError
 
@@ -54,12 +54,15 @@ SPARK_ONLY = frozenset(
 # The most rows a table the driver made may have to be sent to Spark (filters, file lists).
 MAX_DRIVER_ROWS = 100_000
 _TWO_TO_THE_64 = 2**64
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SparkEngine:
     """Runs SQL files on Spark for a job whose DuckDB connection holds the rest."""
 
     name = "spark"
+    stages_in_tasks = True
 
     def __init__(
         self,
@@ -89,7 +92,7 @@ class SparkEngine:
                 on_step(sql_file, None)
             started = time.monotonic()
             translated = self.translated[sql_file.name]
-            self._send_inputs(con, translated)
+            self._send(con, translated.reads)
             for statement in translated.statements:
                 args = {name: params[name] for name in statement.parameters}
                 try:
@@ -111,6 +114,24 @@ class SparkEngine:
                     con.execute(macro)  # the snapshot writer uses them too (score_rank)
             if on_step is not None:
                 on_step(sql_file, time.monotonic() - started)
+
+    def run_tasks(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """One Spark task an item (export files are few and big: one each), in parallel
+        on the executors; `function` and the items travel pickled, the results back."""
+        if not items:
+            return []
+        context = self.spark.sparkContext
+        context.setJobDescription(f"scenario-analytics: {len(items)} tasks")
+        return context.parallelize(list(items), len(items)).map(function).collect()
+
+    def fetch(self, con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+        """A query's rows, computed on Spark (its tables are there, or sent there)."""
+        query, reads = translate_query(sql)
+        self._send(con, reads)
+        try:
+            return [tuple(row) for row in self.spark.sql(query).collect()]
+        except Exception as exc:  # pyspark's errors share no base class we can name
+            raise AnalyticsError(f"a query failed on Spark: {_first_line(exc)}") from exc
 
     def use_ledger(self, parts_by_table: dict[str, list[tuple[str, int]]]) -> None:
         """The staged tables are these Parquet parts, each with its file's `file_id`."""
@@ -134,6 +155,8 @@ class SparkEngine:
     def close(self) -> None:
         """Drop this job's views on Spark (the session stays: it belongs to the process)
         and the work folder."""
+        # A run stopped by an error or an interrupt may leave a Spark job running.
+        self.spark.sparkContext.cancelAllJobs()
         for table in sorted(self.on_spark):
             self.spark.catalog.dropTempView(table)
         self.on_spark.clear()
@@ -141,8 +164,8 @@ class SparkEngine:
         shutil.rmtree(self.work, ignore_errors=True)
 
     # -- moving tables ----------------------------------------------------------------
-    def _send_inputs(self, con: duckdb.DuckDBPyConnection, translated: SparkFile) -> None:
-        for table in sorted(translated.reads - self.on_spark):
+    def _send(self, con: duckdb.DuckDBPyConnection, reads: frozenset[str]) -> None:
+        for table in sorted(reads - self.on_spark):
             if table in self.ledger_parts:
                 self._register_parts(table, self.ledger_parts[table])
             else:

@@ -229,6 +229,18 @@ def translate_files(files: list[SqlFile]) -> list[SparkFile]:
     return [_translate_file(sql_file, ctx) for sql_file in files if not sql_file.per_file]
 
 
+def translate_query(sql: str) -> tuple[str, frozenset[str]]:
+    """One query (no macros, no parameters) for Spark, and the tables it reads."""
+    try:
+        parsed = sqlglot.parse_one(sql, read=SOURCE)
+    except sqlglot.errors.ParseError as exc:
+        raise AnalyticsError(f"sqlglot cannot read a query: {exc}") from exc
+    if not (isinstance(parsed, exp.Query) and isinstance(parsed, exp.Expression)):
+        raise AnalyticsError("only a query can be translated on its own")
+    tree = _apply_rules(parsed, Context(), set())
+    return tree.sql(TARGET, comments=False), frozenset(_tables_read(tree))
+
+
 def _translate_file(sql_file: SqlFile, ctx: Context) -> SparkFile:
     statements: list[SparkStatement] = []
     used: set[str] = set()
