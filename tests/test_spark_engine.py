@@ -85,8 +85,14 @@ RULE_CASES: dict[str, list[str]] = {
     ],
     "hugeint": [
         "CREATE OR REPLACE TABLE result AS SELECT "
-        "CAST(12345678901234567890123 AS HUGEINT) // 7 AS q, "
-        "(2 * CAST(1234567 AS HUGEINT) + 3 * 1000) // (2 * 3 * 1000) AS rounded"
+        "CAST(9223372036854775807 AS HUGEINT) * 1000 + 5 AS beyond_bigint, "
+        "CAST(12345678901234567890123 AS HUGEINT) - 1 AS big"
+    ],
+    "int_div": [
+        "CREATE OR REPLACE TABLE result AS SELECT "
+        "CAST(12345678901234567890123 AS HUGEINT) // 1000000 AS q, "
+        "(2 * CAST(1234567 AS HUGEINT) + 3 * 1000) // (2 * 3 * 1000) AS rounded, "
+        "(2000 * CAST(1 AS HUGEINT) + 3) // (2 * 3) AS tenths"
     ],
     "ubigint": ["CREATE OR REPLACE TABLE result AS SELECT CAST(0 AS UBIGINT) AS zero"],
     "list_length": [
@@ -147,6 +153,15 @@ def test_rule_gives_the_same_rows_on_both_engines(rule: str) -> None:
     (translated,) = translate_files([_sql_file(statements)])
     assert rule in translated.rules
     assert _spark_rows(statements) == _duckdb_rows(statements)
+
+
+def test_an_integer_division_beyond_64_bits_fails_on_spark_instead_of_wrapping() -> None:
+    statements = [
+        "CREATE OR REPLACE TABLE result AS SELECT CAST(12345678901234567890123 AS HUGEINT) // 7"
+    ]
+    assert _duckdb_rows(statements) == [(1763668414462081127160,)]
+    with pytest.raises(Exception, match="integer division result beyond 64 bits"):
+        _spark_rows(statements)
 
 
 def test_hash_rule_gives_order_free_64_bit_digests_on_both_engines() -> None:
@@ -383,7 +398,7 @@ def test_spark_without_java_is_a_clear_usage_error(
 def test_exact_decimals_hold_on_spark() -> None:
     """No precision loss: products and sums of DECIMAL(38, s) keep every digit."""
     spark = open_session(ENGINES["spark"].spark)
-    ((product, total),) = spark.sql(
+    (product, total) = spark.sql(
         "SELECT CAST(12345678901234567890.123456 AS DECIMAL(38, 6)) * 1000000, "
         "sum(x) FROM VALUES (CAST(0.1 AS DECIMAL(9, 4))), (CAST(0.2 AS DECIMAL(9, 4))) AS t(x)"
     ).collect()[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from typing import TYPE_CHECKING
 
 from scenario_analytics.errors import InvalidUsageError
@@ -46,8 +48,6 @@ def require_spark() -> None:
             f"--engine spark needs pyspark and sqlglot, which are not installed ({exc.name})",
             INSTALL_HINT,
         ) from None
-    import os
-
     java_home = os.environ.get("JAVA_HOME")
     if not (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))) and not (
         shutil.which("java")
@@ -64,11 +64,18 @@ def open_session(settings: SparkSettings) -> SparkSession:
     builder = SparkSession.builder.appName("scenario-analytics")
     if settings.master:
         builder = builder.master(settings.master)
-    for key, value in {**DEFAULT_CONF, **settings.conf, **START_CONF, **REQUIRED_CONF}.items():
+    if (settings.master or "").startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # Tasks parse export files with this package: on this machine, in this Python
+        # (PySpark starts its workers with PYSPARK_PYTHON, else `python3` on PATH).
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+    conf = {**DEFAULT_CONF, **settings.conf, **START_CONF, **REQUIRED_CONF}
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     for key, value in REQUIRED_CONF.items():
         # A session spark-submit made before us keeps its conf: set what the SQL needs.
         session.conf.set(key, value)
-    session.sparkContext.setLogLevel("ERROR")
+    # Spark's own log would reach stderr, the job's log, in its own format: a failed
+    # statement reaches the job as an exception, which names the error.
+    session.sparkContext.setLogLevel("FATAL")
     return session

@@ -79,6 +79,26 @@ def _hugeint(node: exp.Expression, ctx: Context) -> exp.Expression:
     return node
 
 
+# Below 2^63 (9.22e18) by a margin far wider than a double's error at that size.
+_DIV_LIMIT = "9.2e18"
+
+
+def _int_div(node: exp.Expression, ctx: Context) -> exp.Expression:
+    if not isinstance(node, exp.IntDiv):
+        return node
+    quotient = exp.IntDiv(this=node.this.copy(), expression=node.expression.copy())
+    estimate = exp.Div(
+        this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE")),
+        expression=exp.Cast(this=node.expression.copy(), to=exp.DataType.build("DOUBLE")),
+    )
+    fits = exp.LT(this=exp.Abs(this=estimate), expression=exp.Literal.number(_DIV_LIMIT))
+    error = exp.Anonymous(
+        this="raise_error",
+        expressions=[exp.Literal.string("integer division result beyond 64 bits")],
+    )
+    return exp.Case(ifs=[exp.If(this=fits, true=quotient)], default=error)
+
+
 def _ubigint(node: exp.Expression, ctx: Context) -> exp.Expression:
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.UBIGINT:
         return exp.DataType.build("BIGINT")
@@ -146,6 +166,16 @@ RULES: tuple[Rule, ...] = (
         "DECIMAL(38, 0)",
         "sqlglot writes INT128, which Spark does not know",
         _hugeint,
+    ),
+    Rule(
+        "int_div",
+        "a // b",
+        "CASE WHEN abs(CAST(a AS DOUBLE) / CAST(b AS DOUBLE)) < 9.2e18 THEN a DIV b "
+        "ELSE raise_error(...) END",
+        "Spark's DIV of two decimals returns a BIGINT and wraps around silently past 2^63; "
+        "the double only decides whether the exact DIV may run (an error otherwise), it "
+        "never reaches a figure",
+        _int_div,
     ),
     Rule(
         "ubigint",
