@@ -5,12 +5,13 @@
 
 For each exports folder: `scenario-analytics run` into an empty store with `--engine
 duckdb`, then with `--engine spark --spark-master local[2]` (`--master`), each timed
-as one process (wall seconds, CPU seconds, peak RSS of the job's process; the Spark
-JVM's memory is set by `--driver-memory`). Then the two snapshots are compared file for
-file: every file byte for byte, the manifest but for its times and the per-engine
-digests (docs/ENGINES.md). Where the time goes comes from the runs' JSON logs: the
-seconds of each stage (load, stage, validate, build, summarize, write) and of each SQL
-file. Not part of `make test`: at 10M the Spark run takes minutes.
+as one process (wall seconds; CPU seconds and peak RSS of the job's Python process
+only: the Spark JVM it starts is not counted, its memory is set by `--driver-memory`).
+Then the two snapshots are compared file for file: every file byte for byte, the
+manifest but for its times and the per-engine digests (docs/ENGINES.md). Where the
+time goes comes from the runs' JSON logs: the seconds of each stage (load, stage,
+validate, build, summarize, write) and of each SQL file. Not part of `make test`: at
+10M the Spark run takes minutes.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ def profile(stderr: Path) -> dict[str, Any]:
         kind, stage = event.get("event"), str(event.get("stage"))
         if kind == "done":
             stages[stage] = round(stages.get(stage, 0) + float(event["seconds"]), 3)
-        elif kind == "step" and isinstance(event.get("data"), dict):
-            name = str(event["data"].get("sql"))
+        elif kind == "step" and event.get("sql"):
+            name = str(event["sql"])
             sql[name] = round(sql.get(name, 0) + float(event["seconds"]), 3)
         elif kind == "info" and "engine" in str(event.get("message", "")):
             stages["engine start"] = round(float(event["seconds"]), 3)

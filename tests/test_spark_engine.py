@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import subprocess
 import sys
 from datetime import date
 from decimal import Decimal
@@ -228,13 +230,25 @@ def assert_same_snapshot(duck: Path, spark: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample, by the library on DuckDB and by the command, in a process of its own,
+    on Spark: with --log-format json, every line on stderr is one JSON object (Spark's
+    own log stays off it, `engine/spark/log4j2.properties`)."""
     root = tmp_path_factory.mktemp("engines")
-    return {
-        engine: run_snapshot(
-            SAMPLE, root / engine / "snapshots", SAMPLE_AS_OF, max_reject_ratio=0.05, engine=engine
-        )
-        for engine in ENGINES
-    }
+    duck = run_snapshot(SAMPLE, root / "duckdb", SAMPLE_AS_OF, max_reject_ratio=0.05)
+    args = ["run", "--exports", SAMPLE, "--snapshots", root / "spark", "--as-of", SAMPLE_AS_OF,
+            "--max-reject-ratio", 0.05, "--engine", "spark", "--spark-master", "local[2]",
+            "--log-format", "json"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "scenario_analytics", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SCENARIO_ANALYTICS_SKIP_CHECK": "stale_exports"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stderr.splitlines()]  # each line is JSON
+    assert any(e.get("message", "").startswith("engine spark: started in") for e in events)
+    published = json.loads(done.stdout)
+    return {"duckdb": duck, "spark": Path(published["path"])}
 
 
 def test_sample_run_on_spark_equals_duckdb_file_for_file(sample_runs: dict[str, Path]) -> None:

@@ -98,7 +98,7 @@ class SparkEngine:
                 try:
                     frame = self.spark.sql(statement.sql, args=args or None)
                     if statement.table is not None:
-                        self._make_table(con, statement.table, frame)
+                        self._make_table(con, statement.table, frame, statement.order_by)
                 except AnalyticsError:
                     raise
                 except Exception as exc:  # pyspark's errors share no base class we can name
@@ -202,9 +202,17 @@ class SparkEngine:
         arrow = con.sql(f"SELECT * FROM {name}").to_arrow_table()
         self.spark.createDataFrame(arrow).createOrReplaceTempView(table)
 
-    def _make_table(self, con: duckdb.DuckDBPyConnection, table: str, frame: DataFrame) -> None:
+    def _make_table(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        frame: DataFrame,
+        order_by: str | None,
+    ) -> None:
         """The query's rows as Parquet in the work folder, then a view of them on Spark
-        and, unless only Spark reads the table, in DuckDB (with DuckDB's types)."""
+        and, unless only Spark reads the table, a table in DuckDB (with DuckDB's types,
+        sorted as the query sorts them, by DuckDB: so its rows are laid out as a DuckDB
+        run lays them out, and the snapshot files written from them are the same bytes)."""
         folder = self.work / f"{table}-{uuid.uuid4().hex[:8]}"
         frame.write.parquet(str(folder))
         self.spark.read.parquet(str(folder)).createOrReplaceTempView(table)
@@ -223,6 +231,7 @@ class SparkEngine:
                 con.execute(
                     f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
                     f"SELECT {columns} FROM read_parquet({files})"
+                    + (f" ORDER BY {order_by}" if order_by else "")
                 )
         old = self.tables.get(table)
         self.tables[table] = folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scenario_analytics.errors import InvalidUsageError
@@ -24,8 +25,9 @@ REQUIRED_CONF = {
     "spark.sql.ansi.enabled": "true",
 }
 # Set when this process starts Spark (a session that exists keeps its own): stderr is the
-# job's log, and Spark's progress bar must not reach it.
+# job's log, and Spark's progress bar and its own log must not reach it.
 START_CONF = {"spark.ui.showConsoleProgress": "false"}
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 # Defaults a job file may change: a local session stays small and quiet.
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
@@ -69,6 +71,9 @@ def open_session(settings: SparkSettings) -> SparkSession:
         # (PySpark starts its workers with PYSPARK_PYTHON, else `python3` on PATH).
         os.environ["PYSPARK_PYTHON"] = sys.executable
     conf = {**DEFAULT_CONF, **settings.conf, **START_CONF, **REQUIRED_CONF}
+    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    given = settings.conf.get("spark.driver.extraJavaOptions")
+    conf["spark.driver.extraJavaOptions"] = f"{given} {java_options}" if given else java_options
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

@@ -233,6 +233,9 @@ class SparkStatement:
     sql: str
     parameters: tuple[str, ...]  # the named markers (:name) it binds
     table: str | None = None
+    # The query's ORDER BY, in DuckDB's dialect: the order the job's DuckDB must hold the
+    # table's rows in (and lay them out: the snapshot's files are then the same bytes).
+    order_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,7 @@ def _translate_file(sql_file: SqlFile, ctx: Context) -> SparkFile:
             makes.add(tree.this.name.lower())
         for table, sql in _spark_statements(sql_file, tree):
             bound = tuple(name for name in markers if f":{name}" in sql)
-            statements.append(SparkStatement(sql, bound, table))
+            statements.append(SparkStatement(sql, bound, table, _order_by(tree, table)))
     return SparkFile(
         sql_file, tuple(statements), frozenset(used), frozenset(reads - makes), frozenset(makes)
     )
@@ -334,6 +337,14 @@ def _apply_rules(tree: exp.Expression, ctx: Context, used: set[str]) -> exp.Expr
 
         tree = tree.transform(rewrite, copy=False)
     return tree
+
+
+def _order_by(tree: exp.Expression, table: str | None) -> str | None:
+    query = tree.expression if isinstance(tree, exp.Create) else None
+    order = query.args.get("order") if table and isinstance(query, exp.Query) else None
+    if not isinstance(order, exp.Order):
+        return None
+    return ", ".join(e.sql(SOURCE) for e in order.expressions)
 
 
 def _spark_statements(sql_file: SqlFile, tree: exp.Expression) -> list[tuple[str | None, str]]:
