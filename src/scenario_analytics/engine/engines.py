@@ -25,6 +25,7 @@ R = TypeVar("R")
 
 class SqlEngine(Protocol):
     name: str
+    log: Path | None  # where the engine writes a log of its own, if it does
     # Whether export files are parsed in the engine's tasks (`run_tasks`, in parallel,
     # each file on its own) rather than one after another in this process.
     stages_in_tasks: bool
@@ -62,6 +63,7 @@ class DuckDBEngine:
     """The SQL files on the job's own DuckDB connection."""
 
     name = "duckdb"
+    log: Path | None = None
     stages_in_tasks = False
 
     def run_tasks(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -119,8 +121,10 @@ def open_engine(
     if settings.name == "duckdb":
         return DUCKDB
     from scenario_analytics.engine.spark.runner import SparkEngine, duckdb_schemas
-    from scenario_analytics.engine.spark.session import open_session, require_spark
+    from scenario_analytics.engine.spark.session import log_file, open_session, require_spark
 
     require_spark()
     schemas = duckdb_schemas(files, empty_inputs)
-    return SparkEngine(open_session(settings.spark), work(), files, schemas)
+    engine = SparkEngine(open_session(settings.spark), work(), files, schemas)
+    engine.log = log_file() if log_file().exists() else None
+    return engine

@@ -1026,7 +1026,8 @@ def open_job_engine(settings: EngineSettings, prepared: Prepared, report: Report
         Event(
             "lock",
             "info",
-            f"engine {engine.name}: started in {time.monotonic() - started:.1f}s",
+            f"engine {engine.name}: started in {time.monotonic() - started:.1f}s"
+            + (f" (its own log: {engine.log})" if engine.log else ""),
             seconds=time.monotonic() - started,
         )
     )

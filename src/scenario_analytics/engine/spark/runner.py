@@ -63,6 +63,7 @@ class SparkEngine:
 
     name = "spark"
     stages_in_tasks = True
+    log: Path | None = None  # the JVM's output, when this process started it
 
     def __init__(
         self,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,10 +60,21 @@ def require_spark() -> None:
         raise InvalidUsageError("--engine spark needs Java, which is not found", INSTALL_HINT)
 
 
+def log_file() -> Path:
+    """Where the Spark JVM this process starts writes its output and its own log."""
+    return Path(tempfile.gettempdir()) / f"scenario-analytics-spark-{os.getpid()}.log"
+
+
 def open_session(settings: SparkSettings) -> SparkSession:
     """A Spark session on `settings.master` (or the one spark-submit gave), with the
-    conf the SQL files need on top of the job file's."""
+    conf the SQL files need on top of the job file's.
+
+    When this process starts Spark's JVM, the JVM's stderr is `log_file()`: stderr is
+    the job's log (one JSON object a line with --log-format json), and the JVM writes
+    there from its first line on, before any log setting of Spark's applies.
+    """
     require_spark()
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("scenario-analytics")
@@ -76,11 +90,29 @@ def open_session(settings: SparkSettings) -> SparkSession:
     conf["spark.driver.extraJavaOptions"] = f"{given} {java_options}" if given else java_options
     for key, value in conf.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    if SparkContext._active_spark_context is None:
+        with _stderr_to(log_file()):
+            session = builder.getOrCreate()
+    else:
+        session = builder.getOrCreate()
     for key, value in REQUIRED_CONF.items():
         # A session spark-submit made before us keeps its conf: set what the SQL needs.
         session.conf.set(key, value)
-    # Spark's own log would reach stderr, the job's log, in its own format: a failed
-    # statement reaches the job as an exception, which names the error.
-    session.sparkContext.setLogLevel("FATAL")
+    session.sparkContext.setLogLevel("WARN")
     return session
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """File descriptor 2 is `path` meanwhile: a process started now keeps writing there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
