@@ -21,7 +21,7 @@ from conftest import FIXTURE_SKIPS
 
 from scenario_analytics.pipeline.run import RunOptions, run
 from scenario_analytics.serve.query import Answer, SnapshotQuery
-from scenario_analytics.settings import MaterializeSettings
+from scenario_analytics.settings import EngineSettings, MaterializeSettings, SparkSettings
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "data" / "golden"
 
@@ -228,8 +228,9 @@ def run_snapshot(
     as_of: date,
     materialize: MaterializeSettings | None = None,
     max_reject_ratio: float = 0.01,
+    engine: str = "duckdb",
 ) -> Path:
-    """Run the job into `snapshots`; returns the published snapshot folder."""
+    """Run the job into `snapshots` on `engine` (ENGINES); returns the snapshot folder."""
     options = RunOptions(
         exports=exports,
         snapshots=snapshots,
@@ -237,8 +238,23 @@ def run_snapshot(
         max_reject_ratio=max_reject_ratio,
         materialize=materialize or MaterializeSettings(),
         skip_checks=FIXTURE_SKIPS,
+        engine=ENGINES[engine],
     )
     return run(options).path
+
+
+# The engines the job runs on. Spark runs locally on two cores; every test of the run
+# shares one Spark session (the first run starts it, later ones find it).
+ENGINES = {
+    "duckdb": EngineSettings(),
+    "spark": EngineSettings(
+        name="spark",
+        spark=SparkSettings(
+            master="local[2]",
+            conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+        ),
+    ),
+}
 
 
 def ask(snapshots: Path, scenario: str, params: Mapping[str, object] | None = None) -> Answer:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from helpers_summary import (
     BODY_FIELDS,
+    ENGINES,
     assert_golden,
     empty_body,
     loads,
@@ -73,9 +74,10 @@ def body(
 # --- the API reference example -------------------------------------------------------
 
 
-def test_reference_example_summary_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reference_example_summary_json(tmp_path: Path, engine: str) -> None:
     snapshot = run_snapshot(
-        REFERENCE_EXAMPLE_DIR / "exports", tmp_path / "snapshots", date(2026, 3, 31)
+        REFERENCE_EXAMPLE_DIR / "exports", tmp_path / "snapshots", date(2026, 3, 31), engine=engine
     )
     text = summary_json_path(snapshot, REFERENCE_SCENARIO).read_text(encoding="utf-8")
     expected = loads((REFERENCE_EXAMPLE_DIR / "expected.json").read_text(encoding="utf-8"))
@@ -103,10 +105,11 @@ def test_reference_example_summary_json(tmp_path: Path) -> None:
 # --- a small handmade export (tests/data/summary-example) ------------------------------
 
 
-@pytest.fixture(scope="module")
-def example_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("summary-example") / "snapshots"
-    run_snapshot(EXAMPLE_EXPORTS, store, EXAMPLE_AS_OF)
+@pytest.fixture(scope="module", params=list(ENGINES))
+def example_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's store, built by each engine in turn (every test below runs on both)."""
+    store = tmp_path_factory.mktemp(f"summary-example-{request.param}") / "snapshots"
+    run_snapshot(EXAMPLE_EXPORTS, store, EXAMPLE_AS_OF, engine=request.param)
     return store
 
 

@@ -578,13 +578,28 @@ def check_materialized(example: Example, snapshot: Path) -> None:
 )
 @given(example=examples(), data=st.data())
 def test_sql_matches_reference_model(example: Example, data: st.DataObject) -> None:
+    check_against_model(example, data, "duckdb")
+
+
+# A Spark run of such a small example takes seconds, not milliseconds: fewer examples.
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(example=examples(), data=st.data())
+def test_spark_sql_matches_reference_model(example: Example, data: st.DataObject) -> None:
+    check_against_model(example, data, "spark")
+
+
+def check_against_model(example: Example, data: st.DataObject, engine: str) -> None:
     known = sorted(snapshot_scenarios(example))
     drawn = data.draw(st.lists(requests(known), min_size=1, max_size=6), label="requests")
     pages = data.draw(st.lists(paging(), min_size=len(drawn), max_size=len(drawn)), label="pages")
     with tempfile.TemporaryDirectory(prefix="summary-properties-") as tmp:
         root = Path(tmp)
         write_example(example, root / "exports")
-        snapshot = run_snapshot(root / "exports", root / "snapshots", AS_OF)
+        snapshot = run_snapshot(root / "exports", root / "snapshots", AS_OF, engine=engine)
         check_materialized(example, snapshot)
         reader = SnapshotQuery(root / "snapshots")
         try:

@@ -48,11 +48,39 @@ def _plain_path(value: object) -> object:
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB|%)\s*$", re.I)
 
 
-class EngineSettings(BaseModel):
-    """DuckDB's resources; None means the default memory limit (engine/database.py), all
-    cores, and a private spill folder under the system's temporary folder."""
+class SparkSettings(BaseModel):
+    """Where `--engine spark` runs (docs/ENGINES.md): the master URL (None: the one
+    spark-submit gives, else Spark's default) and Spark conf on top of the job's defaults."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master: str | None = Field(None, description="Spark master, e.g. 'local[2]' or 'yarn'")
+    conf: dict[str, str] = Field({}, description="Spark conf, e.g. spark.executor.memory")
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _conf_text(cls, value: object) -> object:
+        # TOML gives numbers and booleans their own types; Spark conf values are text.
+        if isinstance(value, dict):
+            return {
+                str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()
+            }
+        return value
+
+
+ENGINE_NAMES = ("duckdb", "spark")
+
+
+class EngineSettings(BaseModel):
+    """Which engine runs the SQL (`name`: duckdb, the default, or spark) and DuckDB's
+    resources; None means the default memory limit (engine/database.py), all cores, and a
+    private spill folder under the system's temporary folder. DuckDB's settings hold with
+    Spark too: the driver's DuckDB still reads the ledger and writes the snapshot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["duckdb", "spark"] = Field("duckdb", description="the engine: duckdb or spark")
+    spark: SparkSettings = SparkSettings()
 
     memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. '4GB'")
     threads: int | None = Field(None, ge=1, description="DuckDB worker threads")
@@ -197,19 +225,28 @@ class JobSettings(BaseModel):
         """The job file's settings (or the defaults) with `overrides` on top.
 
         Overrides that are None are not given (the job file's value, else the default,
-        stays). Keys are the top-level fields (`exports`, `keep_snapshots`, ...) and the
-        engine's (`memory_limit`, `threads`, `temp_directory`).
+        stays). Keys are the top-level fields (`exports`, `keep_snapshots`, ...), DuckDB's
+        (`memory_limit`, `threads`, `temp_directory`), `engine_name` (duckdb or spark) and
+        `spark_master`.
         """
         job = load_job(job_file) if job_file is not None else cls()
         given = {k: v for k, v in overrides.items() if v is not None}
-        engine_keys = set(EngineSettings.model_fields)
-        unknown = set(given) - set(cls.model_fields) - engine_keys
+        engine_keys = set(EngineSettings.model_fields) - {"name", "spark"}
+        spark_keys = {"engine_name", "spark_master"}
+        unknown = set(given) - set(cls.model_fields) - engine_keys - spark_keys
         if unknown:
             raise TypeError(f"not a job setting: {', '.join(sorted(unknown))}")
         engine = {k: given.pop(k) for k in list(given) if k in engine_keys}
+        if "engine_name" in given:
+            engine["name"] = given.pop("engine_name")
         data = job.model_dump()
-        data.update(given)
         data["engine"] = {**job.engine.model_dump(), **engine}
+        if "spark_master" in given:
+            data["engine"]["spark"] = {
+                **data["engine"]["spark"],
+                "master": given.pop("spark_master"),
+            }
+        data.update(given)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

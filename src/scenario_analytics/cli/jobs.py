@@ -13,6 +13,7 @@ from scenario_analytics.cli.options import (
     CONTEXT,
     bundle,
     debug_option,
+    engine_option,
     exports_option,
     full_refresh_option,
     job_option,
@@ -25,6 +26,7 @@ from scenario_analytics.cli.options import (
     ratio_option,
     skip_check_option,
     snapshots_option,
+    spark_master_option,
 )
 from scenario_analytics.cli.output import handle_errors, interruptible, reporter
 from scenario_analytics.pipeline.backfill import BackfillOptions, DayResult, backfill
@@ -43,6 +45,8 @@ publishing_options = bundle(
     full_refresh_option,
     keep_option,
     partial_day_option,
+    engine_option,
+    spark_master_option,
 )
 
 
@@ -52,6 +56,8 @@ def _publishing_settings(
     snapshots: Path | None,
     max_reject_ratio: float | None,
     keep: int | None,
+    engine_name: str | None,
+    spark_master: str | None,
     **more: object,
 ) -> JobSettings:
     """The job settings of `run` and `backfill`: their shared options (and `more` of one of
@@ -62,6 +68,8 @@ def _publishing_settings(
         snapshots=snapshots,
         max_reject_ratio=max_reject_ratio,
         keep_snapshots=keep,
+        engine_name=engine_name,
+        spark_master=spark_master,
         **more,
     )
 
@@ -101,6 +109,8 @@ def run_command(
     full_refresh: bool,
     keep: int | None,
     allow_partial_day: bool,
+    engine_name: str | None,
+    spark_master: str | None,
     as_of: date | None,
     restate_days: int | None,
     log_format: str,
@@ -119,10 +129,18 @@ def run_command(
       scenario-analytics run --exports /data/exports --snapshots /data/snapshots
       scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
       scenario-analytics run --job jobs/nightly.toml --restate-days 7
+      scenario-analytics run --job jobs/sample.toml --engine spark --spark-master 'local[2]'
       SCENARIO_ANALYTICS_JOB=jobs/nightly.toml scenario-analytics run
     """
     settings = _publishing_settings(
-        job, exports, snapshots, max_reject_ratio, keep, restate_days=restate_days
+        job,
+        exports,
+        snapshots,
+        max_reject_ratio,
+        keep,
+        engine_name,
+        spark_master,
+        restate_days=restate_days,
     )
     options = RunOptions.from_settings(
         settings,
@@ -172,6 +190,8 @@ def backfill_command(
     full_refresh: bool,
     keep: int | None,
     allow_partial_day: bool,
+    engine_name: str | None,
+    spark_master: str | None,
     start: date,
     end: date,
     force: bool,
@@ -197,7 +217,9 @@ def backfill_command(
       scenario-analytics backfill --job jobs/nightly.toml --from 2026-10-01 \\
           --to 2026-11-26 --stale
     """
-    settings = _publishing_settings(job, exports, snapshots, max_reject_ratio, keep)
+    settings = _publishing_settings(
+        job, exports, snapshots, max_reject_ratio, keep, engine_name, spark_master
+    )
     options = BackfillOptions.from_settings(
         settings,
         start,

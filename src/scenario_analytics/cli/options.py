@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from scenario_analytics.filters import FILTERS
-from scenario_analytics.settings import CHECKS
+from scenario_analytics.settings import CHECKS, ENGINE_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 ENV_PREFIX = "SCENARIO_ANALYTICS_"
@@ -127,6 +127,21 @@ partial_day_option = option(
     "--allow-partial-day",
     is_flag=True,
     help="Accept today (UTC), a day not over yet, as a snapshot date.",
+)
+engine_option = option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(ENGINE_NAMES),
+    default=None,
+    help="What runs the SQL: duckdb, in this process, or spark (needs the spark extra and "
+    "Java; docs/ENGINES.md). Default: the job file's [engine] name, else duckdb.",
+)
+spark_master_option = option(
+    "--spark-master",
+    metavar="URL",
+    default=None,
+    help="Spark master with --engine spark, e.g. local[2], yarn or k8s://https://host:443. "
+    "Default: the job file's [engine.spark] master, else the one spark-submit gives.",
 )
 json_option = option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of a table."

@@ -84,6 +84,10 @@ class SqlFile:
         """The tables the file creates, in order."""
         return [name.lower() for name in _CREATES.findall(_strip_comments(self.text))]
 
+    def macros(self) -> list[str]:
+        """Its `CREATE MACRO` statements (they hold no rows)."""
+        return [s for s in self.statements() if _CREATE_MACRO.match(_strip_comments(s))]
+
     def statements(self) -> list[str]:
         """Statements end with `;` at the end of a line (the files' own convention)."""
         parts = re.split(r";[ \t]*$", self.text, flags=re.MULTILINE)

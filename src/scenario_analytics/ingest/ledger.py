@@ -244,6 +244,8 @@ class Ledger:
         self.report = report
         self.catalog = Catalog(digest)
         self._reused: dict[str, Entry] = {}  # by rel_path: this run's unchanged files
+        # After `store`: each staged table's parts, with the file_id each gives its rows.
+        self.parts_by_table: dict[str, list[tuple[str, int]]] = {}
         if path is None:
             return
         _migrate(path, report)
@@ -387,7 +389,35 @@ class Ledger:
             return
         assert self.path is not None
         started, cpu = time.monotonic(), time.process_time()
-        written = self._write_parts(parsed, tables)
+        first = first_of_each_content(parsed)
+        ids = [f.file_id for f in first]
+        has_rows: set[tuple[int, str]] = set()
+        for table in tables if first else []:
+            found = self.con.execute(
+                f"SELECT DISTINCT file_id FROM {quote_ident(table)} "
+                "WHERE list_contains(?, file_id)",
+                [ids],
+            ).fetchall()
+            has_rows |= {(int(file_id), table) for (file_id,) in found}
+        written = {
+            item.content: write_file_parts(
+                self.con, self.path, item, [t for t in tables if (item.file_id, t) in has_rows]
+            )
+            for item in first
+        }
+        self.store_written(files, written, tables, started, cpu)
+
+    def store_written(
+        self,
+        files: Sequence[InputFile],
+        written: dict[tuple[str, str, str, int], Entry],
+        tables: list[str],
+        started: float,
+        cpu: float,
+    ) -> None:
+        """Name the parts `written` (by content; `write_file_parts` made them, here or in
+        a Spark task) and the reused ones in a new catalog, then read them (`store`)."""
+        assert self.path is not None
         self.catalog = Catalog(
             self.digest,
             [
@@ -419,60 +449,6 @@ class Ledger:
         )
         self._read_parts(files, tables)
 
-    def _write_parts(
-        self, parsed: Sequence[InputFile], tables: list[str]
-    ) -> dict[tuple[str, str, str, int], Entry]:
-        """Write each parsed file's rows of each table it has rows in, once per content
-        (two paths with the same bytes have the same rows: written from the first).
-        Returns the new entries by content."""
-        first: dict[tuple[str, str, str, int], InputFile] = {}
-        for item in parsed:
-            first.setdefault(item.content, item)
-        if not first:
-            return {}
-        ids = [f.file_id for f in first.values()]
-        has_rows: set[tuple[int, str]] = set()
-        for table in tables:
-            found = self.con.execute(
-                f"SELECT DISTINCT file_id FROM {quote_ident(table)} "
-                "WHERE list_contains(?, file_id)",
-                [ids],
-            ).fetchall()
-            has_rows |= {(int(file_id), table) for (file_id,) in found}
-        written = {}
-        for content, item in first.items():
-            entry = Entry(
-                item.rel_path, item.export.entity, item.format, item.size, item.sha256, ()
-            )
-            parts = tuple(
-                self._write_part(entry, table, item.file_id)
-                for table in tables
-                if (item.file_id, table) in has_rows
-            )
-            written[content] = dataclasses.replace(entry, parts=parts)
-        return written
-
-    def _write_part(self, entry: Entry, table: str, file_id: int) -> Part:
-        """One file's rows of one table: written under a temporary name, hashed, renamed."""
-        assert self.path is not None
-        final = self.path / entry.part_path(Part(table, 0, 0, ""))
-        final.parent.mkdir(exist_ok=True)
-        tmp = temporary_name(final)  # no catalog names it: a later run removes it
-        try:
-            ((count,),) = self.con.execute(
-                f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
-                f"WHERE file_id = ?) TO {quote_literal(str(tmp))} ({_PARQUET})",
-                [file_id],
-            ).fetchall()
-            with tmp.open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return Part(table, int(count), size, sha256)
-
     def _read_parts(self, files: Sequence[InputFile], tables: list[str]) -> None:
         """Make each table with rows a view of its parts, each row with its file's
         `file_id` in this run (a part two paths share gives its rows to both).
@@ -491,6 +467,11 @@ class Ledger:
                 entries[f.rel_path].parts, entries[f.rel_path].paths(), strict=True
             )
         ]
+        self.parts_by_table = {
+            table: [(p, i) for p, i, t in mapping if t == table]
+            for table in tables
+            if any(t == table for _, _, t in mapping)
+        }
         self.con.execute("CREATE OR REPLACE TABLE ledger_parts (filename VARCHAR, file_id INTEGER)")
         if mapping:
             self.con.executemany(
@@ -522,6 +503,47 @@ class Ledger:
                     FROM read_parquet([{listed}], filename = true) AS p
                     JOIN ledger_parts AS r ON r.filename = p.filename"""
             )
+
+
+def first_of_each_content(parsed: Sequence[InputFile]) -> list[InputFile]:
+    """Two paths with the same bytes have the same rows: their parts are written once."""
+    first: dict[tuple[str, str, str, int], InputFile] = {}
+    for item in parsed:
+        first.setdefault(item.content, item)
+    return list(first.values())
+
+
+def write_file_parts(
+    con: duckdb.DuckDBPyConnection, folder: Path, item: InputFile, tables: list[str]
+) -> Entry:
+    """The ledger's parts of one parsed file: its rows of each of `tables` (staged tables
+    of `con` that have rows of it), each a Parquet file of `folder` named by the content."""
+    entry = Entry(item.rel_path, item.export.entity, item.format, item.size, item.sha256, ())
+    parts = tuple(_write_part(con, folder, entry, table, item.file_id) for table in tables)
+    return dataclasses.replace(entry, parts=parts)
+
+
+def _write_part(
+    con: duckdb.DuckDBPyConnection, folder: Path, entry: Entry, table: str, file_id: int
+) -> Part:
+    """One file's rows of one table: written under a temporary name, hashed, renamed."""
+    final = folder / entry.part_path(Part(table, 0, 0, ""))
+    final.parent.mkdir(exist_ok=True)
+    tmp = temporary_name(final)  # no catalog names it: a later run removes it
+    try:
+        ((count,),) = con.execute(
+            f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
+            f"WHERE file_id = ?) TO {quote_literal(str(tmp))} ({_PARQUET})",
+            [file_id],
+        ).fetchall()
+        with tmp.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Part(table, int(count), size, sha256)
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
+from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
@@ -37,6 +38,7 @@ from scenario_analytics.pipeline.stages import (
     find_exports,
     load_validated,
     make_day,
+    open_job_engine,
     prepare,
     prune,
     publish_day,
@@ -152,6 +154,7 @@ def backfill(
     backfill_days(options.start, options.end)  # --from after --to: exit 2 first
     check_as_of(options.end, options.allow_partial_day, "--to")
     check_store_and_exports(options.exports, options.snapshots)
+    check_engine(options.engine)
     started = time.monotonic()
     with summarized_failure(report, "backfill", started) as tracked:
         result = _backfill(options, tracked, started, _InOrder(on_day))
@@ -283,6 +286,7 @@ def _backfill_days(
     on_day: Callable[[DayResult], None],
 ) -> tuple[LoadResult, list[DayResult]]:
     """Load once, skip the days whose data digest still matches, build the others."""
+    prepared = open_job_engine(options.engine, prepared, report)
     con = connect(options.engine)
     done: list[DayResult] = []
     try:
@@ -303,7 +307,7 @@ def _backfill_days(
         if not todo:
             return loaded, done
         if len(todo) > 1:
-            compress_history(con)
+            compress_history(con, prepared.engine)
         shared = time.monotonic()
         report(
             Event(
@@ -322,7 +326,7 @@ def _backfill_days(
             # A day's manifest counts the shared loading once, then its own time.
             day_started = began - (shared - loading)
             staging, manifest = make_day(con, prepared, loaded, options, day, day_started, report)
-            release_day(con, prepared.plan)
+            release_day(con, prepared.plan, prepared.engine)
             with interrupts.deferred():  # published and told, or not at all
                 public = publish_day(prepared.store, staging, day, began, report)
                 result = DayResult.of(day, "published", public, manifest, time.monotonic() - began)
@@ -358,4 +362,5 @@ def _backfill_days(
         )
     finally:
         con.close()
+        prepared.engine.close()
     return loaded, done

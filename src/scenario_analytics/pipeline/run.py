@@ -17,6 +17,7 @@ import duckdb
 
 from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
+from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
     JobOptions,
@@ -29,6 +30,7 @@ from scenario_analytics.pipeline.stages import (
     find_exports,
     load_validated,
     make_day,
+    open_job_engine,
     prepare,
     prune,
     publish_day,
@@ -108,6 +110,7 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
     """
     check_as_of(options.as_of, options.allow_partial_day)
     check_store_and_exports(options.exports, options.snapshots)
+    check_engine(options.engine)
     started = time.monotonic()
     with summarized_failure(report, "run", started) as tracked:
         result = _run(options, tracked, started)
@@ -145,7 +148,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
     folder = find_exports(options.exports, options.ignore, report)
     store = Store(options.snapshots)
     with store.lock(), staging_removed(store):
-        prepared = prepare(store, folder, report)
+        prepared = open_job_engine(options.engine, prepare(store, folder, report), report)
         con = connect(options.engine)
         restated: list[tuple[date, Path]] = []
         try:
@@ -167,6 +170,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
                 restated = _restate(con, prepared, loaded, options, restate, report)
         finally:
             con.close()
+            prepared.engine.close()
         protect = [options.as_of, *(d for d, _ in restated)]
         pruned = prune(store, options.keep, report, protect=protect)
     return RunResult(
@@ -204,14 +208,14 @@ def _restate(
             data={"restate": [d.snapshot_date.isoformat() for d in days]},
         )
     )
-    release_day(con, prepared.plan)
-    compress_history(con)
+    release_day(con, prepared.plan, prepared.engine)
+    compress_history(con, prepared.engine)
     done: list[tuple[date, Path]] = []
     for n, stale in enumerate(days, start=1):
         began = time.monotonic()
         day = stale.snapshot_date
         staging, _ = make_day(con, prepared, loaded, options, day, began, report)
-        release_day(con, prepared.plan)
+        release_day(con, prepared.plan, prepared.engine)
         with interrupts.deferred():
             done.append((day, publish_day(prepared.store, staging, day, began, report)))
         boundary(

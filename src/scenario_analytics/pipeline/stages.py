@@ -15,6 +15,8 @@ with an event (`events.py`) and a fault checkpoint (`faults.py`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import shutil
 import time
@@ -29,12 +31,13 @@ from typing import Any, NoReturn
 import duckdb
 
 from scenario_analytics import filters, interrupts
-from scenario_analytics.engine.database import compress_table, quote_ident
+from scenario_analytics.engine.database import connect, quote_ident
+from scenario_analytics.engine.engines import DUCKDB, SqlEngine, open_engine
 from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
-from scenario_analytics.engine.sql_files import run_sql_files as _run_sql_files
 from scenario_analytics.errors import (
     AnalyticsError,
     DataQualityError,
+    ExitCode,
     Interrupted,
     InvalidUsageError,
     UnreadableFileError,
@@ -44,7 +47,14 @@ from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
 from scenario_analytics.ingest.discover import ExportsFolder, check_accounted, discover
 from scenario_analytics.ingest.entities import ENTITIES, ENTITY_FIELDS, ExportFile
-from scenario_analytics.ingest.ledger import InputFile, Ledger, drop_views
+from scenario_analytics.ingest.ledger import (
+    Entry,
+    InputFile,
+    Ledger,
+    drop_views,
+    first_of_each_content,
+    write_file_parts,
+)
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.ingest.readers import jsonl
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
@@ -94,6 +104,7 @@ def _run_sql(
     stage: str,
     report: Report,
     snapshot_date: date | None = None,
+    engine: SqlEngine = DUCKDB,
 ) -> None:
     def on_step(sql_file: SqlFile, seconds: float | None) -> None:
         if seconds is None:
@@ -110,7 +121,7 @@ def _run_sql(
                 )
             )
 
-    _run_sql_files(con, files, params, on_step=on_step)
+    engine.run(con, files, params, on_step=on_step)
 
 
 # -- scan ---------------------------------------------------------------------------------
@@ -286,15 +297,14 @@ def stage_exports(
     plan: SqlPlan,
     ledger: Ledger,
     report: Report = ignore,
+    engine: SqlEngine = DUCKDB,
 ) -> LoadResult:
     """Parse what the ledger lacks, validate it per file, then resolve across all files.
 
-    Leaves the staged tables (all files), `rejects`, and the de-duplicated tables.
+    Leaves the staged tables (all files), `rejects`, and the de-duplicated tables. The
+    per-file SQL runs here, on DuckDB, as files are parsed; `engine` runs the rest.
     """
-    con.execute(
-        "CREATE OR REPLACE TABLE export_files (file_id INTEGER, rel_path VARCHAR, "
-        "entity VARCHAR, format VARCHAR)"
-    )
+    _create_export_files(con)
     con.executemany(
         "INSERT INTO export_files VALUES (?, ?, ?, ?)",
         [(f.file_id, f.rel_path, f.export.entity, f.export.fmt) for f in inputs.files],
@@ -304,9 +314,6 @@ def stage_exports(
     staged_tables = [t for f in plan.per_file for t in f.creates]
     drop_views(con, staged_tables)
 
-    started = time.monotonic()
-    loader = Loader(con)
-    total_bytes = sum(f.size for f in parsed)
     report(
         Event(
             "load",
@@ -316,9 +323,48 @@ def stage_exports(
             done=0,
             total=len(parsed),
             unit="files",
-            data={"bytes_total": total_bytes, "files_unchanged": len(reused)},
+            data={"bytes_total": sum(f.size for f in parsed), "files_unchanged": len(reused)},
         )
     )
+    if engine.stages_in_tasks:
+        _stage_in_tasks(con, inputs.files, parsed, reused, plan, ledger, engine, report)
+    else:
+        _stage_here(con, inputs.files, parsed, reused, plan, ledger, report)
+    engine.use_ledger(ledger.parts_by_table)
+
+    started = time.monotonic()
+    _run_sql(con, plan.all_files, {}, "validate", report, engine=engine)
+    digests = _day_digests(con, report)
+    stats = _file_stats(con, inputs, engine)
+    rejects = con.execute(
+        "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
+    ).fetchall()
+    return LoadResult(
+        inputs.folder,
+        stats,
+        [*plan.per_file, *plan.all_files, *plan.as_of],
+        {str(r): int(n) for r, n in rejects},
+        files_parsed=len(parsed),
+        files_reused=len(reused),
+        validate_started=started,
+        digests=digests,
+    )
+
+
+def _stage_here(
+    con: duckdb.DuckDBPyConnection,
+    files: list[InputFile],
+    parsed: list[InputFile],
+    reused: set[str],
+    plan: SqlPlan,
+    ledger: Ledger,
+    report: Report,
+) -> int:
+    """Parse and validate the `parsed` files in this process, one after another, and keep
+    them in the ledger; returns the rows read."""
+    started = time.monotonic()
+    loader = Loader(con)
+    total_bytes = sum(f.size for f in parsed)
     rows = bytes_done = 0
     for n, item in enumerate(parsed, start=1):
         report(
@@ -336,7 +382,22 @@ def stage_exports(
         loader.load(item.file_id, item.export)
         rows += loader.rows[item.file_id]
         bytes_done += item.size
-    seconds = time.monotonic() - started
+    _loaded(report, parsed, reused, rows, time.monotonic() - started)
+
+    started = time.monotonic()
+    _validate_per_file(con, loader, parsed, plan.per_file, report)
+    ledger.store(files, parsed, [t for f in plan.per_file for t in f.creates])
+    boundary(
+        report,
+        Event("stage", "done", seconds=time.monotonic() - started, rows=rows),
+        "staged",
+    )
+    return rows
+
+
+def _loaded(
+    report: Report, parsed: list[InputFile], reused: set[str], rows: int, seconds: float
+) -> None:
     boundary(
         report,
         Event(
@@ -350,10 +411,18 @@ def stage_exports(
         "loaded",
     )
 
-    started = time.monotonic()
+
+def _validate_per_file(
+    con: duckdb.DuckDBPyConnection,
+    loader: Loader,
+    parsed: list[InputFile],
+    per_file: list[SqlFile],
+    report: Report = ignore,
+) -> None:
+    """The per-file SQL over the loaded raw rows, then the raw text of rejected rows."""
     try:
         # Parquet files are read here, through the raw views: check them after this.
-        _run_sql(con, plan.per_file, {}, "stage", report)
+        _run_sql(con, per_file, {}, "stage", report)
     except AnalyticsError:
         _check_unchanged(parsed)
         loader.find_unreadable_parquet()
@@ -362,30 +431,99 @@ def stage_exports(
     _fill_parquet_raw(con, parsed)
     _fill_jsonl_raw(con, parsed)
     loader.drop_raw_tables()
-    ledger.store(inputs.files, parsed, staged_tables)
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """What staging one export file in a task gives back: its ledger entry and the rows
+    read, or the error (exit code, message, hint) that stops the run."""
+
+    content: tuple[str, str, str, int]
+    entry: Entry | None
+    rows: int
+    error: tuple[int, str, str] | None = None
+
+
+def stage_file(item: InputFile, per_file: list[SqlFile], ledger_folder: Path) -> StagedFile:
+    """Parse one export file, validate it by the per-file SQL and write its ledger parts,
+    in a DuckDB connection of its own: what each Spark task does (`_stage_in_tasks`).
+    The file and the ledger's folder must be at the same path where the task runs."""
+    con = connect(EngineSettings(threads=1))
+    try:
+        loader = Loader(con)
+        loader.load(item.file_id, item.export)
+        _validate_per_file(con, loader, [item], per_file)
+        tables = [
+            table
+            for sql_file in per_file
+            for table in sql_file.creates
+            if con.execute(
+                f"SELECT count(*) FROM {quote_ident(table)} WHERE file_id = ?", [item.file_id]
+            ).fetchall()[0][0]
+        ]
+        entry = write_file_parts(con, ledger_folder, item, tables)
+        return StagedFile(item.content, entry, loader.rows[item.file_id])
+    except AnalyticsError as exc:
+        return StagedFile(item.content, None, 0, (int(exc.exit_code), exc.message, exc.hint))
+    finally:
+        con.close()
+
+
+def _stage_in_tasks(
+    con: duckdb.DuckDBPyConnection,
+    files: list[InputFile],
+    parsed: list[InputFile],
+    reused: set[str],
+    plan: SqlPlan,
+    ledger: Ledger,
+    engine: SqlEngine,
+    report: Report,
+) -> int:
+    """Parse and validate the `parsed` files in the engine's tasks (`stage_file`, one a
+    file, in parallel), each writing its ledger parts; then the catalog here."""
+    if ledger.path is None:
+        raise AnalyticsError(f"--engine {engine.name} stages export files into a store's ledger")
+    started, cpu = time.monotonic(), time.process_time()
+    first = first_of_each_content(parsed)
+    staged = engine.run_tasks(
+        functools.partial(stage_file, per_file=plan.per_file, ledger_folder=ledger.path), first
+    )
+    for result in staged:
+        if result.error is not None:
+            code, message, hint = result.error
+            error = AnalyticsError(message, hint)
+            error.exit_code = ExitCode(code)
+            raise error
+    rows_of = {s.content: s.rows for s in staged}
+    rows = sum(rows_of[f.content] for f in parsed)
+    _loaded(report, parsed, reused, rows, time.monotonic() - started)
+    written = {s.content: s.entry for s in staged if s.entry is not None}
+    # The staged tables, empty, here: a table no file has rows in stays one (`store`).
+    _validate_per_file(con, Loader(con), [], plan.per_file)
+    ledger.store_written(
+        files, written, [t for f in plan.per_file for t in f.creates], started, cpu
+    )
     boundary(
         report,
         Event("stage", "done", seconds=time.monotonic() - started, rows=rows),
         "staged",
     )
+    return rows
 
-    started = time.monotonic()
-    _run_sql(con, plan.all_files, {}, "validate", report)
-    digests = _day_digests(con, report)
-    stats = _file_stats(con, inputs)
-    rejects = con.execute(
-        "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"
-    ).fetchall()
-    return LoadResult(
-        inputs.folder,
-        stats,
-        [*plan.per_file, *plan.all_files, *plan.as_of],
-        {str(r): int(n) for r, n in rejects},
-        files_parsed=len(parsed),
-        files_reused=len(reused),
-        validate_started=started,
-        digests=digests,
+
+def _create_export_files(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE export_files (file_id INTEGER, rel_path VARCHAR, "
+        "entity VARCHAR, format VARCHAR)"
     )
+
+
+def empty_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """The tables the SQL files read that the job makes, empty: the raw rows of every
+    entity, the list of export files, the filters."""
+    Loader(con)  # the raw tables and their views
+    _create_export_files(con)
+    create_filters_table(con, [])
 
 
 def _day_digests(con: duckdb.DuckDBPyConnection, report: Report) -> DayDigests:
@@ -477,8 +615,11 @@ def _fill_jsonl_raw(con: duckdb.DuckDBPyConnection, parsed: list[InputFile]) -> 
             jsonl.fill_raw(con, table, item.file_id, export)
 
 
-def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStats]:
-    counts = con.execute(
+def _file_stats(
+    con: duckdb.DuckDBPyConnection, inputs: Inputs, engine: SqlEngine
+) -> list[FileStats]:
+    counts = engine.fetch(
+        con,
         """
         WITH staged AS (
             SELECT file_id, reject_reason FROM staged_sessions
@@ -487,9 +628,9 @@ def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStat
             UNION ALL SELECT file_id, reject_reason FROM staged_groups
             UNION ALL SELECT file_id, reject_reason FROM staged_group_memberships
         )
-        SELECT file_id, reject_reason, count(*) FROM staged GROUP BY ALL
-        """
-    ).fetchall()
+        SELECT file_id, reject_reason, count(*) FROM staged GROUP BY file_id, reject_reason
+        """,
+    )
     per_file: dict[int, dict[str | None, int]] = {}
     for file_id, reason, n in counts:
         per_file.setdefault(int(file_id), {})[reason] = int(n)
@@ -515,7 +656,7 @@ def _file_stats(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[FileStat
     return stats
 
 
-def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
+def release_sessions(con: duckdb.DuckDBPyConnection, engine: SqlEngine = DUCKDB) -> None:
     """Drop the de-duplicated sessions once the SQL that does not depend on the date ran.
 
     What each as-of date needs of them is in smaller tables by then (`sql/0050`...`0070`:
@@ -524,28 +665,26 @@ def release_sessions(con: duckdb.DuckDBPyConnection) -> None:
     takes ~1.5 GB, which under the default memory limit pushed every day's tables to the
     spill folder.
     """
-    con.execute("DROP TABLE IF EXISTS sessions")
+    engine.release(con, ["sessions"])
 
 
-def release_day(con: duckdb.DuckDBPyConnection, plan: SqlPlan) -> None:
+def release_day(con: duckdb.DuckDBPyConnection, plan: SqlPlan, engine: SqlEngine = DUCKDB) -> None:
     """Drop the tables one as-of date's SQL made, once its snapshot is written.
 
     Otherwise the next day's `CREATE OR REPLACE` builds its tables while these still hold
     memory (~0.6 GB at 10M sessions), and under the limit one of them spills.
     """
-    for sql_file in [*plan.as_of, *plan.summarize]:
-        for table in sql_file.creates:
-            con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+    engine.release(con, [t for f in [*plan.as_of, *plan.summarize] for t in f.creates])
 
 
-def compress_history(con: duckdb.DuckDBPyConnection) -> None:
+def compress_history(con: duckdb.DuckDBPyConnection, engine: SqlEngine = DUCKDB) -> None:
     """Hold the graded sessions of all dates (`sql/0070`) compressed, for a backfill's days.
 
     Every day reads all of `graded_history`; uncompressed (~1 GB at 10M sessions) it
     left too little of the default memory limit for the day's summaries, which spilled:
     compressing it once costs ~2 s and saves ~0.6 s a day (`database.compress_table`).
     """
-    compress_table(con, "graded_history")
+    engine.keep_compressed(con, "graded_history")
 
 
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
@@ -605,6 +744,7 @@ def summarize(
     spec: MaterializeSettings,
     as_of: date,
     report: Report = ignore,
+    engine: SqlEngine = DUCKDB,
 ) -> int:
     """Run the summarize-phase SQL over the materialized filter set; returns its size."""
     group_ids = [
@@ -616,7 +756,7 @@ def summarize(
     requests = materialized_requests(spec, as_of, group_ids)
     create_filters_table(con, requests)
     summarize_files = [f for f in sql_files if f.phase == "summarize"]
-    _run_sql(con, summarize_files, {}, "summarize", report, as_of)
+    _run_sql(con, summarize_files, {}, "summarize", report, as_of, engine)
     return len(requests)
 
 
@@ -626,17 +766,19 @@ def build_day(
     spec: MaterializeSettings,
     as_of: date,
     report: Report = ignore,
+    engine: SqlEngine = DUCKDB,
 ) -> int:
     """The as-of part of the build phase and the summaries; returns the filters per scenario."""
     started = time.monotonic()
-    _run_sql(con, plan.as_of, {"as_of_end": as_of_end(as_of)}, "build", report, as_of)
+    params: dict[str, object] = {"as_of_end": as_of_end(as_of)}
+    _run_sql(con, plan.as_of, params, "build", report, as_of, engine)
     boundary(
         report,
         Event("build", "done", seconds=time.monotonic() - started, snapshot_date=as_of),
         "built",
     )
     started = time.monotonic()
-    filters = summarize(con, plan.summarize, spec, as_of, report)
+    filters = summarize(con, plan.summarize, spec, as_of, report, engine)
     boundary(
         report,
         Event(
@@ -859,6 +1001,7 @@ class Prepared:
     store: Store
     plan: SqlPlan
     inputs: Inputs
+    engine: SqlEngine = DUCKDB
 
 
 def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
@@ -871,6 +1014,24 @@ def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
     inputs = scan_exports(exports, report)
     checkpoint("scanned")
     return Prepared(store, plan, inputs)
+
+
+def open_job_engine(settings: EngineSettings, prepared: Prepared, report: Report) -> Prepared:
+    """`prepared` with the engine the settings name (Spark starts here: `--engine spark`)."""
+    if settings.name == "duckdb":
+        return prepared
+    started = time.monotonic()
+    engine = open_engine(settings, prepared.plan.all, prepared.store.new_staging, empty_inputs)
+    report(
+        Event(
+            "lock",
+            "info",
+            f"engine {engine.name}: started in {time.monotonic() - started:.1f}s"
+            + (f" (its own log: {engine.log})" if engine.log else ""),
+            seconds=time.monotonic() - started,
+        )
+    )
+    return dataclasses.replace(prepared, engine=engine)
 
 
 def open_ledger(
@@ -897,13 +1058,13 @@ def load_validated(
     """Load through the store's ledger, validate, apply the reject gate (a refusal leaves a
     quarantine named after `first_day`), free the sessions."""
     ledger = open_ledger(con, prepared.store, prepared.plan, options.full_refresh, report)
-    loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
+    loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report, prepared.engine)
     try:
         check_reject_ratio(loaded, options.max_reject_ratio)
     except DataQualityError as exc:
         refuse(con, prepared.store, loaded, first_day, "reject_ratio", [], exc, report)
     report_validated(report, loaded)
-    release_sessions(con)
+    release_sessions(con, prepared.engine)
     return loaded
 
 
@@ -987,7 +1148,7 @@ def make_day(
     """Check, build, summarize and write one date's snapshot in a staging folder."""
     checks = run_checks(con, prepared.store, loaded, options, day, report)
     spec = options.materialize
-    filters = build_day(con, prepared.plan, spec, day, report)
+    filters = build_day(con, prepared.plan, spec, day, report, prepared.engine)
     fingerprint = prepared.inputs.fingerprint(prepared.plan.all, spec)
     return write_day(
         con,
