@@ -19,7 +19,7 @@ import pytest
 
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import SqlFile, load_sql_files
-from scenario_analytics.pipeline.stages import LoadResult, load_exports
+from scenario_analytics.pipeline.staging import LoadResult, load_exports
 
 AS_OF = date(2026, 11, 26)
 

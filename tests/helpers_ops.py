@@ -17,7 +17,7 @@ from conftest import CSV_SESSION_HEADER, csv_session, flat_session, session, wri
 from scenario_analytics.cli import main
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files
-from scenario_analytics.pipeline.stages import load_exports
+from scenario_analytics.pipeline.staging import load_exports
 from scenario_analytics.publish.fingerprint import DayDigests
 
 # Manifest keys that may differ between two builds of the same snapshot.

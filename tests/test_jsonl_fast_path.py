@@ -23,7 +23,7 @@ from conftest import AS_OF, session, write_exports
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files
 from scenario_analytics.ingest.readers import jsonl
-from scenario_analytics.pipeline.stages import load_exports
+from scenario_analytics.pipeline.staging import load_exports
 
 
 def _line(record: Any) -> bytes:

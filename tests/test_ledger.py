@@ -26,7 +26,7 @@ from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import default_sql_dir, load_sql_files, plan_sql_files
 from scenario_analytics.ingest.ledger import CATALOG_NAME, LEDGER_NAME, Ledger, ledger_problems
 from scenario_analytics.pipeline.run import RunOptions, RunResult, run
-from scenario_analytics.pipeline.stages import scan_exports, stage_exports
+from scenario_analytics.pipeline.staging import scan_exports, stage_exports
 from scenario_analytics.publish.fingerprint import staging_digest
 
 AS_OF = date(2026, 11, 26)

@@ -32,7 +32,7 @@ from conftest import (
 from scenario_analytics.engine.database import connect
 from scenario_analytics.errors import UnreadableFileError
 from scenario_analytics.ingest.readers import common as loading
-from scenario_analytics.pipeline.stages import load_exports
+from scenario_analytics.pipeline.staging import load_exports
 
 Load = Callable[..., Loaded]
 PLUS_2 = timezone(timedelta(hours=2))

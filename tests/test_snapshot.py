@@ -12,7 +12,7 @@ import pytest
 from scenario_analytics.engine.database import EngineSettings, connect, insertion_order_kept
 from scenario_analytics.engine.sql_files import load_sql_files, run_sql_files
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.pipeline.stages import compress_history
+from scenario_analytics.pipeline.staging import compress_history
 from scenario_analytics.publish.manifest import file_sha256, listing_sha256
 from scenario_analytics.publish.snapshot import SESSIONS_GLOB, session_partition, write_sessions
 

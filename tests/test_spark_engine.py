@@ -414,7 +414,7 @@ def test_exact_decimals_hold_on_spark() -> None:
 
 @pytest.fixture
 def duckdb_in_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The DuckDB engine staging each file as a Spark task does (`stages.stage_file`, one
+    """The DuckDB engine staging each file as a Spark task does (`staging.stage_file`, one
     connection a file), one after another: the task path, fast."""
     monkeypatch.setattr(DUCKDB, "stages_in_tasks", True)
 

@@ -27,7 +27,7 @@ from scenario_analytics.pipeline.backfill import (
     backfill,
 )
 from scenario_analytics.pipeline.run import RunOptions, RunResult, run
-from scenario_analytics.pipeline.stages import LoadResult
+from scenario_analytics.pipeline.staging import LoadResult
 from scenario_analytics.pipeline.stale import StaleDay, StaleOptions, find_stale
 from scenario_analytics.pipeline.validate import check_reject_ratio, validate
 from scenario_analytics.publish.manifest import Manifest

@@ -51,7 +51,13 @@ def checkpoint(stage: str) -> None:
     if _reached(PAUSE_AT, stage):
         sys.stderr.write(f"paused at {stage}\n")
         sys.stderr.flush()
-        time.sleep(PAUSE_SECONDS)  # a signal's handler raising ends it at once
+        # In short sleeps: a signal that the kernel hands to another thread (DuckDB's,
+        # pyarrow's) does not wake one long sleep; its handler runs when this thread
+        # next runs Python, so at most one short sleep later. The handler raising ends
+        # the pause.
+        deadline = time.monotonic() + PAUSE_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _reached(variable: str, stage: str) -> bool:

@@ -31,7 +31,7 @@ from scenario_analytics.cli.options import (
 from scenario_analytics.cli.output import handle_errors, interruptible, reporter
 from scenario_analytics.pipeline.backfill import BackfillOptions, DayResult, backfill
 from scenario_analytics.pipeline.run import RunOptions, run
-from scenario_analytics.pipeline.stages import LoadResult
+from scenario_analytics.pipeline.staging import LoadResult
 from scenario_analytics.pipeline.validate import check_reject_ratio, require_passed, validate
 from scenario_analytics.settings import JobSettings
 

@@ -1,7 +1,7 @@
 """Backfills: one snapshot per day of a date range, sharing the work that days share.
 
 Each day is what `run --as-of` that day gives (`run.py`, through the same stages of
-`stages.py`): the exports are scanned,
+`staging.py` and `stages.py`): the exports are scanned,
 loaded and validated once (through the store's ledger), then each day runs only the
 as-of SQL, writes and publishes. A day is skipped unless `force` when it is up to
 date: its published manifest has the same fingerprint (inputs, SQL, settings, tool:
@@ -26,16 +26,10 @@ from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
-    Inputs,
     JobOptions,
-    LoadResult,
     Prepared,
-    boundary,
     check_as_of,
-    compress_history,
-    day_data_digest,
     files_summary,
-    find_exports,
     load_validated,
     make_day,
     open_job_engine,
@@ -45,6 +39,14 @@ from scenario_analytics.pipeline.stages import (
     release_day,
     staging_removed,
     summarized_failure,
+)
+from scenario_analytics.pipeline.staging import (
+    Inputs,
+    LoadResult,
+    boundary,
+    compress_history,
+    day_data_digest,
+    find_exports,
 )
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.store import Store

@@ -21,13 +21,9 @@ from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.pipeline.stages import (
     JobOptions,
-    LoadResult,
     Prepared,
-    boundary,
     check_as_of,
-    compress_history,
     files_summary,
-    find_exports,
     load_validated,
     make_day,
     open_job_engine,
@@ -38,6 +34,7 @@ from scenario_analytics.pipeline.stages import (
     staging_removed,
     summarized_failure,
 )
+from scenario_analytics.pipeline.staging import LoadResult, boundary, compress_history, find_exports
 from scenario_analytics.pipeline.stale import StaleDay, report_stale, stale_days
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.store import Store

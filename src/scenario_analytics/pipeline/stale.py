@@ -27,14 +27,8 @@ import duckdb
 from scenario_analytics.engine.database import connect
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.pipeline.stages import (
-    JobOptions,
-    LoadResult,
-    find_exports,
-    open_ledger,
-    prepare,
-    stage_exports,
-)
+from scenario_analytics.pipeline.stages import JobOptions, open_ledger, prepare
+from scenario_analytics.pipeline.staging import LoadResult, find_exports, stage_exports
 from scenario_analytics.publish.fingerprint import data_digest
 from scenario_analytics.publish.snapshot import sessions_files, sessions_relation
 from scenario_analytics.publish.store import Store

@@ -15,13 +15,12 @@ from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Report, ignore
 from scenario_analytics.ingest.ledger import Ledger
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
-from scenario_analytics.pipeline.stages import (
+from scenario_analytics.pipeline.stages import accepted_rows, summarized_failure
+from scenario_analytics.pipeline.staging import (
     LoadResult,
-    accepted_rows,
     check_reject_ratio,
     scan_exports,
     stage_exports,
-    summarized_failure,
 )
 from scenario_analytics.publish.quarantine import write_rejects
 from scenario_analytics.publish.store import require_store

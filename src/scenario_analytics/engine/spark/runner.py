@@ -80,7 +80,7 @@ class SparkEngine:
         self.ledger_parts: dict[str, list[tuple[str, int]]] = {}
         self.tables: dict[str, Path] = {}  # each table Spark made: its folder of Parquet
 
-    # -- the engine's interface (pipeline/stages.py) ----------------------------------
+    # -- the engine's interface (pipeline/staging.py, pipeline/stages.py) --------------
     def run(
         self,
         con: duckdb.DuckDBPyConnection,
