@@ -251,7 +251,7 @@ ENGINES = {
         name="spark",
         spark=SparkSettings(
             master="local[2]",
-            conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+            conf={"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "2"},
         ),
     ),
 }

@@ -583,7 +583,7 @@ def test_sql_matches_reference_model(example: Example, data: st.DataObject) -> N
 
 # A Spark run of such a small example takes seconds, not milliseconds: fewer examples.
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
