@@ -212,3 +212,75 @@ def load(tmp_path: Path, sql_files: list[SqlFile]) -> Iterator[Callable[..., Loa
     yield _load
     for con in connections:
         con.close()
+
+
+# -- object storage: S3-compatible servers started here, on 127.0.0.1 ----------------------
+
+
+@dataclass
+class S3Place:
+    """A fresh bucket on a test server, with the AWS variables set for the test: `uri` is
+    where a test puts its store (`s3://bucket/store`), `exports_uri` its exports."""
+
+    server: Any
+    bucket: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/store"
+
+    @property
+    def exports_uri(self) -> str:
+        return f"s3://{self.bucket}/exports"
+
+    def upload_folder(self, folder: Path, prefix: str = "exports") -> str:
+        """Copy a local folder's files under `prefix`; returns its s3:// URI."""
+        client = self.server.client()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+            client.put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes())
+        return f"s3://{self.bucket}/{prefix}"
+
+    def keys(self, prefix: str = "store") -> dict[str, bytes]:
+        return dict(self.server.keys(self.bucket, prefix))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 server, one per test process (xdist worker)."""
+    from helpers_s3 import start_moto
+
+    server = start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_server() -> Iterator[Any]:
+    """SeaweedFS (`weed mini`): a real object store, one per test process."""
+    from helpers_s3 import start_seaweedfs
+
+    server = start_seaweedfs()
+    yield server
+    server.stop()
+
+
+def _place(server: Any, monkeypatch: pytest.MonkeyPatch) -> S3Place:
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    return S3Place(server, server.new_bucket())
+
+
+@pytest.fixture
+def s3(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> S3Place:
+    """A new bucket on moto's server, the AWS variables pointing at it."""
+    return _place(s3_server, monkeypatch)
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def any_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> S3Place:
+    """A new bucket on each server in turn (moto, then SeaweedFS)."""
+    name = "s3_server" if request.param == "moto" else "seaweedfs_server"
+    return _place(request.getfixturevalue(name), monkeypatch)

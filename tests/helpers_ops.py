@@ -19,6 +19,7 @@ from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files
 from scenario_analytics.pipeline.staging import load_exports
 from scenario_analytics.publish.fingerprint import DayDigests
+from scenario_analytics.publish.store import Store
 
 # Manifest keys that may differ between two builds of the same snapshot.
 # What a manifest says of the run that built it rather than of the snapshot: when, how
@@ -85,13 +86,23 @@ def base_exports(root: Path) -> Path:
     )
 
 
-def snapshot_content(folder: Path) -> dict[str, Any]:
+def snapshot_files(snapshot: str | Path) -> dict[str, Path]:
+    """Every file of a published snapshot, named by its folder (`DIR/snapshot_date=D`, a
+    path or an s3:// URI), by path in the snapshot: local files with its bytes (fetched
+    through its store, so shared session partitions are in it too)."""
+    text = str(snapshot).rstrip("/")
+    root, _, name = text.rpartition("/")
+    store = Store(root or ".")
+    version = store.version(date.fromisoformat(name.split("=", 1)[1]))
+    assert version is not None, f"{snapshot} is not published"
+    return {rel: store.fetch(version, rel) for rel in sorted(version.files())}
+
+
+def snapshot_content(snapshot: str | Path) -> dict[str, Any]:
     """Everything a snapshot holds, comparable across builds: Parquet rows as read,
     other files as bytes, the manifest without its timestamps and durations."""
-    folder = folder.resolve()
     content: dict[str, Any] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
+    for rel, path in snapshot_files(snapshot).items():
         if rel == "manifest.json":
             manifest = json.loads(path.read_text())
             for key in VOLATILE:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.filters import RequestError, parse_request
+from scenario_analytics.locations import Location, LocationError
 
 Window = Literal["all"] | Annotated[int, Field(ge=1, le=3660)]
 
@@ -41,6 +42,20 @@ def _plain_path(value: object) -> object:
         if "$" in value:
             raise ValueError("environment variables are not expanded: write the path")
     return value
+
+
+def _location(value: object) -> object:
+    """A location from text (a path, file://, s3://…) or a Path; refused as `_plain_path`
+    refuses paths."""
+    if value is None or isinstance(value, Location):
+        return value
+    if isinstance(value, dict) and "scheme" in value:  # a settings object dumped and read back
+        return Location(**value)
+    checked = _plain_path(value)
+    try:
+        return Location.parse(checked if isinstance(checked, Path) else str(checked))
+    except LocationError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # What DuckDB's memory_limit takes: a positive number and a unit (1000- or 1024-based), or a
@@ -193,13 +208,72 @@ class MaterializeSettings(BaseModel):
         return value
 
 
-class JobSettings(BaseModel):
-    """Everything a job file can set; what `run`, `backfill`, `validate` and `query` read."""
+STORAGE_ENV_PREFIX = "SCENARIO_ANALYTICS_STORAGE_"
+
+
+class StorageSettings(BaseModel):
+    """The job file's `[storage]`: how S3 locations are reached, on top of the AWS chain
+    (credentials, profile and endpoint come from the AWS tools' own variables and files;
+    docs/OPERATIONS.md). Each key can also be set by `SCENARIO_ANALYTICS_STORAGE_<KEY>`,
+    which wins over the job file. Local folders ignore all but `lease_seconds`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    exports: Path | None = None
-    snapshots: Path | None = None
+    region: str | None = Field(None, description="AWS region (default: the AWS chain's)")
+    endpoint_url: str | None = Field(
+        None,
+        description="endpoint of an S3-compatible server, e.g. http://minio:9000 "
+        "(default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)",
+    )
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="path-style addressing for servers that need it: path"
+    )
+    max_attempts: int = Field(
+        8, ge=1, le=30, description="tries per request (throttling, dropped connections)"
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect")
+    read_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
+    cache: Path | None = Field(
+        None,
+        description="local folder kept between runs for downloaded objects (by sha256); "
+        "default: a temporary folder removed at exit",
+    )
+    cache_days: float = Field(7.0, gt=0, description="cached objects unused this long go")
+    lease_seconds: int = Field(
+        600,
+        ge=30,
+        le=86400,
+        description="a run's hold on the store lasts this long unless renewed (a crashed "
+        "run on another machine blocks the store at most this long)",
+    )
+
+    _plain = field_validator("cache", mode="before")(_plain_path)
+
+    @classmethod
+    def from_environment(cls, base: StorageSettings) -> StorageSettings:
+        """`base` with the SCENARIO_ANALYTICS_STORAGE_* variables set in the environment."""
+        given = {
+            name: os.environ[STORAGE_ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if os.environ.get(STORAGE_ENV_PREFIX + name.upper(), "") != ""
+        }
+        if not given:
+            return base
+        try:
+            return cls.model_validate({**base.model_dump(), **given})
+        except ValidationError as exc:
+            raise InvalidUsageError(
+                f"invalid {STORAGE_ENV_PREFIX}* variable: {_problems(exc)}", "fix it"
+            ) from exc
+
+
+class JobSettings(BaseModel):
+    """Everything a job file can set; what `run`, `backfill`, `validate` and `query` read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    exports: Location | None = None
+    snapshots: Location | None = None
     max_reject_ratio: float = Field(0.01, ge=0, le=1)
     keep_snapshots: int | None = Field(
         None, ge=1, description="keep the newest N snapshots, prune older ones; unset keeps all"
@@ -215,10 +289,11 @@ class JobSettings(BaseModel):
         [], description="globs of export paths to skip on purpose (e.g. 'sessions/*.tmp')"
     )
     engine: EngineSettings = EngineSettings()
+    storage: StorageSettings = StorageSettings()
     materialize: MaterializeSettings = MaterializeSettings()
     checks: ChecksSettings = ChecksSettings()
 
-    _plain = field_validator("exports", "snapshots", mode="before")(_plain_path)
+    _locations = field_validator("exports", "snapshots", mode="before")(_location)
 
     @classmethod
     def resolve(cls, job_file: Path | None = None, **overrides: object) -> JobSettings:
@@ -248,24 +323,31 @@ class JobSettings(BaseModel):
             }
         data.update(given)
         try:
-            return cls.model_validate(data)
+            settings = cls.model_validate(data)
         except ValidationError as exc:
             raise InvalidUsageError(f"invalid setting: {_problems(exc)}", "fix it") from exc
+        storage = StorageSettings.from_environment(settings.storage)
+        return (
+            settings
+            if storage is settings.storage
+            else settings.model_copy(update={"storage": storage})
+        )
 
-    def exports_folder(self) -> Path:
+    def exports_folder(self) -> Location:
         """`exports`, which the caller needs: a usage error naming where to set it."""
         return _required(self.exports, "exports")
 
-    def snapshot_store(self) -> Path:
+    def snapshot_store(self) -> Location:
         return _required(self.snapshots, "snapshots")
 
 
-def _required(value: Path | None, key: str) -> Path:
+def _required(value: Location | None, key: str) -> Location:
     if value is None:
         option = f"--{key}"
         raise InvalidUsageError(
             f"{option} is required",
-            f"pass {option} DIR, set SCENARIO_ANALYTICS_{key.upper()}, or set {key} in --job",
+            f"pass {option} (a folder or s3://bucket/prefix), set "
+            f"SCENARIO_ANALYTICS_{key.upper()}, or set {key} in --job",
         )
     return value
 
@@ -298,8 +380,11 @@ def load_job(path: Path) -> JobSettings:
     updates: dict[str, object] = {}
     for key in ("exports", "snapshots"):
         value = getattr(job, key)
-        if value is not None and not value.is_absolute():
-            updates[key] = Path(os.path.normpath(base / value))
+        if value is not None:
+            updates[key] = value.resolved(base)
+    if job.storage.cache is not None and not job.storage.cache.is_absolute():
+        cache = Path(os.path.normpath(base / job.storage.cache))
+        updates["storage"] = job.storage.model_copy(update={"cache": cache})
     if job.engine.temp_directory is not None and not job.engine.temp_directory.is_absolute():
         temp = Path(os.path.normpath(base / job.engine.temp_directory))
         updates["engine"] = job.engine.model_copy(update={"temp_directory": temp})
@@ -309,14 +394,14 @@ def load_job(path: Path) -> JobSettings:
     return job
 
 
-def check_store_and_exports(exports: Path, snapshots: Path) -> None:
+def check_store_and_exports(exports: Location, snapshots: Location) -> None:
     """The store must be neither the exports folder, nor inside it, nor around it.
 
     Otherwise a run would write into its own inputs (and read its snapshots back as
-    exports the next night). Symbolic links are resolved before comparing.
+    exports the next night). Symbolic links are resolved before comparing; on S3, the
+    same bucket with one prefix inside the other overlaps.
     """
-    real_exports, real_store = exports.resolve(), snapshots.resolve()
-    if real_store.is_relative_to(real_exports) or real_exports.is_relative_to(real_store):
+    if exports.overlaps(snapshots):
         raise InvalidUsageError(
             f"the snapshot store {snapshots} and the exports folder {exports} overlap",
             "keep the snapshot store outside the exports folder, and the exports outside it",

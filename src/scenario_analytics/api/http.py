@@ -53,8 +53,10 @@ from scenario_analytics.api.served import (
     snapshot_not_found,
 )
 from scenario_analytics.errors import AnalyticsError, ExitCode
+from scenario_analytics.locations import Location
+from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.query import Answer, error_body
-from scenario_analytics.settings import EngineSettings
+from scenario_analytics.settings import EngineSettings, StorageSettings
 from scenario_analytics.version import __version__
 
 log = logging.getLogger("scenario_analytics.serve")
@@ -84,12 +86,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class ServerSettings:
     """What a server needs. `keys_file` None: no authentication (`--no-auth`)."""
 
-    store_root: Path
+    store: Location
     keys_file: Path | None
     workers: int = 2
     cache_max_age: int = 60
     engine: EngineSettings | None = None
     poll_seconds: float = 0.25
+    storage: StorageSettings | None = None  # [storage]: how an s3:// store is reached
 
 
 def _error(status: int, kind: str, code: str, message: str, **headers: str) -> Response:
@@ -181,7 +184,7 @@ class Api:
         self.metrics.keys.set(self.keys.count if self.keys is not None else -1)
         self._keys_problem: str | None = None
         self.served = Served(
-            settings.store_root,
+            Store(settings.store, settings.storage),
             self.metrics,
             workers=settings.workers,
             engine=settings.engine,

@@ -1,15 +1,18 @@
 """Which snapshot the server answers from, and the readers that compute its answers.
 
-- **Switching.** A background task looks at `latest.json` and the folder its link
-  resolves to every `POLL_SECONDS` (0.25 s). When either changes (a run published a new
-  date, a `pin`/`unpin`, a rebuild of the same date), the new version is loaded on a
-  loader thread (its precomputed bodies and one reader: ~0.2 s at 10M sessions) and
-  becomes current; requests that started on the old one finish on it.
-- **Holding a version.** A loaded snapshot keeps the *resolved* folder
-  (`.versions/<date>.<build>`, `Store.snapshot_path`), never the `snapshot_date=` link,
-  so a rebuild or a retention prune after it was loaded changes nothing for it (the
-  store keeps replaced versions an hour). A snapshot no longer current is retired: its
-  readers are closed once the last request that started on it has finished.
+- **Switching.** A background task looks at `latest.json` and the commit record of the
+  date it names every `POLL_SECONDS` (0.25 s; on S3 a conditional GET each, which costs
+  nothing when they have not changed). When either changes (a run published a new date,
+  a `pin`/`unpin`, a rebuild of the same date), the new version is loaded on a loader
+  thread (its precomputed bodies and one reader: ~0.2 s at 10M sessions; on S3 its files
+  are downloaded and checked against their sha256 first) and becomes current; requests
+  that started on the old one finish on it. When the store cannot be reached, the
+  loaded snapshot goes on being served.
+- **Holding a version.** A loaded snapshot keeps the version its record named when it
+  was loaded (`Version`: the build and its files' keys), so a rebuild or a retention
+  prune after it was loaded changes nothing for it (the store keeps replaced versions an
+  hour). A snapshot no longer current is retired: its readers are closed once the last
+  request that started on it has finished.
 - **Precomputed answers** (every body of `summaries.parquet`, ~35k at 10M sessions, read
   with pyarrow at load) are a dict of `(scenario_id, request_key) -> Body`, answered on
   the event loop without DuckDB.
@@ -45,6 +48,8 @@ from scenario_analytics.api.logs import sanitized_traceback
 from scenario_analytics.api.metrics import Metrics
 from scenario_analytics.errors import ExitCode
 from scenario_analytics.filters import parse_participants_request, parse_request
+from scenario_analytics.locations import Location
+from scenario_analytics.publish.records import Version
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.query import (
     Answer,
@@ -54,6 +59,7 @@ from scenario_analytics.serve.query import (
     error_body,
 )
 from scenario_analytics.settings import EngineSettings
+from scenario_analytics.storage import StorageError
 
 log = logging.getLogger("scenario_analytics.serve")
 
@@ -77,12 +83,10 @@ class Body:
         return cls(data, '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"')
 
 
-def load_bodies(folder: Path) -> dict[tuple[str, str], Body]:
+def load_bodies(summaries: Path) -> dict[tuple[str, str], Body]:
     """Every materialized body of a snapshot, by (scenario id, canonical request key):
     the same column of the same file `SnapshotQuery.precomputed` reads."""
-    table = pq.ParquetFile(folder / "summaries.parquet").read(
-        columns=["scenario_id", "request_key", "body"]
-    )
+    table = pq.ParquetFile(summaries).read(columns=["scenario_id", "request_key", "body"])
     ids, keys, bodies = (table.column(i).to_pylist() for i in range(3))
     return {
         (str(s), str(k)): Body.of(str(b))
@@ -165,19 +169,19 @@ class ReaderPool:
 
 
 class LoadedSnapshot:
-    """One snapshot version, loaded: its date, resolved folder, precomputed bodies and
-    readers. `enter`/`leave` count the requests using it (on the event loop thread)."""
+    """One snapshot version, loaded: its date, version, precomputed bodies and readers.
+    `enter`/`leave` count the requests using it (on the event loop thread)."""
 
     def __init__(
         self,
-        snapshot_date: date,
-        path: Path,
+        version: Version,
         bodies: dict[tuple[str, str], Body],
         resolver: SnapshotQuery,
         closer: Callable[[SnapshotQuery], None] | None = None,
     ) -> None:
-        self.snapshot_date = snapshot_date
-        self.path = path
+        self.snapshot_date = version.snapshot_date
+        self.version = version
+        self.build = version.record.build
         self.bodies = bodies
         # The reader the snapshot was loaded with. Besides computing (until warmed-up
         # readers replace it), the event loop calls its `check` (parsing and dict look-ups
@@ -223,14 +227,10 @@ class LoadedSnapshot:
 
 
 def _open(
-    store_root: Path, day: date, path: Path, engine: EngineSettings, reads: int | None
-) -> SnapshotQuery | None:
-    """A reader of `day` if its link still resolves to `path` (else None: it moved on)."""
-    reader = SnapshotQuery(store_root, day, reads_before_loading=reads, engine=engine)
-    if reader.path != path:
-        reader.close()
-        return None
-    return reader
+    store: Store, version: Version, engine: EngineSettings, reads: int | None
+) -> SnapshotQuery:
+    """A reader of one version."""
+    return SnapshotQuery(store, version=version, reads_before_loading=reads, engine=engine)
 
 
 def snapshot_not_found(day: date | None) -> Answer:
@@ -246,7 +246,7 @@ class Served:
 
     def __init__(
         self,
-        store_root: Path,
+        store: Store | Location | Path,
         metrics: Metrics,
         workers: int = 2,
         engine: EngineSettings | None = None,
@@ -254,8 +254,7 @@ class Served:
         poll_seconds: float = POLL_SECONDS,
         on_poll: Callable[[], None] | None = None,
     ) -> None:
-        self.store = Store(store_root)
-        self.root = store_root
+        self.store = store if isinstance(store, Store) else Store(store)
         self.metrics = metrics
         self.workers = workers
         # One thread per reader: the bulk load of a reader's sessions then leaves the
@@ -314,27 +313,37 @@ class Served:
                 _log_failure("snapshot poll failed", exc)
 
     # -- the current snapshot -------------------------------------------------------------------
-    def _probe(self) -> tuple[date | None, Path | None]:
+    def _probe(self) -> tuple[date | None, Version | None]:
         latest = self.store.latest()
         if latest is None:
             return None, None
-        return latest, self.store.snapshot_path(latest)
+        return latest, self.store.version(latest)
 
     async def refresh(self) -> None:
-        """Load and switch to the snapshot latest.json names, if it is not the current one."""
+        """Load and switch to the snapshot latest.json names, if it is not the current one.
+        A store that cannot be read now (unreachable, throttling) changes nothing: the
+        loaded snapshot goes on being served, and the next poll tries again."""
         loop = asyncio.get_running_loop()
-        day, path = self._probe()
+        try:
+            day, version = await loop.run_in_executor(self._loader, self._probe)
+        except StorageError as exc:
+            self.metrics.snapshot_loads.labels("unreachable").inc()
+            _log_failure("cannot read the store (serving what is loaded)", exc)
+            return
         current = self.current
-        if day is None or path is None:
+        if day is None or version is None:
             if current is not None:
                 log.warning("no snapshot is published any more: not serving %s", current.label)
                 self._switch(None)
             return
-        if current is not None and (current.snapshot_date, current.path) == (day, path):
+        if current is not None and (current.snapshot_date, current.build) == (
+            day,
+            version.record.build,
+        ):
             return
         if time.monotonic() < self._retry_at:
             return
-        loaded = await loop.run_in_executor(self._loader, self._load, day, path, sys.maxsize)
+        loaded = await loop.run_in_executor(self._loader, self._load, version, sys.maxsize)
         if loaded is None:
             self._failures += 1
             self._retry_at = time.monotonic() + min(30.0, 0.5 * 2**self._failures)
@@ -357,15 +366,15 @@ class Served:
                 f", was {previous.label}" if previous is not None else "",
             )
 
-    def _load(self, day: date, path: Path, reads: int | None) -> LoadedSnapshot | None:
+    def _load(self, version: Version, reads: int | None) -> LoadedSnapshot | None:
         """On the loader thread: the bodies and the first reader of one snapshot version."""
         started = time.perf_counter()
+        day = version.snapshot_date
         reader: SnapshotQuery | None = None
         try:
-            reader = _open(self.root, day, path, self.engine, reads)
-            if reader is None:
-                return None  # the link moved on meanwhile: the next poll sees where
-            loaded = LoadedSnapshot(day, path, load_bodies(path), reader, self._close)
+            reader = _open(self.store, version, self.engine, reads)
+            loaded = LoadedSnapshot(version, load_bodies(reader.table("summaries")), reader,
+                                    self._close)  # fmt: skip
         except SnapshotNotFound:
             return None  # unpublished meanwhile
         except Exception as exc:  # a damaged snapshot must not stop the server
@@ -395,9 +404,7 @@ class Served:
                 break
             reader: SnapshotQuery | None = None
             try:
-                reader = _open(self.root, loaded.snapshot_date, loaded.path, self.engine, 0)
-                if reader is None:
-                    break
+                reader = _open(self.store, loaded.version, self.engine, 0)
                 self._warming = reader
                 if scenario_ids:
                     reader.compute(scenario_ids[0], parse_request(_WARM_UP))
@@ -427,7 +434,7 @@ class Served:
         if day > filters.utc_today():
             # SnapshotQuery says why, before it opens anything (`query --as-of` alike).
             try:
-                SnapshotQuery(self.root, day).close()
+                SnapshotQuery(self.store, day).close()
             except InvalidSnapshotDate as exc:
                 return exc.answer
             except SnapshotNotFound:
@@ -439,8 +446,13 @@ class Served:
         async with self._dated_lock:
             kept = self._dated.get(day)
             now = time.monotonic()
+            loop = asyncio.get_running_loop()
             if kept is not None and now - kept.checked > DATED_RECHECK_SECONDS:
-                if self.store.snapshot_path(day) != kept.path:
+                try:
+                    record = await loop.run_in_executor(self._loader, self.store.record, day)
+                except StorageError:
+                    record = (kept.version.record, "")  # unreachable: keep what is loaded
+                if record is None or record[0].build != kept.build:
                     self._forget(day)
                     kept = None
                 else:
@@ -448,11 +460,14 @@ class Served:
             if kept is not None:
                 self._dated.move_to_end(day)
                 return kept
-            path = self.store.snapshot_path(day)
-            if path is None:
+            try:
+                version = await loop.run_in_executor(self._loader, self.store.version, day)
+            except StorageError as exc:
+                _log_failure(f"cannot read the snapshot of {day.isoformat()}", exc)
                 return snapshot_not_found(day)
-            loop = asyncio.get_running_loop()
-            loaded = await loop.run_in_executor(self._loader, self._load, day, path, None)
+            if version is None:
+                return snapshot_not_found(day)
+            loaded = await loop.run_in_executor(self._loader, self._load, version, None)
             if loaded is None:
                 return snapshot_not_found(day)
             self._dated[day] = loaded

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
-from scenario_analytics.cli.options import CONTEXT, debug_option, job_option, json_option, option
+from scenario_analytics.cli.options import (
+    CONTEXT,
+    LOCATION,
+    debug_option,
+    job_option,
+    json_option,
+    option,
+)
 from scenario_analytics.cli.output import handle_errors
+from scenario_analytics.locations import Location
+from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.diff import BODY, SnapshotDiff, Tally, diff_snapshots, figure_text
 from scenario_analytics.settings import JobSettings
 
@@ -18,8 +27,9 @@ from scenario_analytics.settings import JobSettings
 @click.argument("b", required=False)
 @option(
     "--snapshots",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Snapshot store the dates A and B are in. Default: the job file's snapshots.",
+    type=LOCATION,
+    help="Snapshot store the dates A and B are in: a folder or s3://bucket/prefix. Default: "
+    "the job file's snapshots.",
 )
 @job_option
 @option(
@@ -40,7 +50,7 @@ from scenario_analytics.settings import JobSettings
 def diff_command(
     a: str,
     b: str | None,
-    snapshots: Path | None,
+    snapshots: Location | None,
     job: Path | None,
     limit: int,
     as_json: bool,
@@ -63,10 +73,11 @@ def diff_command(
       scenario-analytics diff --job jobs/nightly.toml 2026-11-25 2026-11-26 --json | jq .changes
     """
     settings = JobSettings.resolve(job, snapshots=snapshots)
+    store = Store(settings.snapshots, settings.storage) if settings.snapshots else None
     result = diff_snapshots(
         a,
         b,
-        store=settings.snapshots,
+        store=store,
         limit=None if as_json else limit,
         engine=settings.engine,
     )

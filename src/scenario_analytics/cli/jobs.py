@@ -11,6 +11,7 @@ import click
 from scenario_analytics import filters
 from scenario_analytics.cli.options import (
     CONTEXT,
+    LOCATION,
     bundle,
     debug_option,
     engine_option,
@@ -29,6 +30,7 @@ from scenario_analytics.cli.options import (
     spark_master_option,
 )
 from scenario_analytics.cli.output import handle_errors, interruptible, reporter
+from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.backfill import BackfillOptions, DayResult, backfill
 from scenario_analytics.pipeline.run import RunOptions, run
 from scenario_analytics.pipeline.staging import LoadResult
@@ -52,8 +54,8 @@ publishing_options = bundle(
 
 def _publishing_settings(
     job: Path | None,
-    exports: Path | None,
-    snapshots: Path | None,
+    exports: Location | None,
+    snapshots: Location | None,
     max_reject_ratio: float | None,
     keep: int | None,
     engine_name: str | None,
@@ -74,7 +76,7 @@ def _publishing_settings(
     )
 
 
-def json_line(status: str, day: date, path: Path, **extra: object) -> str:
+def json_line(status: str, day: date, path: str, **extra: object) -> str:
     """A snapshot published or skipped, as stdout says it with --log-format json: one JSON
     object a line, like the log on stderr, so that `>>log 2>&1` is all JSON."""
     body = {"status": status, "snapshot_date": day.isoformat(), "path": str(path), **extra}
@@ -101,8 +103,8 @@ def json_line(status: str, day: date, path: Path, **extra: object) -> str:
 @handle_errors
 @interruptible
 def run_command(
-    exports: Path | None,
-    snapshots: Path | None,
+    exports: Location | None,
+    snapshots: Location | None,
     job: Path | None,
     max_reject_ratio: float | None,
     skip_checks: tuple[str, ...],
@@ -182,8 +184,8 @@ def run_command(
 @handle_errors
 @interruptible
 def backfill_command(
-    exports: Path | None,
-    snapshots: Path | None,
+    exports: Location | None,
+    snapshots: Location | None,
     job: Path | None,
     max_reject_ratio: float | None,
     skip_checks: tuple[str, ...],
@@ -267,9 +269,9 @@ def _print_table(result: LoadResult) -> None:
 @job_option
 @option(
     "--snapshots",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Snapshot store to compare with (only read), for the checks against history. "
-    "Default: the job file's snapshots.",
+    type=LOCATION,
+    help="Snapshot store to compare with (only read), for the checks against history: a "
+    "folder or s3://bucket/prefix. Default: the job file's snapshots.",
 )
 @option(
     "--as-of",
@@ -290,9 +292,9 @@ def _print_table(result: LoadResult) -> None:
 @handle_errors
 @interruptible
 def validate_command(
-    exports: Path | None,
+    exports: Location | None,
     job: Path | None,
-    snapshots: Path | None,
+    snapshots: Location | None,
     as_of: date | None,
     skip_checks: tuple[str, ...],
     rejects_out: Path | None,
@@ -330,6 +332,7 @@ def validate_command(
             checks=settings.checks,
             skip_checks=skip_checks,
             rejects_out=rejects_out,
+            storage=settings.storage,
         )
     if log_format == "json":
         # One JSON object on one line, like the log: `>>log 2>&1` stays all JSON lines.

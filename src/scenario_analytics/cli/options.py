@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from scenario_analytics.filters import FILTERS
+from scenario_analytics.locations import Location, LocationError
 from scenario_analytics.settings import CHECKS, ENGINE_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +64,25 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None
         ctx.meta[DEBUG] = True
 
 
+class LocationType(click.ParamType):  # type: ignore[type-arg]
+    """A local folder, file://… or s3://bucket/prefix (`locations.Location`)."""
+
+    name = "location"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DIR|S3_URI"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Location:
+        try:
+            return Location.parse(value if isinstance(value, Location | Path) else str(value))
+        except LocationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+LOCATION = LocationType()
+
 # `--debug` is accepted before the command name and after it.
 debug_option = option(
     "--debug",
@@ -74,13 +94,14 @@ debug_option = option(
 )
 exports_option = option(
     "--exports",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder holding the platform's exports. Default: the job file's exports.",
+    type=LOCATION,
+    help="Folder or s3://bucket/prefix holding the platform's exports. Default: the job "
+    "file's exports.",
 )
 snapshots_option = option(
     "--snapshots",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Snapshot store folder. Default: the job file's snapshots.",
+    type=LOCATION,
+    help="Snapshot store: a folder or s3://bucket/prefix. Default: the job file's snapshots.",
 )
 job_option = option(
     "--job",

@@ -10,6 +10,7 @@ import click
 
 from scenario_analytics.cli.options import (
     CONTEXT,
+    LOCATION,
     debug_option,
     filter_options,
     job_option,
@@ -18,6 +19,8 @@ from scenario_analytics.cli.options import (
 )
 from scenario_analytics.cli.output import handle_errors, log
 from scenario_analytics.errors import ExitCode, InvalidUsageError
+from scenario_analytics.locations import Location
+from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.protocol import answer_lines
 from scenario_analytics.serve.query import Answer, SnapshotNotFound, SnapshotQuery
 from scenario_analytics.settings import JobSettings
@@ -34,8 +37,8 @@ def _emit(answer: Answer) -> None:
 @click.argument("scenario", required=False)
 @option(
     "--snapshots",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Snapshot store folder. Default: the job file's snapshots.",
+    type=LOCATION,
+    help="Snapshot store: a folder or s3://bucket/prefix. Default: the job file's snapshots.",
 )
 @job_option
 @option(
@@ -67,7 +70,7 @@ def _emit(answer: Answer) -> None:
 @handle_errors
 def query_command(
     scenario: str | None,
-    snapshots: Path | None,
+    snapshots: Location | None,
     job: Path | None,
     as_of: date | None,
     participants: bool,
@@ -115,8 +118,25 @@ def query_command(
             f"{option} applies to --participants only", "add --participants, or drop it"
         )
     settings = JobSettings.resolve(job, snapshots=snapshots)
+    store = Store(settings.snapshot_store(), settings.storage)
     try:
-        reader = SnapshotQuery(settings.snapshot_store(), as_of, engine=settings.engine)
+        _answer(store, scenario, requests_file, as_of, participants, paging, filters, settings)
+    finally:
+        store.close()
+
+
+def _answer(
+    store: Store,
+    scenario: str | None,
+    requests_file: Path | None,
+    as_of: date | None,
+    participants: bool,
+    paging: dict[str, str],
+    filters: dict[str, str | bool | None],
+    settings: JobSettings,
+) -> None:
+    try:
+        reader = SnapshotQuery(store, as_of, engine=settings.engine)
     except SnapshotNotFound as exc:
         _emit(exc.answer)
         sys.exit(int(exc.answer.exit_code))

@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 
 from scenario_analytics.api.keys import create_key, read_keys, revoke_key
-from scenario_analytics.cli.options import CONTEXT, F, debug_option, job_option, option
+from scenario_analytics.cli.options import CONTEXT, LOCATION, F, debug_option, job_option, option
 from scenario_analytics.cli.output import handle_errors, log
+from scenario_analytics.locations import Location
 from scenario_analytics.settings import JobSettings
 
 # FastAPI, uvicorn and the server's modules are imported by `serve` when it runs: every
@@ -27,8 +28,8 @@ keys_file_option = option(
 @click.command(context_settings=CONTEXT)
 @option(
     "--snapshots",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Snapshot store folder. Default: the job file's snapshots.",
+    type=LOCATION,
+    help="Snapshot store: a folder or s3://bucket/prefix. Default: the job file's snapshots.",
 )
 @job_option
 @option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -80,7 +81,7 @@ keys_file_option = option(
 @debug_option
 @handle_errors
 def serve_command(
-    snapshots: Path | None,
+    snapshots: Location | None,
     job: Path | None,
     host: str,
     port: int,
@@ -122,7 +123,8 @@ def serve_command(
     check_auth_choice(host, keys_file is not None, no_auth, force_no_auth)
     settings = JobSettings.resolve(job, snapshots=snapshots)
     server = ServerSettings(
-        store_root=settings.snapshot_store(),
+        store=settings.snapshot_store(),
+        storage=settings.storage,
         keys_file=keys_file,
         workers=workers,
         cache_max_age=cache_max_age,

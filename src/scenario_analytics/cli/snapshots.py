@@ -1,6 +1,6 @@
 """`snapshots`: list a store's published snapshots (the group's default), and manage the
-store: pin, unpin, delete, verify, usage; and list those the exports make out of date
-(stale). The logic is the store's (`publish/store.py`);
+store: pin, unpin, delete, verify, usage, unlock; and list those the exports make out of
+date (stale). The logic is the store's (`publish/store.py`);
 this parses options and prints."""
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from scenario_analytics.cli.options import (
 )
 from scenario_analytics.cli.output import fail, handle_errors, interruptible, log, reporter
 from scenario_analytics.errors import ExitCode
+from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.stale import CHANGE_KINDS, StaleDay, StaleOptions, find_stale
-from scenario_analytics.publish.store import Store, StoreUsage, require_store, snapshot_dir_name
+from scenario_analytics.publish.store import Store, StoreUsage, require_store
 from scenario_analytics.settings import JobSettings
 
 # The options every subcommand takes, as the listing does.
@@ -45,14 +46,15 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _store(snapshots: Path | None, job: Path | None) -> Store:
+def _store(snapshots: Location | None, job: Path | None) -> Store:
     """The store named on the command line, the environment or the job file; for a
     subcommand, `--snapshots` and `--job` given before its name count too."""
     parent = click.get_current_context().parent
     if parent is not None:
         snapshots = snapshots or parent.params.get("snapshots")
         job = job or parent.params.get("job")
-    return require_store(JobSettings.resolve(job, snapshots=snapshots).snapshot_store())
+    settings = JobSettings.resolve(job, snapshots=snapshots)
+    return require_store(settings.snapshot_store(), settings.storage)
 
 
 def _count(n: int, noun: str) -> str:
@@ -65,7 +67,7 @@ def _usage_lines(usage: StoreUsage) -> list[str]:
         (f"replaced versions kept for readers: {usage.replaced}", usage.replaced_bytes),
         (f"quarantines: {usage.quarantines}", usage.quarantine_bytes),
         ("ledger", usage.ledger_bytes),
-        ("store folder, all of it", usage.store_bytes),
+        ("store, all of it", usage.store_bytes),
     ]
     return [f"{label:<{LABEL_WIDTH}}  {_size(n):>9}" for label, n in rows]
 
@@ -80,7 +82,7 @@ def _usage_lines(usage: StoreUsage) -> list[str]:
 @json_option
 @debug_option
 @handle_errors
-def snapshots_command(snapshots: Path | None, job: Path | None, as_json: bool) -> None:
+def snapshots_command(snapshots: Location | None, job: Path | None, as_json: bool) -> None:
     """List the store's published snapshots, or manage the store.
 
     Without a command: date, when it was made, sessions, scenarios, rejected rows, SQL
@@ -127,7 +129,7 @@ def snapshots_command(snapshots: Path | None, job: Path | None, as_json: bool) -
 @click.argument("day", metavar="DATE", callback=parse_day)
 @store_options
 @handle_errors
-def pin_command(day: date, snapshots: Path | None, job: Path | None) -> None:
+def pin_command(day: date, snapshots: Location | None, job: Path | None) -> None:
     """Pin latest.json to DATE: readers get that snapshot (a rollback).
 
     The API and `query` read the snapshot latest.json names. Later runs and backfills
@@ -148,13 +150,13 @@ def pin_command(day: date, snapshots: Path | None, job: Path | None) -> None:
         f"latest.json pinned to {day.isoformat()}{was}; runs leave it there until "
         "`scenario-analytics snapshots unpin`"
     )
-    click.echo(store.root / snapshot_dir_name(day))
+    click.echo(store.public(day))
 
 
 @snapshots_command.command("unpin", context_settings=CONTEXT)
 @store_options
 @handle_errors
-def unpin_command(snapshots: Path | None, job: Path | None) -> None:
+def unpin_command(snapshots: Location | None, job: Path | None) -> None:
     """Unpin latest.json: it names the newest published date again.
 
     Undoes `snapshots pin` once the newer snapshots are right (rebuild a bad one first,
@@ -172,7 +174,7 @@ def unpin_command(snapshots: Path | None, job: Path | None) -> None:
     else:
         what = "latest.json was not pinned"
     log(f"{what}; it names {now.isoformat()}, the newest published date")
-    click.echo(store.root / snapshot_dir_name(now))
+    click.echo(store.public(now))
 
 
 @snapshots_command.command("delete", context_settings=CONTEXT)
@@ -187,11 +189,11 @@ def unpin_command(snapshots: Path | None, job: Path | None) -> None:
 )
 @store_options
 @handle_errors
-def delete_command(day: date, force: bool, snapshots: Path | None, job: Path | None) -> None:
+def delete_command(day: date, force: bool, snapshots: Location | None, job: Path | None) -> None:
     """Delete one date's snapshot, atomically for readers.
 
-    Its snapshot_date= link goes first; its files stay an hour for readers that hold
-    them, then the next run removes them (as retention does). The date latest.json names
+    Its commit record goes first; its files stay an hour for readers that hold them,
+    then the next run removes them (as retention does). The date latest.json names
     is refused (exit 2) unless --force. Exit 3 if DATE is not published, 5 while a run
     holds the store.
 
@@ -219,16 +221,17 @@ def delete_command(day: date, force: bool, snapshots: Path | None, job: Path | N
 @option(
     "--repair",
     is_flag=True,
-    help="First fix what needs no exports: latest.json, dangling links, leftovers of killed "
-    "runs. Never deletes a snapshot.",
+    help="First fix what needs no exports: latest.json, snapshots left half moved in place, "
+    "leftovers of killed runs. Never deletes a snapshot.",
 )
 @store_options
 @handle_errors
-def verify_command(repair: bool, snapshots: Path | None, job: Path | None) -> None:
+def verify_command(repair: bool, snapshots: Location | None, job: Path | None) -> None:
     """Check that the store is whole: every file against its manifest.
 
-    Re-hashes the files of every published snapshot against the sha256s of its manifest,
-    and checks latest.json, the snapshot_date= links and leftovers of killed runs. Each
+    Re-hashes the files of every published snapshot against the sha256s of its manifest
+    (on S3, downloading them), and checks latest.json, the commit records and leftovers
+    of killed runs. Each
     problem goes to stderr on a line of its own with what to do, then a summary. Files of
     manifests written before sha256s were recorded are noted as not verifiable, not
     failed. Exit 0 if the store is whole, 1 if not, 5 if --repair finds a run holding
@@ -250,7 +253,7 @@ def verify_command(repair: bool, snapshots: Path | None, job: Path | None) -> No
         log(f"problem: {problem}")
     counts = f"{_count(found.snapshots, 'snapshot')}, {_count(found.files, 'file')} re-hashed"
     if found.whole:
-        log(f"the store {store.root} is whole ({counts})")
+        log(f"the store {store.describe()} is whole ({counts})")
         return
     next_steps = []
     repairable = sum(p.repairable for p in found.problems)
@@ -272,7 +275,7 @@ def verify_command(repair: bool, snapshots: Path | None, job: Path | None) -> No
             "for each date D"
         )
     fail(
-        f"{_count(len(found.problems), 'problem')} in the store {store.root} ({counts}) — "
+        f"{_count(len(found.problems), 'problem')} in the store {store.describe()} ({counts}) — "
         + "; ".join(next_steps),
         int(ExitCode.FAILURE),
     )
@@ -284,13 +287,13 @@ def verify_command(repair: bool, snapshots: Path | None, job: Path | None) -> No
 @json_option
 @debug_option
 @handle_errors
-def usage_command(snapshots: Path | None, job: Path | None, as_json: bool) -> None:
+def usage_command(snapshots: Location | None, job: Path | None, as_json: bool) -> None:
     """Show the store's disk use: snapshots, replaced versions, quarantines, ledger.
 
-    Replaced versions are `.versions` folders no snapshot_date= link names: rebuilt,
-    pruned or deleted dates, kept an hour for readers that hold them (the next run after
-    that removes them). The same lines end the `snapshots` listing; --json prints them as
-    one object of {count, bytes} by kind.
+    Snapshots count a file they share (a session partition) once. Replaced versions are
+    the files only rebuilt, pruned or deleted dates use, kept an hour for readers that
+    hold them (the next run after that removes them). The same lines end the `snapshots`
+    listing; --json prints them as one object of {count, bytes} by kind.
 
     \b
     Example:
@@ -358,8 +361,8 @@ def _stale_lines(found: list[StaleDay]) -> Iterator[str]:
 @handle_errors
 @interruptible
 def stale_command(
-    exports: Path | None,
-    snapshots: Path | None,
+    exports: Location | None,
+    snapshots: Location | None,
     job: Path | None,
     start: date | None,
     end: date | None,
@@ -392,7 +395,7 @@ def stale_command(
         snapshots = snapshots or parent.params.get("snapshots")
         job = job or parent.params.get("job")
     settings = JobSettings.resolve(job, exports=exports, snapshots=snapshots)
-    require_store(settings.snapshot_store())
+    require_store(settings.snapshot_store(), settings.storage).close()
     options = StaleOptions.from_settings(
         settings, start=start, end=end, examples=None if no_sessions else examples
     )
@@ -412,3 +415,39 @@ def stale_command(
             else ""
         )
     )
+
+
+@snapshots_command.command("unlock", context_settings=CONTEXT)
+@click.option(
+    "--force",
+    is_flag=True,
+    # Not read from the environment: taking a store from a run must be typed each time.
+    help="Remove the lease whoever holds it. Never read from the environment.",
+)
+@store_options
+@handle_errors
+def unlock_command(force: bool, snapshots: Location | None, job: Path | None) -> None:
+    """Show who holds the store's lease; with --force, remove it.
+
+    A run holds the store by a lease (`.lease.json`) that it renews while it works. A run
+    that crashed leaves it: on the same machine the next run takes it over at once, from
+    another machine (a new container) once it expires (`[storage] lease_seconds`, 600 by
+    default). --force removes it now: only when you are sure its run is gone, since two
+    runs at once would race to publish (one of them then fails with exit 5). Exit 0; 3 if
+    no lease is held.
+
+    \b
+    Example:
+      scenario-analytics snapshots unlock --snapshots s3://analytics/store
+      scenario-analytics snapshots unlock --force --job jobs/nightly.toml
+    """
+    store = _store(snapshots, job)
+    holder = store.holder()
+    if holder is None:
+        fail(f"no lease is held on {store.describe()}", int(ExitCode.NOT_FOUND))
+    log(f"the store {store.describe()} is held by {holder}")
+    if not force:
+        log("nothing changed: pass --force to remove the lease")
+        return
+    removed = store.unlock()
+    log(f"removed the lease of {removed}" if removed else "the lease was already gone")

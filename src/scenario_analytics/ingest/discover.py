@@ -17,15 +17,16 @@ entity name.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from scenario_analytics.errors import AnalyticsError, DataQualityError, UnreadableFileError
+from scenario_analytics.errors import AnalyticsError, DataQualityError
 from scenario_analytics.ingest.entities import ENTITIES, ExportFile
 from scenario_analytics.ingest.readers import suffix_table
+from scenario_analytics.locations import Location
+from scenario_analytics.storage import Storage, StorageMissing, open_storage
 
 # (suffix, format, gzip) from the readers' registry; `.jsonl.gz` is tried before `.gz`.
 _FORMATS: tuple[tuple[str, str, bool], ...] = suffix_table()
@@ -44,7 +45,7 @@ class Unaccounted:
 
 @dataclass(frozen=True)
 class ExportsFolder:
-    root: Path
+    storage: Storage
     files: list[ExportFile]
     ignored: list[str]  # not exports (README.md): listed, not read
     skipped: list[str] = field(default_factory=list)  # `.`/`_` names and ignore globs
@@ -52,6 +53,11 @@ class ExportsFolder:
 
     def of(self, entity: str) -> list[ExportFile]:
         return [f for f in self.files if f.entity == entity]
+
+    @property
+    def root(self) -> str:
+        """The folder as people see it (a path or an s3:// URI)."""
+        return self.storage.describe()
 
 
 def check_accounted(folder: ExportsFolder) -> None:
@@ -114,69 +120,66 @@ def _entity_of(parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def discover(root: Path, ignore: Sequence[str] = ()) -> ExportsFolder:
-    """List the files of an exports folder, sorted by relative path (byte order).
+def discover(where: Storage | Location | Path, ignore: Sequence[str] = ()) -> ExportsFolder:
+    """List the files of an exports folder (local or on S3), sorted by relative path
+    (byte order).
 
     `ignore`: globs matched against each path relative to the folder, from the right as
     `pathlib` matches (`*.bak` at any depth, `sessions/*.tmp` in that folder only).
     """
-    if not root.is_dir():
+    storage = where if isinstance(where, Storage) else open_storage(Location.parse(where))
+    try:
+        storage.check(create=False)
+    except StorageMissing:
         raise AnalyticsError(
-            f"exports folder {root} does not exist or is not a folder",
+            f"exports folder {storage.describe()} does not exist or is not a folder",
             "pass --exports with the folder that holds the platform's exports",
-        )
+        ) from None
     files: list[ExportFile] = []
     ignored: list[str] = []
     skipped: list[str] = []
     unaccounted: list[Unaccounted] = []
-    real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
-        dirnames.sort()
-        for name in list(dirnames):
-            rel = (Path(dirpath) / name).relative_to(root).as_posix()
-            if name[:1] in "._" or _matches(rel, ignore):
-                dirnames.remove(name)  # nothing below it is read
-                skipped.append(rel + "/")
-                continue
-            # os.walk does not follow a linked folder: fine if its files are inside the
-            # exports folder anyway (read under their own path), refused otherwise.
-            _refuse_outside_links(Path(dirpath) / name, root, real_root)
-        for filename in filenames:
-            path = Path(dirpath) / filename
-            rel = path.relative_to(root).as_posix()
-            if filename[:1] in "._" or _matches(rel, ignore):
-                skipped.append(rel)
-                continue
-            _refuse_outside_links(path, root, real_root)
-            parts = tuple(rel.split("/"))
-            entity = _entity_of(parts)
-            fmt = _format_of(filename)
-            if entity is not None and fmt is None:
-                where = f"inside {parts[0]}/" if len(parts) > 1 else f"named after {entity}"
-                unaccounted.append(
-                    Unaccounted(rel, f"not an export format ({where}); {_FORMATS_TEXT}")
-                )
-                continue
-            if entity is None and fmt is not None:
-                if len(parts) > 1:
-                    reason = f"folder {parts[0]}/ matches no entity{_suggestion(parts[0])}"
-                else:
-                    reason = f"no entity matches{_suggestion(filename)}"
-                unaccounted.append(Unaccounted(rel, reason))
-                continue
-            if entity is None or fmt is None or not path.is_file():
-                ignored.append(rel)
-                continue
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                raise UnreadableFileError(rel, exc.strerror or str(exc)) from exc
-            files.append(ExportFile(rel, path, entity, fmt[0], fmt[1], size))
+    skipped_folders: list[str] = []
+    for info in storage.objects(""):
+        rel = info.key
+        parts = tuple(rel.split("/"))
+        folders = ["/".join(parts[: i + 1]) for i in range(len(parts) - 1)]
+        if any(f + "/" in skipped_folders for f in folders):
+            continue  # nothing below a skipped folder is read
+        hidden = next(
+            (f for f in folders if f.rsplit("/", 1)[-1][:1] in "._" or _matches(f, ignore)),
+            None,
+        )
+        if hidden is not None:
+            skipped_folders.append(hidden + "/")
+            skipped.append(hidden + "/")
+            continue
+        filename = parts[-1]
+        if filename[:1] in "._" or _matches(rel, ignore):
+            skipped.append(rel)
+            continue
+        entity = _entity_of(parts)
+        fmt = _format_of(filename)
+        if entity is not None and fmt is None:
+            where = f"inside {parts[0]}/" if len(parts) > 1 else f"named after {entity}"
+            unaccounted.append(Unaccounted(rel, f"not an export format ({where}); {_FORMATS_TEXT}"))
+            continue
+        if entity is None and fmt is not None:
+            if len(parts) > 1:
+                reason = f"folder {parts[0]}/ matches no entity{_suggestion(parts[0])}"
+            else:
+                reason = f"no entity matches{_suggestion(filename)}"
+            unaccounted.append(Unaccounted(rel, reason))
+            continue
+        if entity is None or fmt is None:
+            ignored.append(rel)
+            continue
+        files.append(ExportFile(rel, None, entity, fmt[0], fmt[1], info.size, info.etag))
     files.sort(key=lambda f: f.rel_path.encode())
     ignored.sort(key=str.encode)
     skipped.sort(key=str.encode)
     unaccounted.sort(key=lambda u: u.rel_path.encode())
-    return ExportsFolder(root, files, ignored, skipped, unaccounted)
+    return ExportsFolder(storage, files, ignored, skipped, unaccounted)
 
 
 _FORMATS_TEXT = (
@@ -191,26 +194,3 @@ _FORMATS_TEXT = (
 def _matches(rel: str, globs: Sequence[str]) -> bool:
     path = PurePosixPath(rel)
     return any(path.match(glob) for glob in globs)
-
-
-def _refuse_outside_links(path: Path, root: Path, real_root: Path) -> None:
-    """Exports are read only from inside the exports folder: a symbolic link that leads
-    out of it fails the run (its file would be read, or its folder silently skipped)."""
-    if not path.is_symlink():
-        return
-    try:
-        target = path.resolve()
-    except (OSError, RuntimeError) as exc:  # a loop of links
-        raise UnreadableFileError(
-            path.relative_to(root).as_posix(), f"a symbolic link that cannot be resolved ({exc})"
-        ) from exc
-    if not target.is_relative_to(real_root):
-        kind = "folder" if target.is_dir() else "file"
-        raise UnreadableFileError(
-            path.relative_to(root).as_posix(),
-            f"a symbolic link to a {kind} outside the exports folder is not read",
-        )
-
-
-def _raise_walk_error(error: OSError) -> None:
-    raise UnreadableFileError(str(error.filename), error.strerror or str(error))

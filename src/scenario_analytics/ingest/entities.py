@@ -31,18 +31,29 @@ SESSION_REASONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ExportFile:
-    """One input file. `rel_path` is relative to the exports folder, POSIX style."""
+    """One input file. `rel_path` is relative to the exports folder, POSIX style (its key
+    in the exports' storage); `path` a local file with its bytes once it was fetched
+    (`pipeline/staging.py`: in place on local disk, downloaded from S3), None before;
+    `etag` the storage's tag of the object when it was listed."""
 
     rel_path: str
-    path: Path
+    path: Path | None
     entity: str
     fmt: str
     gzip: bool
     size: int
+    etag: str = ""
+
+    @property
+    def local(self) -> Path:
+        """The local file, which readers need: fetched before they run."""
+        if self.path is None:
+            raise ValueError(f"internal error: {self.rel_path} was not fetched before reading")
+        return self.path
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
+        with self.local.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         return digest.hexdigest()

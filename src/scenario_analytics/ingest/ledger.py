@@ -2,7 +2,9 @@
 
 Parsing and validating rows (`sql/` files marked `-- Scope: per-file`) is most of a
 run's work, and it depends on nothing but the file's own bytes. The ledger keeps its
-result per file as Parquet in the snapshot store, used only under the store's lock:
+result per file as Parquet in the snapshot store (on local disk or S3, through
+`storage/`), used only under the store's lease; a run in a new container reads it from
+the store like any other:
 
     DIR/.ledger/catalog.json                          which files the ledger holds
     DIR/.ledger/<table>/<sha256>.<entity>.<format>.parquet
@@ -26,18 +28,19 @@ default memory limit, so they sit in the spill folder; their Parquet is 314 MB. 
 follows (rejects, duplicates, summaries) always runs over all rows, so the result is
 the same as a run from scratch.
 
-Each part is written once (`COPY ... TO` a temporary name, then a rename) and never
-rewritten while its file is unchanged; the parts of files that changed or disappeared
-are deleted once the new catalog no longer names them. The catalog is written last,
-atomically (a temporary file, fsync, rename): it names only parts that were complete
-before it was written. So a run killed at any point, or one that fails on a full disk,
-leaves the previous catalog with all its parts, or the new one with all of its; what
-the catalog does not name (temporary files, parts of a run that died) is deleted by
-the next run. Nothing the catalog names is trusted blindly either: a part is used only
-if its size and sha256 are those the catalog recorded (hashing the 314 MB of parts of
-10M sessions takes ~0.1 s, in threads); a missing, truncated or altered part is deleted
-and its export file parsed again, with a warning. A catalog
-that cannot be read is a new, empty ledger, with a warning.
+Each part is written once (`COPY ... TO` a local file, then uploaded: verified by size
+and sha256) and never rewritten while its file is unchanged; the parts of files that
+changed or disappeared are deleted once the new catalog no longer names them. The
+catalog is written last, as one object (atomic: the old catalog or the new one): it
+names only parts that were complete before it was written. So a run killed at any
+point, or one that fails on a full disk, leaves the previous catalog with all its
+parts, or the new one with all of its; what the catalog does not name (parts of a run
+that died) is deleted by the next run. Nothing the catalog names is trusted blindly
+either: a part is used only if its size and sha256 are those the catalog recorded
+(hashing the 314 MB of parts of 10M sessions takes ~0.1 s, in threads; on S3 each part
+is downloaded into the cache folder and checked there); a missing, truncated or altered
+part is deleted and its export file parsed again, with a warning. A catalog that cannot
+be read is a new, empty ledger, with a warning.
 
 The rows are valid while the per-file SQL and the code are unchanged: a catalog made
 under another digest, or `--full-refresh`, empties the ledger before anything is
@@ -54,7 +57,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +68,12 @@ import duckdb
 
 from scenario_analytics.engine.database import quote_ident, quote_literal
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.files import temporary_name, write_atomically
 from scenario_analytics.ingest.entities import ExportFile
+from scenario_analytics.storage import ObjectMissing, Storage, StorageError, sha256_file
 
 LEDGER_NAME = ".ledger"  # a folder in the store
 CATALOG_NAME = "catalog.json"
+CATALOG_KEY = f"{LEDGER_NAME}/{CATALOG_NAME}"
 # The ledger of earlier versions: one DuckDB file (and its write-ahead log).
 OLD_LEDGER_NAMES = (".ledger.duckdb", ".ledger.duckdb.wal")
 # Bumped when the catalog's layout changes: a catalog of another format is not read.
@@ -89,7 +94,7 @@ class InputFile:
     file_id: int
     export: ExportFile
     sha256: str
-    mtime_ns: int
+    mtime_ns: int = 0
 
     @property
     def rel_path(self) -> str:
@@ -130,6 +135,7 @@ class Entry:
     size: int
     sha256: str
     parts: tuple[Part, ...]
+    etag: str = ""  # the export object's tag when its sha256 was taken (S3 exports)
 
     @property
     def content(self) -> tuple[str, str, str, int]:
@@ -153,6 +159,7 @@ class Entry:
             "format": self.format,
             "size": self.size,
             "sha256": self.sha256,
+            **({"etag": self.etag} if self.etag else {}),
             "rows": self.rows,
             "parts": [
                 {"table": p.table, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256}
@@ -174,6 +181,7 @@ class Entry:
             int(data["size"]),
             str(data["sha256"]),
             parts,
+            str(data.get("etag", "")),
         )
         names = [entry.entity, *(p.table for p in parts)]
         hashes = [entry.sha256, *(p.sha256 for p in parts)]
@@ -204,11 +212,11 @@ class Catalog:
         return json.dumps(body, indent=1).encode() + b"\n"
 
     @classmethod
-    def read(cls, path: Path) -> Catalog | None:
-        """The catalog at `path`; None if there is none. ValueError if unreadable."""
+    def read(cls, storage: Storage) -> Catalog | None:
+        """The store's catalog; None if there is none. ValueError if unreadable."""
         try:
-            text = path.read_bytes()
-        except FileNotFoundError:
+            text, _etag = storage.read(CATALOG_KEY)
+        except ObjectMissing:
             return None
         try:
             data = json.loads(text)
@@ -221,35 +229,45 @@ class Catalog:
     def paths(self) -> set[str]:
         return {p for e in self.entries for p in e.paths()}
 
+    def known_sha256(self, rel_path: str, size: int, etag: str) -> str | None:
+        """The sha256 of an export object as the catalog took it, if the object is the same
+        (same path, size and tag): a run need not download an unchanged S3 export."""
+        if not etag:
+            return None
+        for entry in self.entries:
+            if (entry.rel_path, entry.size, entry.etag) == (rel_path, size, etag):
+                return entry.sha256
+        return None
+
 
 class Ledger:
-    """Staged rows per export file, kept as Parquet in a folder of the store.
+    """Staged rows per export file, kept as Parquet in the store (`.ledger/`).
 
-    Without a path (validate, tests) nothing is kept: every file is parsed and the
+    Without a storage (validate, tests) nothing is kept: every file is parsed and the
     staged tables stay ordinary tables of the run's connection.
     """
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        path: Path | None,
+        storage: Storage | None,
         digest: str,
         *,
         reset: bool = False,
         report: Report = ignore,
     ) -> None:
         self.con = con
-        self.path = path
+        self.storage = storage
         self.digest = digest
         self.report = report
         self.catalog = Catalog(digest)
         self._reused: dict[str, Entry] = {}  # by rel_path: this run's unchanged files
+        self._local: dict[str, Path] = {}  # part path -> a local file with its bytes
         # After `store`: each staged table's parts, with the file_id each gives its rows.
         self.parts_by_table: dict[str, list[tuple[str, int]]] = {}
-        if path is None:
+        if storage is None:
             return
-        _migrate(path, report)
-        path.mkdir(exist_ok=True)
+        _migrate(storage, report)
         catalog = None if reset else self._read_catalog()
         if catalog is not None and catalog.digest != digest:
             # Made by other SQL or code: none of its rows can be trusted.
@@ -264,64 +282,53 @@ class Ledger:
             catalog = None
         if catalog is None:
             # Forget the old catalog before its parts go: no catalog names a missing part.
-            (path / CATALOG_NAME).unlink(missing_ok=True)
+            storage.delete([CATALOG_KEY])
         else:
             self.catalog = catalog
         self._remove_unnamed()
 
     @property
     def kept(self) -> bool:
-        return self.path is not None
+        return self.storage is not None
 
     def _read_catalog(self) -> Catalog | None:
-        assert self.path is not None
+        assert self.storage is not None
         try:
-            return Catalog.read(self.path / CATALOG_NAME)
-        except (OSError, ValueError) as exc:
+            return Catalog.read(self.storage)
+        except (StorageError, ValueError) as exc:
             # A ledger is only a cache: one that cannot be read is rebuilt.
             self.report(
                 Event(
                     "stage",
                     "warning",
-                    f"ledger {LEDGER_NAME}/{CATALOG_NAME} cannot be read ({exc}); starting "
-                    "a new one, every file is parsed",
+                    f"ledger {CATALOG_KEY} cannot be read ({exc}); starting a new one, every "
+                    "file is parsed",
                 )
             )
             return None
 
     def _remove_unnamed(self, report: bool = True) -> int:
         """Delete what the catalog does not name: parts of files that changed or went,
-        what killed or failed runs left (temporary files, parts no catalog names).
-        Returns how many files were removed."""
-        assert self.path is not None
+        what killed or failed runs left (parts no catalog names). Returns how many
+        objects were removed."""
+        assert self.storage is not None
         keep = {CATALOG_NAME, *self.catalog.paths()}
-        removed = 0
-        for dirpath, dirnames, filenames in os.walk(self.path, topdown=False):
-            folder = Path(dirpath)
-            for name in filenames:
-                if (folder / name).relative_to(self.path).as_posix() not in keep:
-                    (folder / name).unlink(missing_ok=True)
-                    removed += 1
-            for name in dirnames:
-                child = folder / name
-                if child.is_symlink():
-                    child.unlink()
-                elif not any(child.iterdir()):
-                    child.rmdir()
-        if removed and report:
+        prefix = LEDGER_NAME + "/"
+        doomed = [o.key for o in self.storage.objects(prefix) if o.key[len(prefix) :] not in keep]
+        self.storage.delete(doomed)
+        if doomed and report:
             self.report(
-                Event("stage", "info", f"removed {removed} files the ledger no longer names")
+                Event("stage", "info", f"removed {len(doomed)} files the ledger no longer names")
             )
-        return removed
+        return len(doomed)
 
     def reusable(self, files: Sequence[InputFile]) -> set[str]:
         """Relative paths of the files whose staged rows the ledger holds, intact.
 
         A part that is missing or differs from what the catalog recorded (size, sha256)
         is deleted and its files are parsed again, with a warning."""
-        if not self.kept:
+        if self.storage is None:
             return set()
-        assert self.path is not None
         known = {e.content: e for e in self.catalog.entries}
         wanted = {f.rel_path: known[f.content] for f in files if f.content in known}
         checks = {
@@ -330,7 +337,7 @@ class Ledger:
             for part, path in zip(entry.parts, entry.paths(), strict=True)
         }
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=max(4, self.storage.concurrency)) as pool:
             problems = dict(zip(checks, pool.map(self._check_part, checks.items()), strict=True))
         if checks:
             seconds = time.monotonic() - started
@@ -355,25 +362,31 @@ class Ledger:
                     data={"ledger_part": path},
                 )
             )
-            (self.path / path).unlink(missing_ok=True)
+            self.storage.delete([f"{LEDGER_NAME}/{path}"])
         self._reused = {
             rel: entry for rel, entry in wanted.items() if not set(entry.paths()) & set(damaged)
         }
         return set(self._reused)
 
     def _check_part(self, item: tuple[str, Part]) -> str | None:
-        """What is wrong with a part (missing, another size, another sha256), or None."""
-        assert self.path is not None
+        """What is wrong with a part (missing, another size, another sha256), or None;
+        a whole part's local file is kept for reading it."""
+        assert self.storage is not None
         path, part = item
         try:
-            with (self.path / path).open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size != part.bytes:
-                    return f"has {size:,} bytes, not the {part.bytes:,} recorded"
-                if hashlib.file_digest(handle, "sha256").hexdigest() != part.sha256:
-                    return "does not have the sha256 recorded"
+            local = self.storage.fetch(f"{LEDGER_NAME}/{path}", part.sha256, verify=True)
+            size = local.stat().st_size
+        except ObjectMissing:
+            return "cannot be read (it is missing)"
+        except StorageError as exc:
+            if "sha256" in exc.message:
+                return "does not have the sha256 recorded"
+            return f"cannot be read ({exc.message})"
         except OSError as exc:
             return f"cannot be read ({exc.strerror or exc})"
+        if size != part.bytes:
+            return f"has {size:,} bytes, not the {part.bytes:,} recorded"
+        self._local[path] = local
         return None
 
     def store(
@@ -385,9 +398,8 @@ class Ledger:
         of every file in `files`, read from the ledger's parts, with `file_id` as in
         this run; the tables the SQL made are dropped.
         """
-        if not self.kept:
+        if self.storage is None:
             return
-        assert self.path is not None
         started, cpu = time.monotonic(), time.process_time()
         first = first_of_each_content(parsed)
         ids = [f.file_id for f in first]
@@ -399,12 +411,15 @@ class Ledger:
                 [ids],
             ).fetchall()
             has_rows |= {(int(file_id), table) for (file_id,) in found}
-        written = {
-            item.content: write_file_parts(
-                self.con, self.path, item, [t for t in tables if (item.file_id, t) in has_rows]
+        scratch = self.storage.scratch(f"ledger-{uuid.uuid4().hex}")
+        written = {}
+        for item in first:
+            entry = write_file_parts(
+                self.con, scratch, item, [t for t in tables if (item.file_id, t) in has_rows]
             )
-            for item in first
-        }
+            self._local.update(upload_parts(self.storage, scratch, entry))
+            written[item.content] = entry
+        shutil.rmtree(scratch, ignore_errors=True)
         self.store_written(files, written, tables, started, cpu)
 
     def store_written(
@@ -415,19 +430,22 @@ class Ledger:
         started: float,
         cpu: float,
     ) -> None:
-        """Name the parts `written` (by content; `write_file_parts` made them, here or in
-        a Spark task) and the reused ones in a new catalog, then read them (`store`)."""
-        assert self.path is not None
+        """Name the parts `written` (by content; `write_file_parts` made them and
+        `upload_parts` stored them, here or in a Spark task) and the reused ones in a new
+        catalog, then read them (`store`)."""
+        assert self.storage is not None
         self.catalog = Catalog(
             self.digest,
             [
                 dataclasses.replace(
-                    self._reused.get(f.rel_path) or written[f.content], rel_path=f.rel_path
+                    self._reused.get(f.rel_path) or written[f.content],
+                    rel_path=f.rel_path,
+                    etag=f.export.etag,
                 )
                 for f in files
             ],
         )
-        write_atomically(self.path / CATALOG_NAME, self.catalog.to_bytes(), sync_folder=True)
+        self.storage.write(CATALOG_KEY, self.catalog.to_bytes())
         removed = self._remove_unnamed(report=False)
         seconds = time.monotonic() - started
         parts = [p for e in written.values() for p in e.parts]
@@ -449,6 +467,14 @@ class Ledger:
         )
         self._read_parts(files, tables)
 
+    def _part_file(self, entry: Entry, part: Part) -> str:
+        """A local file with a part's bytes (in place on local disk, fetched on S3)."""
+        assert self.storage is not None
+        path = entry.part_path(part)
+        if path not in self._local:
+            self._local[path] = self.storage.fetch(f"{LEDGER_NAME}/{path}", part.sha256)
+        return str(self._local[path])
+
     def _read_parts(self, files: Sequence[InputFile], tables: list[str]) -> None:
         """Make each table with rows a view of its parts, each row with its file's
         `file_id` in this run (a part two paths share gives its rows to both).
@@ -458,14 +484,11 @@ class Ledger:
         limit, and reading them back from the spill folder cost more than reading ~300 MB
         of Parquet (docs/PERFORMANCE.md, fourth round).
         """
-        assert self.path is not None
         entries = {e.rel_path: e for e in self.catalog.entries}
         mapping = [
-            (str(self.path / path), f.file_id, part.table)
+            (self._part_file(entries[f.rel_path], part), f.file_id, part.table)
             for f in files
-            for part, path in zip(
-                entries[f.rel_path].parts, entries[f.rel_path].paths(), strict=True
-            )
+            for part in entries[f.rel_path].parts
         ]
         self.parts_by_table = {
             table: [(p, i) for p, i, t in mapping if t == table]
@@ -526,24 +549,29 @@ def write_file_parts(
 def _write_part(
     con: duckdb.DuckDBPyConnection, folder: Path, entry: Entry, table: str, file_id: int
 ) -> Part:
-    """One file's rows of one table: written under a temporary name, hashed, renamed."""
+    """One file's rows of one table, written into a local folder and hashed."""
     final = folder / entry.part_path(Part(table, 0, 0, ""))
-    final.parent.mkdir(exist_ok=True)
-    tmp = temporary_name(final)  # no catalog names it: a later run removes it
-    try:
-        ((count,),) = con.execute(
-            f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
-            f"WHERE file_id = ?) TO {quote_literal(str(tmp))} ({_PARQUET})",
-            [file_id],
-        ).fetchall()
-        with tmp.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    final.parent.mkdir(parents=True, exist_ok=True)
+    ((count,),) = con.execute(
+        f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
+        f"WHERE file_id = ?) TO {quote_literal(str(final))} ({_PARQUET})",
+        [file_id],
+    ).fetchall()
+    with final.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return Part(table, int(count), size, sha256)
+
+
+def upload_parts(storage: Storage, folder: Path, entry: Entry) -> dict[str, Path]:
+    """Store the parts `write_file_parts` wrote into `folder` in the ledger (verified);
+    returns a local file with each part's bytes, by part path."""
+    local = {}
+    for part in entry.parts:
+        path = entry.part_path(part)
+        storage.upload(f"{LEDGER_NAME}/{path}", folder / path, part.sha256, move=True)
+        local[path] = storage.fetch(f"{LEDGER_NAME}/{path}", part.sha256)
+    return local
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
@@ -557,50 +585,43 @@ def drop_views(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
             con.execute(f"DROP VIEW {quote_ident(table)}")
 
 
-def ledger_problems(path: Path) -> list[str]:
-    """What is inconsistent in a ledger folder: a part the catalog names that is missing
+def ledger_problems(storage: Storage) -> list[str]:
+    """What is inconsistent in a store's ledger: a part the catalog names that is missing
     or differs, a file it does not name. Empty for a whole ledger (tests, support)."""
-    catalog = Catalog.read(path / CATALOG_NAME)
+    catalog = Catalog.read(storage)
     named = catalog.paths() if catalog else set()
     problems = []
+    prefix = LEDGER_NAME + "/"
+    sizes = {o.key[len(prefix) :]: o.size for o in storage.objects(prefix)}
     for entry in catalog.entries if catalog else []:
         for part, rel in zip(entry.parts, entry.paths(), strict=True):
-            file = path / rel
-            if not file.is_file():
+            if rel not in sizes:
                 problems.append(f"{rel} is missing")
-            elif file.stat().st_size != part.bytes:
+            elif sizes[rel] != part.bytes:
                 problems.append(f"{rel} has another size")
-            elif hashlib.sha256(file.read_bytes()).hexdigest() != part.sha256:
+            elif sha256_file(storage.fetch(prefix + rel)) != part.sha256:
                 problems.append(f"{rel} has another sha256")
-    for file in _files(path):
-        rel = file.relative_to(path).as_posix()
+    for rel in sizes:
         if rel != CATALOG_NAME and rel not in named:
             problems.append(f"{rel} is not named by the catalog")
     return problems
 
 
-def _files(path: Path) -> Iterable[Path]:
-    for dirpath, _dirs, names in os.walk(path):
-        for name in names:
-            yield Path(dirpath) / name
-
-
-def _migrate(path: Path, report: Report) -> None:
+def _migrate(storage: Storage, report: Report) -> None:
     """Remove the DuckDB ledger of earlier versions (its rows are parsed once more)."""
-    old = [path.parent / name for name in OLD_LEDGER_NAMES if (path.parent / name).exists()]
+    old = [
+        name
+        for name in OLD_LEDGER_NAMES
+        if storage.head(name) is not None or storage.objects(name + "/")
+    ]
     if not old:
         return
-    for file in old:
-        if file.is_dir() and not file.is_symlink():
-            shutil.rmtree(file)
-        else:
-            file.unlink()
+    storage.delete(old)
     report(
         Event(
             "stage",
             "info",
-            f"removed the ledger of an earlier version ({', '.join(f.name for f in old)}): "
-            f"the ledger is now {LEDGER_NAME}/, Parquet per export file; every file is parsed "
-            "once",
+            f"removed the ledger of an earlier version ({', '.join(old)}): the ledger is "
+            f"now {LEDGER_NAME}/, Parquet per export file; every file is parsed once",
         )
     )

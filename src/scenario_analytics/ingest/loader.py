@@ -112,7 +112,7 @@ class Loader:
                 try:
                     self.con.execute(
                         "SELECT count(*) FROM read_parquet(?) AS t WHERE hash(t) IS NULL",
-                        [str(export.path)],
+                        [str(export.local)],
                     ).fetchall()
                 except duckdb.Error as exc:
                     interrupts.raise_pending(exc)

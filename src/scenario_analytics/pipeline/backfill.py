@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
+from scenario_analytics.ingest.discover import ExportsFolder
 from scenario_analytics.pipeline.stages import (
     JobOptions,
     Prepared,
@@ -90,14 +90,14 @@ class DayResult:
 
     snapshot_date: date
     status: str  # "published" or "skipped" (already up to date)
-    path: Path
+    path: str  # the snapshot's folder as people see it
     seconds: float = 0.0
     sessions: int = 0  # in the snapshot
     scenarios: int = 0
 
     @classmethod
     def of(
-        cls, day: date, status: str, path: Path, manifest: Manifest, seconds: float = 0
+        cls, day: date, status: str, path: str, manifest: Manifest, seconds: float = 0
     ) -> DayResult:
         counts = manifest.counts
         return cls(day, status, path, seconds, counts.sessions_in_snapshot, counts.scenarios)
@@ -219,12 +219,28 @@ def _backfill(
     options: BackfillOptions, report: Report, started: float, on_day: _InOrder
 ) -> BackfillResult:
     days = backfill_days(options.start, options.end)
-    # Listed before the lock: a folder that fails discovery creates no store.
-    folder = find_exports(options.exports, options.ignore, report)
-    store = Store(options.snapshots)
+    # Listed before the lease: a folder that fails discovery creates no store.
+    folder = find_exports(options.exports, options.ignore, report, options.storage)
+    store = options.open_store()
+    try:
+        return _backfill_locked(options, report, started, on_day, days, folder, store)
+    finally:
+        store.close()
+        folder.storage.close()
+
+
+def _backfill_locked(
+    options: BackfillOptions,
+    report: Report,
+    started: float,
+    on_day: _InOrder,
+    days: list[date],
+    folder: ExportsFolder,
+    store: Store,
+) -> BackfillResult:
     results: dict[date, DayResult] = {}
     loaded: LoadResult | None = None
-    with store.lock(), staging_removed(store):
+    with store.lock("backfill"), staging_removed(store):
         prepared = prepare(store, folder, report)
         if options.stale:
             published = set(store.dates())
@@ -245,8 +261,7 @@ def _backfill(
         manifests = {day: store.manifest(day) for day in days}
 
         def skip(day: date, manifest: Manifest, why: str) -> None:
-            public = store.root / store.link_name(day)
-            results[day] = DayResult.of(day, "skipped", public, manifest)
+            results[day] = DayResult.of(day, "skipped", store.public(day), manifest)
             report(
                 Event(
                     "skip",
@@ -327,10 +342,10 @@ def _backfill_days(
             began = time.monotonic()
             # A day's manifest counts the shared loading once, then its own time.
             day_started = began - (shared - loading)
-            staging, manifest = make_day(con, prepared, loaded, options, day, day_started, report)
+            build, manifest = make_day(con, prepared, loaded, options, day, day_started, report)
             release_day(con, prepared.plan, prepared.engine)
             with interrupts.deferred():  # published and told, or not at all
-                public = publish_day(prepared.store, staging, day, began, report)
+                public = publish_day(prepared.store, build, manifest, began, report)
                 result = DayResult.of(day, "published", public, manifest, time.monotonic() - began)
                 on_day(result)
             rows += manifest.counts.sessions_in_snapshot

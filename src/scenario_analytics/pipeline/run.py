@@ -11,7 +11,6 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import duckdb
 
@@ -19,6 +18,7 @@ from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.events import Event, Report, ignore
+from scenario_analytics.ingest.discover import ExportsFolder
 from scenario_analytics.pipeline.stages import (
     JobOptions,
     Prepared,
@@ -76,12 +76,12 @@ class RunResult:
     (`restated`: date and public path) and the dates retention pruned."""
 
     snapshot_date: date
-    path: Path
+    path: str  # the snapshot's folder as people see it (a path or an s3:// URI)
     manifest: Manifest
     seconds: float
     loaded: LoadResult | None = None
     pruned: list[date] = field(default_factory=list)
-    restated: list[tuple[date, Path]] = field(default_factory=list)
+    restated: list[tuple[date, str]] = field(default_factory=list)
 
     @property
     def files_parsed(self) -> int:
@@ -141,13 +141,23 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
 
 
 def _run(options: RunOptions, report: Report, started: float) -> RunResult:
-    # Listed before the lock: a folder that fails discovery creates no store.
-    folder = find_exports(options.exports, options.ignore, report)
-    store = Store(options.snapshots)
-    with store.lock(), staging_removed(store):
+    # Listed before the lease: a folder that fails discovery creates no store.
+    folder = find_exports(options.exports, options.ignore, report, options.storage)
+    store = options.open_store()
+    try:
+        return _run_locked(options, report, started, folder, store)
+    finally:
+        store.close()
+        folder.storage.close()
+
+
+def _run_locked(
+    options: RunOptions, report: Report, started: float, folder: ExportsFolder, store: Store
+) -> RunResult:
+    with store.lock("run"), staging_removed(store):
         prepared = open_job_engine(options.engine, prepare(store, folder, report), report)
         con = connect(options.engine)
-        restated: list[tuple[date, Path]] = []
+        restated: list[tuple[date, str]] = []
         try:
             loaded = load_validated(con, prepared, options, options.as_of, report)
             fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
@@ -158,11 +168,11 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
             report_stale(
                 report, [d for d in stale if d not in restate], options.exports, options.snapshots
             )
-            staging, manifest = make_day(
+            build, manifest = make_day(
                 con, prepared, loaded, options, options.as_of, started, report
             )
             with interrupts.deferred():  # published and said so, or not at all
-                public = publish_day(store, staging, options.as_of, started, report)
+                public = publish_day(store, build, manifest, started, report)
             if restate:
                 restated = _restate(con, prepared, loaded, options, restate, report)
         finally:
@@ -188,7 +198,7 @@ def _restate(
     options: RunOptions,
     days: list[StaleDay],
     report: Report,
-) -> list[tuple[date, Path]]:
+) -> list[tuple[date, str]]:
     """Rebuild the out-of-date snapshots `days` after the as-of date's is published, as a
     backfill of them would (`make_day` for each), oldest first. latest.json stays on the
     newest date."""
@@ -207,14 +217,14 @@ def _restate(
     )
     release_day(con, prepared.plan, prepared.engine)
     compress_history(con, prepared.engine)
-    done: list[tuple[date, Path]] = []
+    done: list[tuple[date, str]] = []
     for n, stale in enumerate(days, start=1):
         began = time.monotonic()
         day = stale.snapshot_date
-        staging, _ = make_day(con, prepared, loaded, options, day, began, report)
+        build, manifest = make_day(con, prepared, loaded, options, day, began, report)
         release_day(con, prepared.plan, prepared.engine)
         with interrupts.deferred():
-            done.append((day, publish_day(prepared.store, staging, day, began, report)))
+            done.append((day, publish_day(prepared.store, build, manifest, began, report)))
         boundary(
             report,
             Event(

@@ -6,22 +6,21 @@
               then per day: check -> build -> summarize -> write -> publish
 
 `check` compares the day with history (the completeness checks); `build` and
-`summarize` run the SQL of one as-of date; `write` fills a staging folder; `publish`
-makes it visible. Also the frame of a run: its options, the store's lock and staging
-folders, the engine, the refusal that leaves a quarantine, the summary of a failure.
+`summarize` run the SQL of one as-of date; `write` fills a local folder (a `Build`);
+`publish` uploads and commits it (`publish/store.py`). Also the frame of a run: its
+options, the store's lease and builds, the engine, the refusal that leaves a
+quarantine, the summary of a failure.
 Each stage ends with an event (`events.py`) and a fault checkpoint (`faults.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, NoReturn
 
 import duckdb
@@ -39,9 +38,8 @@ from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
 from scenario_analytics.ingest.discover import ExportsFolder
 from scenario_analytics.ingest.entities import ENTITIES
-from scenario_analytics.ingest.ledger import (
-    Ledger,
-)
+from scenario_analytics.ingest.ledger import Catalog, Ledger
+from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
 from scenario_analytics.pipeline.staging import (
     Inputs,
@@ -73,7 +71,7 @@ from scenario_analytics.publish.snapshot import (
     write_summary_bodies,
     write_tables,
 )
-from scenario_analytics.publish.store import Store
+from scenario_analytics.publish.store import Build, Store
 from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
 from scenario_analytics.settings import (
     CHECKS,
@@ -81,7 +79,9 @@ from scenario_analytics.settings import (
     EngineSettings,
     JobSettings,
     MaterializeSettings,
+    StorageSettings,
 )
+from scenario_analytics.storage import StorageError
 from scenario_analytics.version import __version__
 
 
@@ -187,10 +187,12 @@ def write_day(
     report: Report = ignore,
     checks: list[CheckResult] | None = None,
     digest: str | None = None,
-) -> tuple[Path, Manifest]:
-    """Write one date's snapshot into a staging folder; returns it and the manifest."""
+) -> tuple[Build, Manifest]:
+    """Write one date's snapshot into a local folder (a `Build` of the store); returns it
+    and the manifest."""
     began = time.monotonic()
-    staging = store.new_staging()
+    build = store.begin(as_of)
+    staging = build.folder
     report(
         Event(
             "write",
@@ -200,7 +202,7 @@ def write_day(
         )
     )
     seconds: dict[str, float] = {}
-    sharing = store.sharing(as_of)
+    sharing = build.sharing
     outputs = write_tables(con, staging, seconds.__setitem__, sharing)
     bodies = write_summary_bodies(con, staging)
     outputs.append(bodies)
@@ -226,9 +228,8 @@ def write_day(
     slowest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
     elapsed = time.monotonic() - began
     shared = (
-        f"; {len(sharing.linked)} files ({sharing.linked_bytes / 2**20:,.1f} MiB) shared with "
-        "published snapshots"
-        if sharing.linked
+        f"; {len(sharing.used)} session partitions shared with published snapshots"
+        if sharing.used
         else ""
     )
     if sharing.refused:
@@ -255,13 +256,12 @@ def write_day(
             snapshot_date=as_of,
             data={
                 "table_seconds": {name: round(s, 3) for name, s in seconds.items()},
-                "shared_files": len(sharing.linked),
-                "shared_bytes": sharing.linked_bytes,
+                "shared_files": len(sharing.used),
             },
         ),
         "written",
     )
-    return staging, manifest
+    return build, manifest
 
 
 def _output_name(table: str) -> str:
@@ -301,8 +301,8 @@ def prune(
 class JobOptions:
     """What `run` and `backfill` both take: where from, where to, the gate, the settings."""
 
-    exports: Path
-    snapshots: Path
+    exports: Location  # a Path or text is taken too (`__post_init__`)
+    snapshots: Location
     max_reject_ratio: float = 0.01
     materialize: MaterializeSettings = field(default_factory=MaterializeSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -312,6 +312,15 @@ class JobOptions:
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     skip_checks: frozenset[str] = frozenset()  # checks not run this time (--skip-check)
     allow_partial_day: bool = False  # accept today (UTC) as an as-of date
+    storage: StorageSettings = field(default_factory=StorageSettings)  # [storage]
+
+    def __post_init__(self) -> None:
+        # Library callers may pass paths or text; the job works with locations.
+        object.__setattr__(self, "exports", Location.parse(self.exports))
+        object.__setattr__(self, "snapshots", Location.parse(self.snapshots))
+
+    def open_store(self) -> Store:
+        return Store(self.snapshots, self.storage)
 
     @staticmethod
     def fields_of(
@@ -338,6 +347,7 @@ class JobOptions:
             "checks": settings.checks,
             "skip_checks": frozenset(skip_checks),
             "allow_partial_day": allow_partial_day,
+            "storage": settings.storage,
         }
 
 
@@ -364,13 +374,18 @@ class Prepared:
 
 
 def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
-    """Under the store's lock: clean up after killed runs, read the SQL, hash the exports
-    (listed before the lock by `find_exports`)."""
+    """Under the store's lease: clean up after killed runs, read the SQL, hash the exports
+    (listed before the lease by `find_exports`; on S3, an export the ledger knows unchanged
+    is not downloaded)."""
     for leftover in store.clean_up():
         report(Event("lock", "info", f"removed leftover {leftover}"))
-    boundary(report, Event("lock", "info", f"holding the store {store.root}"), "locked")
+    boundary(report, Event("lock", "info", f"holding the store {store.describe()}"), "locked")
     plan = plan_sql_files(load_sql_files())
-    inputs = scan_exports(exports, report)
+    try:
+        catalog = Catalog.read(store.storage)
+    except (ValueError, StorageError):
+        catalog = None  # unreadable: the ledger says so when it opens
+    inputs = scan_exports(exports, report, known=catalog.known_sha256 if catalog else None)
     checkpoint("scanned")
     return Prepared(store, plan, inputs)
 
@@ -380,7 +395,7 @@ def open_job_engine(settings: EngineSettings, prepared: Prepared, report: Report
     if settings.name == "duckdb":
         return prepared
     started = time.monotonic()
-    engine = open_engine(settings, prepared.plan.all, prepared.store.new_staging, empty_inputs)
+    engine = open_engine(settings, prepared.plan.all, prepared.store.new_scratch, empty_inputs)
     report(
         Event(
             "lock",
@@ -403,7 +418,7 @@ def open_ledger(
     if full_refresh:
         report(Event("stage", "info", "full refresh: every file is parsed, the ledger rebuilt"))
     return Ledger(
-        con, store.ledger_path, staging_digest(plan.per_file), reset=full_refresh, report=report
+        con, store.storage, staging_digest(plan.per_file), reset=full_refresh, report=report
     )
 
 
@@ -503,8 +518,8 @@ def make_day(
     day: date,
     started: float,
     report: Report,
-) -> tuple[Path, Manifest]:
-    """Check, build, summarize and write one date's snapshot in a staging folder."""
+) -> tuple[Build, Manifest]:
+    """Check, build, summarize and write one date's snapshot in a local folder."""
     checks = run_checks(con, prepared.store, loaded, options, day, report)
     spec = options.materialize
     filters = build_day(con, prepared.plan, spec, day, report, prepared.engine)
@@ -524,9 +539,13 @@ def make_day(
     )
 
 
-def publish_day(store: Store, staging: Path, day: date, started: float, report: Report) -> Path:
-    """Make a written snapshot visible; `started` is when the work for it began."""
-    public = store.publish(staging, day)
+def publish_day(
+    store: Store, build: Build, manifest: Manifest, started: float, report: Report
+) -> str:
+    """Upload a written snapshot and make it visible; `started` is when the work for it
+    began. Returns its folder as people see it."""
+    day = build.snapshot_date
+    public = store.publish(build, manifest)
     pinned = store.pin_holds(day)
     if pinned is not None:
         report(
@@ -548,7 +567,7 @@ def publish_day(store: Store, staging: Path, day: date, started: float, report: 
             f"published {public} in {seconds:.1f}s",
             seconds=seconds,
             snapshot_date=day,
-            data={"path": str(public)},
+            data={"path": public},
         ),
         "published",
     )
@@ -666,13 +685,11 @@ def _summarize_interrupt(
 
 @contextmanager
 def staging_removed(store: Store) -> Iterator[None]:
-    """Whatever stops a run or backfill (an error, an interrupt), the staging folder of the
-    day it was writing goes too; only a killed run leaves one, for the next one's
-    `clean_up`. Used under the store's lock: every folder in `.staging` is this job's."""
+    """Whatever stops a run or backfill (an error, an interrupt), the builds it had not
+    committed go too (their local folders and uploads); only a killed run leaves them,
+    for the next one's `clean_up`."""
     try:
         yield
     except BaseException:
-        if store.staging.is_dir():
-            for entry in store.staging.iterdir():
-                shutil.rmtree(entry, ignore_errors=True)
+        store.abandon_builds()
         raise

@@ -13,10 +13,13 @@ cross-file SQL that does not depend on the as-of date (rejects, duplicates, hist
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+import shutil
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,10 +47,12 @@ from scenario_analytics.ingest.ledger import (
     Ledger,
     drop_views,
     first_of_each_content,
+    upload_parts,
     write_file_parts,
 )
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.ingest.readers import jsonl
+from scenario_analytics.locations import Location
 from scenario_analytics.publish.fingerprint import (
     DayDigests,
     data_digest,
@@ -61,7 +66,9 @@ from scenario_analytics.serve.materialize import create_filters_table
 from scenario_analytics.settings import (
     EngineSettings,
     MaterializeSettings,
+    StorageSettings,
 )
+from scenario_analytics.storage import Storage, StorageError, open_storage
 
 
 def boundary(report: Report, event: Event, name: str) -> None:
@@ -114,11 +121,25 @@ class Inputs:
 
 
 def find_exports(
-    exports: Path, ignore_globs: Sequence[str] = (), report: Report = ignore
+    exports: Location | Storage | Path,
+    ignore_globs: Sequence[str] = (),
+    report: Report = ignore,
+    settings: StorageSettings | None = None,
 ) -> ExportsFolder:
-    """List the export files, refusing a folder with files that would be left out (exit
-    4) or without sessions. Runs before the store is touched: bad input creates nothing."""
-    folder = discover(exports, ignore_globs)
+    """List the export files (a folder or an S3 prefix), refusing a folder with files that
+    would be left out (exit 4) or without sessions. Runs before the store is touched: bad
+    input creates nothing. The caller closes `folder.storage` when done with the files."""
+    storage = (
+        exports if isinstance(exports, Storage) else open_storage(Location.parse(exports), settings)
+    )
+    try:
+        return _found(discover(storage, ignore_globs), report)
+    except BaseException:
+        storage.close()
+        raise
+
+
+def _found(folder: ExportsFolder, report: Report) -> ExportsFolder:
     for rel in folder.ignored:
         report(Event("scan", "info", f"ignored (matches no entity or format): {rel}"))
     if folder.skipped:
@@ -135,34 +156,48 @@ def find_exports(
     check_accounted(folder)
     if not folder.of("sessions"):
         raise AnalyticsError(
-            f"no sessions export found in {exports}",
+            f"no sessions export found in {folder.root}",
             "put session files in a sessions/ folder or name them sessions-*.jsonl etc.",
         )
     return folder
 
 
 def scan_exports(
-    exports: Path | ExportsFolder, report: Report = ignore, ignore_globs: Sequence[str] = ()
+    exports: Path | ExportsFolder,
+    report: Report = ignore,
+    ignore_globs: Sequence[str] = (),
+    known: Callable[[str, int, str], str | None] | None = None,
 ) -> Inputs:
     """List the export files (unless given) and hash them: the ledger and fingerprints
-    key on the hash."""
+    key on the hash. `known(path, size, tag)`: the sha256 the ledger took of an export
+    object that has not changed since (S3: an unchanged export is not downloaded)."""
     started = time.monotonic()
     folder = (
         exports
         if isinstance(exports, ExportsFolder)
         else find_exports(exports, ignore_globs, report)
     )
+    storage = folder.storage
 
     def identify(item: tuple[int, ExportFile]) -> InputFile:
         file_id, export = item
+        sha256 = (
+            known(export.rel_path, export.size, export.etag)
+            if known is not None and storage.content_tags
+            else None
+        )
+        if sha256 is not None:
+            return InputFile(file_id, export, sha256)
+        fetched = fetch_export(storage, export)
         try:
-            mtime_ns = export.path.stat().st_mtime_ns
-            return InputFile(file_id, export, export.sha256(), mtime_ns)
+            return InputFile(file_id, fetched, fetched.sha256(), fetched.local.stat().st_mtime_ns)
         except OSError as exc:
             raise UnreadableFileError(export.rel_path, exc.strerror or str(exc)) from exc
 
-    # hashlib releases the GIL: hash a few files at once.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    # hashlib releases the GIL: hash a few files at once (and download them, on S3).
+    with ThreadPoolExecutor(
+        max_workers=max(min(4, os.cpu_count() or 1), storage.concurrency)
+    ) as pool:
         files = list(pool.map(identify, enumerate(folder.files)))
     total = sum(f.size for f in files)
     report(
@@ -176,6 +211,26 @@ def scan_exports(
         )
     )
     return Inputs(folder, files)
+
+
+def fetch_export(storage: Storage, export: ExportFile) -> ExportFile:
+    """The export with a local file of its bytes (in place on local disk, downloaded from
+    S3: the version listed, or an error if it changed since)."""
+    if export.path is not None:
+        return export
+    try:
+        local = storage.fetch(export.rel_path, etag=export.etag or None)
+    except StorageError as exc:
+        raise UnreadableFileError(export.rel_path, exc.message) from exc
+    return dataclasses.replace(export, path=local)
+
+
+def _fetched(storage: Storage, item: InputFile) -> InputFile:
+    """`item` with its export fetched (a file the ledger held, parsed again after all)."""
+    if item.export.path is not None:
+        return item
+    export = fetch_export(storage, item.export)
+    return dataclasses.replace(item, export=export, mtime_ns=export.local.stat().st_mtime_ns)
 
 
 # -- load, stage, validate ------------------------------------------------------------------
@@ -283,7 +338,7 @@ def stage_exports(
         [(f.file_id, f.rel_path, f.export.entity, f.export.fmt) for f in inputs.files],
     )
     reused = ledger.reusable(inputs.files)
-    parsed = [f for f in inputs.files if f.rel_path not in reused]
+    parsed = [_fetched(inputs.folder.storage, f) for f in inputs.files if f.rel_path not in reused]
     staged_tables = [t for f in plan.per_file for t in f.creates]
     drop_views(con, staged_tables)
 
@@ -300,7 +355,7 @@ def stage_exports(
         )
     )
     if engine.stages_in_tasks:
-        _stage_in_tasks(con, inputs.files, parsed, reused, plan, ledger, engine, report)
+        _stage_in_tasks(con, inputs, parsed, reused, plan, ledger, engine, report)
     else:
         _stage_here(con, inputs.files, parsed, reused, plan, ledger, report)
     engine.use_ledger(ledger.parts_by_table)
@@ -417,12 +472,26 @@ class StagedFile:
     error: tuple[int, str, str] | None = None
 
 
-def stage_file(item: InputFile, per_file: list[SqlFile], ledger_folder: Path) -> StagedFile:
+@dataclass(frozen=True)
+class TaskStorage:
+    """Where a task reads exports from and writes ledger parts to: locations and the
+    `[storage]` settings (picklable; each task opens its own storage)."""
+
+    exports: Location
+    store: Location
+    settings: StorageSettings
+
+
+def stage_file(item: InputFile, per_file: list[SqlFile], where: TaskStorage) -> StagedFile:
     """Parse one export file, validate it by the per-file SQL and write its ledger parts,
     in a DuckDB connection of its own: what each Spark task does (`_stage_in_tasks`).
-    The file and the ledger's folder must be at the same path where the task runs."""
+    The task fetches the file and stores the parts itself (local paths must be the same
+    where it runs; S3 locations are read and written with the task's own credentials)."""
     con = connect(EngineSettings(threads=1))
+    exports = open_storage(where.exports, where.settings)
+    store = open_storage(where.store, where.settings)
     try:
+        item = _fetched(exports, item)
         loader = Loader(con)
         loader.load(item.file_id, item.export)
         _validate_per_file(con, loader, [item], per_file)
@@ -434,17 +503,22 @@ def stage_file(item: InputFile, per_file: list[SqlFile], ledger_folder: Path) ->
                 f"SELECT count(*) FROM {quote_ident(table)} WHERE file_id = ?", [item.file_id]
             ).fetchall()[0][0]
         ]
-        entry = write_file_parts(con, ledger_folder, item, tables)
+        scratch = store.scratch(f"task-{uuid.uuid4().hex}")
+        entry = write_file_parts(con, scratch, item, tables)
+        upload_parts(store, scratch, entry)
+        shutil.rmtree(scratch, ignore_errors=True)
         return StagedFile(item.content, entry, loader.rows[item.file_id])
     except AnalyticsError as exc:
         return StagedFile(item.content, None, 0, (int(exc.exit_code), exc.message, exc.hint))
     finally:
         con.close()
+        exports.close()
+        store.close()
 
 
 def _stage_in_tasks(
     con: duckdb.DuckDBPyConnection,
-    files: list[InputFile],
+    inputs: Inputs,
     parsed: list[InputFile],
     reused: set[str],
     plan: SqlPlan,
@@ -454,12 +528,16 @@ def _stage_in_tasks(
 ) -> int:
     """Parse and validate the `parsed` files in the engine's tasks (`stage_file`, one a
     file, in parallel), each writing its ledger parts; then the catalog here."""
-    if ledger.path is None:
+    if ledger.storage is None:
         raise AnalyticsError(f"--engine {engine.name} stages export files into a store's ledger")
+    files = inputs.files
     started, cpu = time.monotonic(), time.process_time()
     first = first_of_each_content(parsed)
+    where = TaskStorage(
+        inputs.folder.storage.location, ledger.storage.location, ledger.storage.settings
+    )
     staged = engine.run_tasks(
-        functools.partial(stage_file, per_file=plan.per_file, ledger_folder=ledger.path), first
+        functools.partial(stage_file, per_file=plan.per_file, where=where), first
     )
     for result in staged:
         if result.error is not None:
@@ -526,7 +604,7 @@ def _check_unchanged(parsed: list[InputFile]) -> None:
     """A file rewritten while the run read it would be staged under the wrong hash."""
     for item in parsed:
         try:
-            stat = item.export.path.stat()
+            stat = item.export.local.stat()
         except OSError:
             stat = None
         if stat is None or (stat.st_size, stat.st_mtime_ns) != (item.size, item.mtime_ns):
@@ -554,12 +632,12 @@ def _fill_parquet_raw(con: duckdb.DuckDBPyConnection, parsed: list[InputFile]) -
             str(name)
             for (name,) in con.execute(
                 "SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(?))",
-                [str(export.path)],
+                [str(export.local)],
             ).fetchall()
         ]
         pairs = ", ".join(f"$k{i}, {quote_ident(c)}" for i, c in enumerate(columns))
         params: dict[str, object] = {f"k{i}": c for i, c in enumerate(columns)}
-        params.update({"path": str(export.path), "file_id": item.file_id})
+        params.update({"path": str(export.local), "file_id": item.file_id})
         con.execute(
             f"""UPDATE {table} SET raw = src.raw
                 FROM (SELECT file_row_number + 1 AS position,
@@ -683,7 +761,7 @@ def report_validated(report: Report, loaded: LoadResult) -> None:
 
 def load_exports(
     con: duckdb.DuckDBPyConnection,
-    exports: Path,
+    exports: Path | Location,
     as_of: date,
     sql_files: list[SqlFile],
     report: Report = ignore,
@@ -693,7 +771,11 @@ def load_exports(
     No ledger: every file is parsed. (`run` and `backfill` use the store's ledger.)
     """
     plan = plan_sql_files(sql_files)
-    inputs = scan_exports(exports, report)
-    loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
-    run_sql(con, plan.as_of, {"as_of_end": as_of_end(as_of)}, "build", report, as_of)
-    return loaded
+    folder = find_exports(exports, (), report)
+    try:
+        inputs = scan_exports(folder, report)
+        loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), report)
+        run_sql(con, plan.as_of, {"as_of_end": as_of_end(as_of)}, "build", report, as_of)
+        return loaded
+    finally:
+        folder.storage.close()

@@ -27,12 +27,15 @@ import duckdb
 from scenario_analytics.engine.database import connect
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.filters import as_of_end
+from scenario_analytics.ingest.discover import ExportsFolder
+from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.stages import JobOptions, open_ledger, prepare
 from scenario_analytics.pipeline.staging import LoadResult, find_exports, stage_exports
 from scenario_analytics.publish.fingerprint import data_digest
-from scenario_analytics.publish.snapshot import sessions_files, sessions_relation
+from scenario_analytics.publish.snapshot import sessions_relation
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import JobSettings, check_store_and_exports
+from scenario_analytics.storage import StorageError
 
 # The kinds of session change, in the order they are shown.
 CHANGE_KINDS = ("added", "changed", "removed")
@@ -67,7 +70,7 @@ class StaleDay:
     the day uses) or "no_data_digest" (built by a version without digests)."""
 
     snapshot_date: date
-    path: Path
+    path: str  # the snapshot's folder as people see it
     sessions_then: int
     sessions_now: int
     reason: str
@@ -76,7 +79,7 @@ class StaleDay:
     def as_json(self) -> dict[str, object]:
         return {
             "snapshot_date": self.snapshot_date.isoformat(),
-            "path": str(self.path),
+            "path": self.path,
             "sessions_then": self.sessions_then,
             "sessions_now": self.sessions_now,
             "reason": self.reason,
@@ -109,9 +112,8 @@ def stale_days(
             reason = "data_changed"
         else:
             continue
-        path = store.root / store.link_name(day)
         sessions = manifest.counts.sessions_in_snapshot
-        found.append(StaleDay(day, path, sessions, now.sessions, reason))
+        found.append(StaleDay(day, store.public(day), sessions, now.sessions, reason))
     return found
 
 
@@ -149,13 +151,13 @@ GROUP BY kind
 
 
 def session_changes(
-    con: duckdb.DuckDBPyConnection, snapshot: Path, day: date, examples: int = 5
+    con: duckdb.DuckDBPyConnection, files: list[Path], day: date, examples: int = 5
 ) -> SessionChanges:
-    """The graded sessions of the snapshot folder `snapshot` (of `day`) that the loaded
+    """The graded sessions of a snapshot of `day` (its session `files`) that the loaded
     exports (`graded_history`, sql/0070) add, change or remove. Raises `duckdb.Error`
     when its session files cannot be read."""
     found = con.execute(
-        _SESSION_CHANGES.format(sessions=sessions_relation(sessions_files(snapshot))),
+        _SESSION_CHANGES.format(sessions=sessions_relation(files)),
         {
             "as_of_end": as_of_end(day),
             "examples": max(examples, 1),
@@ -166,7 +168,9 @@ def session_changes(
     return SessionChanges(**counts, examples=shown)
 
 
-def report_stale(report: Report, stale: list[StaleDay], exports: Path, snapshots: Path) -> None:
+def report_stale(
+    report: Report, stale: list[StaleDay], exports: Location, snapshots: Location
+) -> None:
     """The warning of a run whose exports make earlier snapshots out of date."""
     if not stale:
         return
@@ -227,9 +231,19 @@ def find_stale(options: StaleOptions, report: Report = ignore) -> list[StaleDay]
             print(day.snapshot_date, day.reason, day.sessions)
     """
     check_store_and_exports(options.exports, options.snapshots)
-    folder = find_exports(options.exports, options.ignore, report)
-    store = Store(options.snapshots)
-    with store.lock():
+    folder = find_exports(options.exports, options.ignore, report, options.storage)
+    store = options.open_store()
+    try:
+        return _find_stale(options, report, folder, store)
+    finally:
+        store.close()
+        folder.storage.close()
+
+
+def _find_stale(
+    options: StaleOptions, report: Report, folder: ExportsFolder, store: Store
+) -> list[StaleDay]:
+    with store.lock("snapshots stale"):
         prepared = prepare(store, folder, report)
         fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
         days = [
@@ -258,10 +272,12 @@ def find_stale(options: StaleOptions, report: Report = ignore) -> list[StaleDay]
 def _with_changes(
     con: duckdb.DuckDBPyConnection, store: Store, day: StaleDay, examples: int, report: Report
 ) -> StaleDay:
-    folder = store.snapshot_path(day.snapshot_date) or day.path
     try:
-        changes = session_changes(con, folder, day.snapshot_date, examples)
-    except duckdb.Error as exc:
+        version = store.version(day.snapshot_date)
+        if version is None:
+            raise duckdb.IOException("its manifest cannot be read")
+        changes = session_changes(con, store.session_paths(version), day.snapshot_date, examples)
+    except (duckdb.Error, StorageError) as exc:
         report(
             Event(
                 "stale",

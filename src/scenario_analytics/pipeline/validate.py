@@ -14,32 +14,35 @@ from scenario_analytics.engine.sql_files import load_sql_files, plan_sql_files
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Report, ignore
 from scenario_analytics.ingest.ledger import Ledger
+from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
 from scenario_analytics.pipeline.stages import accepted_rows, summarized_failure
 from scenario_analytics.pipeline.staging import (
     LoadResult,
     check_reject_ratio,
+    find_exports,
     scan_exports,
     stage_exports,
 )
 from scenario_analytics.publish.quarantine import write_rejects
 from scenario_analytics.publish.store import require_store
-from scenario_analytics.settings import ChecksSettings, EngineSettings
+from scenario_analytics.settings import ChecksSettings, EngineSettings, StorageSettings
 
 __all__ = ["check_reject_ratio", "require_passed", "validate"]
 
 
 def validate(
-    exports: Path,
+    exports: Path | Location,
     report: Report = ignore,
     engine: EngineSettings | None = None,
     *,
     ignore_globs: Sequence[str] = (),
     as_of: date | None = None,
-    snapshots: Path | None = None,
+    snapshots: Path | Location | None = None,
     checks: ChecksSettings | None = None,
     skip_checks: Collection[str] = (),
     rejects_out: Path | None = None,
+    storage: StorageSettings | None = None,
 ) -> LoadResult:
     """Load and check an exports folder without publishing anything: rows read, accepted
     and rejected per file, rejects by reason, and the completeness checks for `as_of`
@@ -61,13 +64,15 @@ def validate(
             f"--rejects-out {rejects_out}: the file name must end in .parquet or .csv",
             "name the file for the format you want",
         )
-    store = require_store(snapshots) if snapshots is not None else None
+    store = require_store(snapshots, storage) if snapshots is not None else None
     # No summary of its own, but an interrupt's, saying where it stopped.
     with summarized_failure(report, "validate", time.monotonic(), publishes=False) as tracked:
         con = connect(engine)
+        folder = None
         try:
             plan = plan_sql_files(load_sql_files())
-            inputs = scan_exports(exports, tracked, ignore_globs)
+            folder = find_exports(exports, ignore_globs, tracked, storage)
+            inputs = scan_exports(folder, tracked)
             loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), tracked)
             if rejects_out is not None:
                 write_rejects(con, rejects_out)
@@ -85,3 +90,7 @@ def validate(
             return replace(loaded, checks=results, as_of=day)
         finally:
             con.close()
+            if folder is not None:
+                folder.storage.close()
+            if store is not None:
+                store.close()

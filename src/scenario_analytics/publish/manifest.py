@@ -133,9 +133,28 @@ class Manifest(_Part):
     def read(cls, path: Path) -> Manifest | None:
         """The manifest in `path` (a file), or None if it is missing or unreadable."""
         try:
-            return cls.model_validate_json(path.read_bytes())
-        except (OSError, ValueError, ValidationError):
+            return cls.parse(path.read_bytes())
+        except OSError:
             return None
+
+    @classmethod
+    def parse(cls, data: bytes) -> Manifest | None:
+        """A manifest from its bytes, or None if they are not one."""
+        try:
+            return cls.model_validate_json(data)
+        except (ValueError, ValidationError):
+            return None
+
+    def files(self) -> dict[str, str | None]:
+        """Every file the manifest names, by path in the snapshot, with its sha256 (None
+        where it recorded none); the files of a glob without its `files` are not known."""
+        found: dict[str, str | None] = {}
+        for output in self.outputs:
+            if output.files is not None:
+                found.update(output.files)
+            elif "*" not in output.path:
+                found[output.path] = output.sha256
+        return found
 
     @property
     def rejects(self) -> int:

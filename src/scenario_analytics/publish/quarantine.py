@@ -5,22 +5,24 @@
                           position, reason, raw (the record as text)
         report.json       why the run was refused, the checks, counts per entity
 
-Written under the store's lock by a run or backfill that fails the reject gate or a
-completeness check; nothing is published then. The newest `KEEP` are kept.
+Written under the store's lease by a run or backfill that fails the reject gate or a
+completeness check (on S3 like on local disk: written locally, then uploaded); nothing
+is published then. The newest `KEEP` are kept.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
 from scenario_analytics.engine.database import insertion_order_kept, quote_literal
-from scenario_analytics.files import write_atomically
 from scenario_analytics.publish.store import QUARANTINE_FOLDER, Store
+from scenario_analytics.storage import sha256_file
 
 KEEP = 10
 FOLDER = QUARANTINE_FOLDER
@@ -40,17 +42,24 @@ def write_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 def quarantine(
     con: duckdb.DuckDBPyConnection, store: Store, as_of: date, report: dict[str, object]
-) -> Path:
-    """Write a quarantine folder for a refused run; returns it. Keeps the newest KEEP."""
+) -> str:
+    """Write a quarantine folder for a refused run; returns it as people see it. Keeps
+    the newest KEEP."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    root = store.root / FOLDER
-    folder = root / f"{as_of.isoformat()}_{stamp}"
-    folder.mkdir(parents=True)
-    rows = write_rejects(con, folder / "rejects.parquet")
-    body = {"snapshot_date": as_of.isoformat(), "created_at": stamp, "rejects": rows, **report}
-    write_atomically(folder / "report.json", (json.dumps(body, indent=2) + "\n").encode())
+    name = f"{FOLDER}/{as_of.isoformat()}_{stamp}"
+    local = store.storage.scratch(f"quarantine-{uuid.uuid4().hex}")
+    try:
+        rows = write_rejects(con, local / "rejects.parquet")
+        body = {"snapshot_date": as_of.isoformat(), "created_at": stamp, "rejects": rows, **report}
+        (local / "report.json").write_bytes((json.dumps(body, indent=2) + "\n").encode())
+        for file in ("rejects.parquet", "report.json"):
+            path = local / file
+            store.storage.upload(f"{name}/{file}", path, sha256_file(path), move=True)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
     # Oldest first by creation time (the name's timestamp), whatever the as-of dates.
-    kept = sorted(root.iterdir(), key=lambda p: p.name.split("_", 1)[-1])
+    folders = store.storage.list_folders(FOLDER + "/")
+    kept: list[str] = sorted(folders, key=lambda n: n.split("_", 1)[-1])
     for old in kept[:-KEEP]:
-        shutil.rmtree(old, ignore_errors=True)
-    return folder
+        store.storage.delete([o.key for o in store.storage.objects(f"{FOLDER}/{old}/")])
+    return store.describe(name)

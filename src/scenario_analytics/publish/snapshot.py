@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import duckdb
@@ -23,7 +24,9 @@ from scenario_analytics.publish.manifest import (
     file_sha256,
     listing_sha256,
 )
-from scenario_analytics.publish.sharing import Sharing
+
+if TYPE_CHECKING:
+    from scenario_analytics.publish.sharing import Sharing
 
 # The figures of a summary, as summaries.parquet has a column each (sql/0140 computes them;
 # `serve/diff.py` compares them), in the order of the response body.
@@ -167,13 +170,14 @@ def partition_digest(rows: int, h1: int, h2: int) -> str:
     return f"{PARTITION_FORMAT}:{rows}:{h1:016x}{h2:016x}"
 
 
-def sessions_files(folder: Path) -> list[Path]:
-    """A snapshot's session files: its day partitions, or its one `sessions.parquet`
-    if it was written before partitions; empty if it has no graded session."""
-    legacy = folder / LEGACY_SESSIONS_FILE
-    if legacy.is_file():
-        return [legacy]
-    return sorted(folder.glob(SESSIONS_GLOB))
+def session_file_names(files: Iterator[str] | list[str]) -> list[str]:
+    """Of a snapshot's files (paths in it), its session files, in day order: the day
+    partitions, or the one `sessions.parquet` of snapshots written before partitions."""
+    names = list(files)
+    if LEGACY_SESSIONS_FILE in names:
+        return [LEGACY_SESSIONS_FILE]
+    prefix = SESSIONS_FOLDER + "/created_date="
+    return sorted(n for n in names if n.startswith(prefix) and n.endswith("/part-0.parquet"))
 
 
 def sessions_relation(files: list[Path]) -> str:
@@ -197,13 +201,12 @@ def write_tables(
     sharing: Sharing | None = None,
 ) -> list[OutputEntry]:
     """Every table's Parquet file, then the sessions' partitions up to the as-of day;
-    `on_table(name, seconds)` after each one. With `sharing`, files equal to a published
-    snapshot's are links to them (`publish/sharing.py`)."""
-    sharing = sharing or Sharing()
+    `on_table(name, seconds)` after each one. With `sharing`, a partition a published
+    snapshot has with the same content is not written (`publish/sharing.py`)."""
     outputs = []
     for name in TABLES:
         started = time.monotonic()
-        outputs.append(write_table(con, folder, name, sharing))
+        outputs.append(write_table(con, folder, name))
         if on_table is not None:
             on_table(name, time.monotonic() - started)
     started = time.monotonic()
@@ -213,9 +216,7 @@ def write_tables(
     return outputs
 
 
-def write_table(
-    con: duckdb.DuckDBPyConnection, folder: Path, name: str, sharing: Sharing | None = None
-) -> OutputEntry:
+def write_table(con: duckdb.DuckDBPyConnection, folder: Path, name: str) -> OutputEntry:
     """One table's Parquet file; returns its manifest entry (COPY counts the rows; the
     sha256 is of the file as written, read back, for `snapshots verify`)."""
     path = folder / f"{name}.parquet"
@@ -225,8 +226,6 @@ def write_table(
             f"({_PARQUET_OPTIONS.format(row_group=_ROW_GROUP)})"
         ).fetchall()
         digest = file_sha256(path)
-        if sharing is not None:
-            sharing.replace_with_link(path.name, digest, path)
     return OutputEntry(path=path.name, rows=int(rows), sha256=digest)
 
 
@@ -236,11 +235,11 @@ def write_sessions(
     """The graded sessions (`graded_sessions`, sql/0100), one file per day of created_at.
 
     A day whose content digest (sql/0070's `graded_days`) a published snapshot's
-    manifest lists for the same file is linked to that file, not written. The others
-    are each one COPY of a range of `graded_sessions`, which holds its rows sorted by
-    day first (sql/0070), so zone maps find the range and nothing is sorted again.
+    manifest lists for the same file is not written: the new snapshot uses that file
+    (`Sharing.partition`). The others are each one COPY of a range of `graded_sessions`,
+    which holds its rows sorted by day first (sql/0070), so zone maps find the range
+    and nothing is sorted again.
     """
-    sharing = sharing or Sharing()
     ((as_of_end,),) = con.execute("SELECT getvariable('as_of_end')").fetchall()
     days = con.execute(
         "SELECT day, sessions, h1, h2 FROM graded_days WHERE day <= CAST($end AS DATE) "
@@ -254,10 +253,10 @@ def write_sessions(
         rel = session_partition(day)
         digest = partition_digest(int(rows), int(h1), int(h2))
         path = folder / rel
-        with _writing(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shared = sharing.link_partition(rel, digest, path)
-            if shared is None:
+        shared = sharing.partition(rel, digest) if sharing is not None else None
+        if shared is None:
+            with _writing(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
                 shared = _write_partition(con, path, day, int(rows))
         files[rel] = shared
         partitions[rel] = digest

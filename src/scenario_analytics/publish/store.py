@@ -1,43 +1,57 @@
-"""The snapshot store: a lock, atomic publishing, `latest.json`, and clean-up.
+"""The snapshot store: publishing without rename, a lease instead of a lock, clean-up.
 
-Layout under the store root:
+The same layout and the same rules on local disk and on S3 (`storage/` is the only
+code that knows which): files are written first, completely, and a snapshot becomes
+visible by one conditional write of its commit record.
 
-    latest.json                         {"snapshot_date": ..., "path": "snapshot_date=..."}
-    snapshot_date=YYYY-MM-DD  ->  .versions/YYYY-MM-DD.<build id>    (a symbolic link)
-    .versions/<date>.<build id>/        one complete snapshot, never changed once published
-    .staging/<build id>/                a snapshot being written (removed if a run dies)
-    .lock                               held with flock() by the running job
-    .ledger/                            staged rows per export file, Parquet (see ledger.py)
+    latest.json                        {"snapshot_date": ..., "path": "snapshot_date=..."}
+    snapshot_date=YYYY-MM-DD/          the published version's files: manifest.json,
+                                       <table>.parquet, api/scenarios/…/summary.json
+    .objects/sessions/created_date=D/<sha256>.parquet
+                                       session partitions, shared by every snapshot
+                                       that has the same day's sessions (by content)
+    .commits/YYYY-MM-DD.json           the date's commit record: published = present
+    .retired/<date>.<build>.json       versions unpublished or replaced, kept for an hour
+    .staging/<build>/                  a new version's files before they are in place
+    .lease.json                        the running job's lease (`lease.py`)
+    .store.json                        {"format": 2}
+    .ledger/                           staged rows per export file (`ingest/ledger.py`)
+    .quarantine/                       what refused runs leave (`quarantine.py`)
 
-A snapshot is written in `.staging`, moved into `.versions` (same file system: a
-rename), and made visible by renaming a new symbolic link over `snapshot_date=...`.
-Each step is atomic, so readers see the old snapshot or the new one, never a part.
-Rebuilding a date swaps the link; the replaced version stays for readers that hold it
-open and is removed by a later run after a grace period. Pruning (retention) and
-`delete` work the same way: they remove the link and leave the version to the grace
-period.
+Publishing one date (`publish`):
+1. Upload every file of the new version: session partitions to `.objects/` (unless an
+   equal one is there: sharing by reference), everything else to `.staging/<build>/`.
+   Each upload is verified (size and sha256) before anything is committed.
+2. Commit: write `.commits/<date>.json` naming `.staging/<build>`, conditionally: only if
+   there was none (a new date) or it is still the version the build started from (a
+   rebuild). This is the moment the version becomes visible; two writers cannot both
+   win (the loser exits 5 and publishes nothing).
+3. Move in place: copy the files that differ into `snapshot_date=<date>/` (manifest.json
+   last), then re-commit the record naming that folder. A reader always reads the keys
+   its record names, so it never mixes versions; warehouses that glob
+   `snapshot_date=*/<table>.parquet` read the folder (docs/DATA_DICTIONARY.md).
+4. `latest.json` names the newest date (a conditional write too), unless it is pinned.
 
-`latest.json` names the newest date, unless it carries `"pinned": true` (`pin`, the
-rollback): runs then publish their dates and leave it alone until `unpin`. `verify`
-re-hashes every published file against its manifest; `repair` fixes what needs no
-exports (latest.json, dangling links, leftovers of killed runs).
+A replaced or unpublished version is retired, not deleted: a `.retired/` entry lists
+its keys, kept for `REPLACED_GRACE_SECONDS` so that readers holding it keep whole files;
+`clean_up` (at the start of each run, and `snapshots verify --repair`) then deletes the
+keys no published version uses, along with what killed runs left (uploads never
+committed, a move in place not finished: that one is finished instead).
 """
 
 from __future__ import annotations
 
-import fcntl
+import hashlib
 import json
-import os
-import re
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path, PurePosixPath
+from datetime import date
+from pathlib import Path
 
 from scenario_analytics.errors import (
     AnalyticsError,
@@ -45,19 +59,48 @@ from scenario_analytics.errors import (
     NotFoundError,
     StoreLockedError,
 )
-from scenario_analytics.files import fsync_folder, write_atomically
 from scenario_analytics.ingest.ledger import LEDGER_NAME
+from scenario_analytics.locations import Location
 from scenario_analytics.publish.fingerprint import sql_version
-from scenario_analytics.publish.manifest import Manifest, OutputEntry, file_sha256
+from scenario_analytics.publish.lease import LEASE_KEY, Lease, read_holder
+from scenario_analytics.publish.legacy import LEGACY_NAMES, flatten_legacy_layout
+from scenario_analytics.publish.manifest import Manifest
+from scenario_analytics.publish.records import (
+    COMMITS,
+    MANIFEST,
+    POOL,
+    RETIRED,
+    STAGING,
+    Record,
+    Retired,
+    Version,
+    is_pooled,
+    now_stamp,
+    pool_key,
+    record_key,
+    snapshot_dir_name,
+)
 from scenario_analytics.publish.sharing import Sharing
+from scenario_analytics.publish.snapshot import SESSIONS_FOLDER, SESSIONS_GLOB, session_file_names
+from scenario_analytics.settings import StorageSettings
+from scenario_analytics.storage import (
+    ObjectMissing,
+    PreconditionFailed,
+    Storage,
+    StorageError,
+    open_storage,
+    sha256_file,
+)
 
-_LINK = re.compile(r"^snapshot_date=(\d{4}-\d{2}-\d{2})$")
+__all__ = ["Store", "snapshot_dir_name", "require_store"]
+
 REPLACED_GRACE_SECONDS = 3600.0
 QUARANTINE_FOLDER = ".quarantine"  # written by quarantine.py
-
-
-def snapshot_dir_name(snapshot_date: date) -> str:
-    return f"snapshot_date={snapshot_date.isoformat()}"
+FORMAT_KEY = ".store.json"
+STORE_FORMAT = 2
+LATEST = "latest.json"
+_MARKS = {LATEST, FORMAT_KEY, LEASE_KEY, LEDGER_NAME, QUARANTINE_FOLDER, *LEGACY_NAMES}
+_MARK_FOLDERS = {COMMITS.rstrip("/"), POOL.rstrip("/"), LEDGER_NAME, QUARANTINE_FOLDER}
 
 
 @dataclass(frozen=True)
@@ -82,48 +125,168 @@ class LatestFile:
             body["pinned"] = True
         return json.dumps(body).encode() + b"\n"
 
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LatestFile | None:
+        try:
+            body = json.loads(data)
+            day = date.fromisoformat(str(body["snapshot_date"]))
+            return cls(day, str(body.get("path", "")), body.get("pinned") is True)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+@dataclass
+class Build:
+    """A version of one date being written: its local folder (`folder`, what the writer
+    fills), the version it replaces (None for a new date), and the session partitions
+    it shares with published versions instead of writing them (`sharing`)."""
+
+    snapshot_date: date
+    name: str
+    folder: Path
+    base: Version | None
+    base_etag: str | None
+    sharing: Sharing
+
 
 class Store:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(
+        self, where: Storage | Location | Path | str, settings: StorageSettings | None = None
+    ) -> None:
+        self.settings = settings or StorageSettings()
+        self.storage = (
+            where if isinstance(where, Storage) else open_storage(Location.parse(where), settings)
+        )
+        self._lease: Lease | None = None
+        self._format_known = False
+        # Read once, then only when their tag changes (a reader that polls, a run that
+        # looks at the same dates again): records by date, manifests by key and sha256.
+        self._records: dict[date, tuple[Record, str]] = {}
+        self._manifests: dict[tuple[str, str], Manifest] = {}
+        self._latest: tuple[LatestFile | None, str] | None = None
+        self._builds: dict[str, Build] = {}  # begun, not committed yet
 
     @property
-    def versions(self) -> Path:
-        return self.root / ".versions"
+    def root(self) -> Location:
+        return self.storage.location
 
-    @property
-    def staging(self) -> Path:
-        return self.root / ".staging"
+    def describe(self, rel: str = "") -> str:
+        """How people see the store or a path in it (messages, what `run` prints)."""
+        return self.storage.describe(rel)
 
-    @property
-    def ledger_path(self) -> Path:
-        return self.root / LEDGER_NAME
+    def public(self, snapshot_date: date) -> str:
+        """A date's snapshot folder as people see it."""
+        return self.describe(snapshot_dir_name(snapshot_date))
 
-    @staticmethod
-    def link_name(snapshot_date: date) -> str:
-        return snapshot_dir_name(snapshot_date)
+    def close(self) -> None:
+        self.storage.close()
 
-    # -- reading ------------------------------------------------------------------
-    def is_store(self) -> bool:
-        """An empty folder (a store nothing was published into yet) or one holding what a
-        run leaves: not some other folder (the exports, a home folder) named by mistake."""
-        try:
-            names = {entry.name for entry in self.root.iterdir()}
-        except OSError:
+    # -- the layout -----------------------------------------------------------------------------
+    def _legacy(self) -> bool:
+        """A store of the first layout (local only: `snapshot_date=` links to `.versions`,
+        no commit records), read as it is until a run converts it (`_convert`)."""
+        if self._format_known:
             return False
-        marks = {"latest.json", ".versions", ".staging", ".lock", LEDGER_NAME, QUARANTINE_FOLDER}
-        return not names or bool(names & marks) or any(_LINK.match(n) for n in names)
+        if self.storage.head(FORMAT_KEY) is not None:
+            self._format_known = True
+            return False
+        return any(_date_of_folder(n) for n in self.storage.list_folders(""))
 
+    def is_store(self) -> bool:
+        """An empty location (a store nothing was published into yet) or one holding what
+        a run leaves: not some other folder (the exports, a home folder) named by mistake."""
+        try:
+            folders = self.storage.list_folders("")
+            if any(n in _MARK_FOLDERS or _date_of_folder(n) for n in folders):
+                return True
+            top = [o.key for o in self.storage.objects("") if "/" not in o.key]
+        except StorageError:
+            return False
+        return (not folders and not top) or bool(set(top) & _MARKS)
+
+    # -- reading ----------------------------------------------------------------------------------
     def dates(self) -> list[date]:
         """Published snapshot dates, oldest first."""
-        if not self.root.is_dir():
-            return []
+        if self._legacy():
+            return sorted(
+                day
+                for name in self.storage.list_folders("")
+                if (day := _date_of_folder(name)) is not None
+                and self.storage.head(f"{name}/{MANIFEST}") is not None
+            )
         found = []
-        for entry in self.root.iterdir():
-            match = _LINK.match(entry.name)
-            if match and entry.is_dir():
-                found.append(date.fromisoformat(match.group(1)))
+        for info in self.storage.objects(COMMITS):
+            name = info.key[len(COMMITS) :]
+            if "/" not in name and name.endswith(".json"):
+                try:
+                    found.append(date.fromisoformat(name.removesuffix(".json")))
+                except ValueError:
+                    continue
         return sorted(found)
+
+    def record(self, snapshot_date: date) -> tuple[Record, str] | None:
+        """A date's commit record and its tag, or None if the date is not published."""
+        if self._legacy():
+            info = self.storage.head(f"{snapshot_dir_name(snapshot_date)}/{MANIFEST}")
+            if info is None:
+                return None
+            data, etag = self.storage.read(info.key)
+            record = Record(
+                snapshot_date,
+                "legacy",
+                snapshot_dir_name(snapshot_date),
+                hashlib.sha256(data).hexdigest(),
+                "",
+                pooled=False,
+            )
+            return record, etag
+        key = record_key(snapshot_date)
+        cached = self._records.get(snapshot_date)
+        try:
+            found = self.storage.read_if_changed(key, cached[1] if cached else None)
+        except ObjectMissing:
+            self._records.pop(snapshot_date, None)
+            return None
+        if found is None and cached is not None:
+            return cached
+        assert found is not None
+        parsed = Record.from_bytes(found[0])
+        if parsed is None:
+            return None
+        self._records[snapshot_date] = (parsed, found[1])
+        return parsed, found[1]
+
+    def version(self, snapshot_date: date) -> Version | None:
+        """The published version of a date with its manifest, or None (not published, or
+        its manifest is missing or not the one its record names)."""
+        found = self.record(snapshot_date)
+        if found is None:
+            return None
+        record, etag = found
+        return self._version_of(record, etag)
+
+    def _version_of(self, record: Record, etag: str) -> Version | None:
+        cached = self._manifests.get((record.prefix, record.manifest_sha256))
+        if cached is not None:
+            return Version(record, etag, cached)
+        try:
+            data, _ = self.storage.read(f"{record.prefix}/{MANIFEST}")
+        except ObjectMissing:
+            return None
+        if hashlib.sha256(data).hexdigest() != record.manifest_sha256:
+            return None
+        manifest = Manifest.parse(data)
+        if manifest is None:
+            return None
+        if len(self._manifests) > 64:
+            self._manifests.clear()
+        self._manifests[(record.prefix, record.manifest_sha256)] = manifest
+        return Version(record, etag, manifest)
+
+    def manifest(self, snapshot_date: date) -> Manifest | None:
+        """The manifest of a published snapshot, or None (none, or unreadable)."""
+        version = self.version(snapshot_date)
+        return version.manifest if version is not None else None
 
     def latest(self) -> date | None:
         """The date latest.json names (pinned or not), or None (none, or unreadable)."""
@@ -131,19 +294,26 @@ class Store:
         return found.snapshot_date if found is not None else None
 
     def latest_file(self) -> LatestFile | None:
-        """latest.json as it is, or None if it is missing or unreadable."""
+        """latest.json as it is, or None if it is missing or unreadable. Errors other
+        than a missing file (no permission, the store unreachable) raise."""
+        found = self._read_latest()
+        return found[0] if found is not None else None
+
+    def _read_latest(self) -> tuple[LatestFile | None, str] | None:
         try:
-            data = json.loads((self.root / "latest.json").read_text(encoding="utf-8"))
-            day = date.fromisoformat(str(data["snapshot_date"]))
-            return LatestFile(day, str(data.get("path", "")), data.get("pinned") is True)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            found = self.storage.read_if_changed(LATEST, self._latest[1] if self._latest else None)
+        except ObjectMissing:
+            self._latest = None
             return None
+        if found is not None:
+            self._latest = (LatestFile.from_bytes(found[0]), found[1])
+        return self._latest
 
     def pinned(self) -> date | None:
         """The date latest.json is pinned to, while that date is published; else None
         (a pin on a date no longer published holds nothing)."""
         found = self.latest_file()
-        if found is None or not found.pinned or self.snapshot_path(found.snapshot_date) is None:
+        if found is None or not found.pinned or self.record(found.snapshot_date) is None:
             return None
         return found.snapshot_date
 
@@ -154,294 +324,424 @@ class Store:
         return pinned if pinned is not None and snapshot_date > pinned else None
 
     def newest(self) -> date | None:
-        """The newest date with a readable snapshot (its manifest.json is there)."""
-        readable = [d for d in self.dates() if self.snapshot_path(d) is not None]
-        return readable[-1] if readable else None
+        """The newest date with a readable snapshot (its manifest is there)."""
+        for day in reversed(self.dates()):
+            if self.version(day) is not None:
+                return day
+        return None
 
-    def snapshot_path(self, snapshot_date: date) -> Path | None:
-        """The resolved folder of a published snapshot (stable while a reader uses it)."""
-        link = self.root / snapshot_dir_name(snapshot_date)
-        try:
-            resolved = link.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return None
-        return resolved if (resolved / "manifest.json").is_file() else None
+    def fetch(self, version: Version, rel: str, *, verify: bool = False) -> Path:
+        """A local path with one file of a version (downloaded and checked against its
+        sha256 on S3; `verify` re-hashes a local file too)."""
+        sha256 = version.files().get(rel)
+        return self.storage.fetch(version.key(rel), sha256, verify=verify)
 
-    def manifest(self, snapshot_date: date) -> Manifest | None:
-        """The manifest of a published snapshot, or None (none, or unreadable)."""
-        path = self.snapshot_path(snapshot_date)
-        if path is None:
-            return None
-        return Manifest.read(path / "manifest.json")
+    def session_paths(self, version: Version) -> list[Path]:
+        """Local paths of a version's session files, in day order (fetched on S3)."""
+        names = session_file_names(list(version.files()))
+        if not names and any(o.path == SESSIONS_GLOB and o.files is None
+                             for o in version.manifest.outputs):  # fmt: skip
+            # A manifest of an early version: its partitions are found in its folder.
+            prefix = f"{version.record.prefix}/{SESSIONS_FOLDER}/"
+            listed = [o.key[len(version.record.prefix) + 1 :] for o in self.storage.objects(prefix)]
+            names = session_file_names(listed)
+        with ThreadPoolExecutor(self.storage.concurrency) as pool:
+            return list(pool.map(lambda rel: self.fetch(version, rel), names))
 
     def sharing(self, snapshot_date: date) -> Sharing:
         """What a new snapshot of `snapshot_date` may share with published ones: the
-        files of the date's current version (a rerun) and of the nearest published dates
-        before and after it (the night before; a backfill's next day), in that order."""
+        session partitions of the date's current version (a rerun) and of the nearest
+        published dates before and after it (the night before; a backfill's next day)."""
         dates = self.dates()
         before = [d for d in dates if d < snapshot_date]
         after = [d for d in dates if d > snapshot_date]
         neighbours = [snapshot_date] if snapshot_date in dates else []
         neighbours += before[-1:] + after[:1]
-        found = []
-        for day in neighbours:
-            path = self.snapshot_path(day)
-            manifest = self.manifest(day)
-            if path is not None and manifest is not None:
-                found.append((path, manifest))
-        return Sharing.of(found)
+        versions = [v for d in neighbours if (v := self.version(d)) is not None]
+        return Sharing.of(versions, self.storage)
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every published snapshot, oldest first, from its manifest and files."""
         latest = self.latest_file()
+        sizes = {o.key: o.size for o in self.storage.objects("")}
         found = []
         for day in self.dates():
-            path = self.snapshot_path(day)
-            manifest = self.manifest(day)
-            if path is None or manifest is None:
+            version = self.version(day)
+            if version is None:
                 continue
             is_latest = latest is not None and day == latest.snapshot_date
             found.append(
                 SnapshotInfo.of(
-                    day,
-                    self.root / snapshot_dir_name(day),
-                    path,
-                    manifest,
+                    version,
+                    self.public(day),
+                    sum(sizes.get(k, 0) for k in set(version.keys().values())),
                     is_latest,
                     pinned=is_latest and latest is not None and latest.pinned,
                 )
             )
         return found
 
-    # -- writing ------------------------------------------------------------------
+    # -- the lease --------------------------------------------------------------------------------
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the store for one run; a second run fails at once (exit 5).
-
-        flock() locks die with their process, so a killed run never blocks the next.
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / ".lock"
-        handle = path.open("a+")
+    def lock(self, command: str = "") -> Iterator[None]:
+        """Hold the store for one job (its lease, `lease.py`); a second job fails at once
+        with exit 5. A store of the first layout is converted first (`_convert`)."""
+        self.storage.check(create=True)
+        lease = Lease.acquire(self.storage, self.settings.lease_seconds, command)
+        self._lease = lease
         try:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise StoreLockedError(
-                    f"the snapshot store {self.root} is in use by {holder}",
-                    "wait for that run to finish, then run again (safe to retry)",
-                ) from None
-            handle.seek(0)
-            handle.truncate()
-            started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
-            handle.flush()
+            self._convert()
             yield
         finally:
-            handle.close()
+            self._lease = None
+            lease.release()
 
-    def new_staging(self) -> Path:
-        path = self.staging / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
+    def _check_lease(self) -> None:
+        if self._lease is None:
+            raise AnalyticsError("internal error: the store is written without its lease")
+        self._lease.check()
 
-    def publish(self, staging: Path, snapshot_date: date) -> Path:
-        """Make a fully written snapshot visible; returns its public path."""
-        self.versions.mkdir(parents=True, exist_ok=True)
-        version = self.versions / f"{snapshot_date.isoformat()}.{staging.name}"
-        _fsync_tree(staging)
-        os.rename(staging, version)
-        public = self.root / snapshot_dir_name(snapshot_date)
-        previous = public.resolve() if public.is_symlink() else None
-        tmp_link = self.root / f".{public.name}.{staging.name}.link"
-        os.symlink(os.path.relpath(version, self.root), tmp_link)
-        os.replace(tmp_link, public)
-        if previous is not None and previous != version and previous.is_dir():
-            # Keep it for readers holding it open; clean_up() removes it later.
-            (previous / ".replaced").touch()
-        latest = self.latest()
-        # A pin keeps latest.json where it is (`pin_holds` tells the caller).
-        if latest is None or (snapshot_date >= latest and self.pinned() is None):
+    def is_locked(self) -> bool:
+        """Whether a job holds the store's lease now (one that has not ended)."""
+        found = read_holder(self.storage)
+        if found is None:
+            return False
+        holder, _etag = found
+        return holder is not None and not holder.gone(time.time())
+
+    def holder(self) -> str | None:
+        """Who holds the lease, in words (None: no lease)."""
+        found = read_holder(self.storage)
+        if found is None:
+            return None
+        holder, _etag = found
+        return holder.describe() if holder is not None else "an unreadable lease"
+
+    def unlock(self) -> str | None:
+        """Remove the lease, whoever holds it (`snapshots unlock --force`); returns its
+        holder in words, or None if there was none."""
+        found = read_holder(self.storage)
+        if found is None:
+            return None
+        holder, etag = found
+        self.storage.delete_if(LEASE_KEY, etag)
+        return holder.describe() if holder is not None else "an unreadable lease"
+
+    def _convert(self) -> None:
+        """Make a store of the first layout (local: `snapshot_date=` links to `.versions`)
+        the current one: its folders in place and a commit record each; mark the format."""
+        if self._format_known or self.storage.head(FORMAT_KEY) is not None:
+            self._format_known = True
+            return
+        legacy = self._legacy()
+        if legacy:
+            flatten_legacy_layout(self.storage)
+            for name in self.storage.list_folders(""):
+                day = _date_of_folder(name)
+                if day is None or self.storage.head(f"{name}/{MANIFEST}") is None:
+                    continue
+                data, _ = self.storage.read(f"{name}/{MANIFEST}")
+                record = Record(
+                    day, "legacy", name, hashlib.sha256(data).hexdigest(), now_stamp(), pooled=False
+                )
+                self.storage.write(record_key(day), record.to_bytes())
+        self.storage.write(FORMAT_KEY, json.dumps({"format": STORE_FORMAT}).encode() + b"\n")
+        self._format_known = True
+
+    # -- writing one version ----------------------------------------------------------------------
+    def begin(self, snapshot_date: date) -> Build:
+        """Start writing a version of a date: a local folder to fill, and the current
+        version (if any), which the commit must still find in place."""
+        name = uuid.uuid4().hex
+        found = self.record(snapshot_date)
+        base = self._version_of(*found) if found is not None else None
+        build = Build(
+            snapshot_date,
+            name,
+            self.storage.scratch(name),
+            base,
+            found[1] if found is not None else None,
+            self.sharing(snapshot_date),
+        )
+        self._builds[name] = build
+        return build
+
+    def new_scratch(self) -> Path:
+        """A new local folder for a job's own files (an engine's tables), gone with the
+        job's builds (`abandon_builds`) or the next run's clean-up."""
+        return self.storage.scratch(uuid.uuid4().hex)
+
+    def abandon_builds(self) -> None:
+        """Drop the builds begun and not committed (a job that stops on an error): their
+        local folders and what they uploaded to `.staging` (the pool is `clean_up`'s)."""
+        builds, self._builds = list(self._builds.values()), {}
+        for build in builds:
+            shutil.rmtree(build.folder, ignore_errors=True)
             try:
-                self._write_latest(LatestFile.of(snapshot_date))
-            except OSError:
-                # A failed run changes nothing readers see: take the new link back.
-                self._unpublish(public, previous, version)
-                raise
-        fsync_folder(self.root)
-        return public
+                keys = [o.key for o in self.storage.objects(f"{STAGING}{build.name}/")]
+                self.storage.delete(keys)
+            except StorageError:
+                pass  # the next run's clean-up removes them
 
-    def _unpublish(self, public: Path, previous: Path | None, version: Path) -> None:
-        """Best effort: point `public` at `previous` again, or remove it if it is new.
+    def publish(self, build: Build, manifest: Manifest) -> str:
+        """Upload, commit, move in place and point latest.json at a written version (the
+        module's docstring); returns the snapshot's folder as people see it."""
+        self._check_lease()
+        day = build.snapshot_date
+        local = _files_in(build.folder)
+        manifest_sha256 = sha256_file(build.folder / MANIFEST)
+        sha = {**manifest.files(), MANIFEST: manifest_sha256}
+        staged = f"{STAGING}{build.name}"
+        uploads: list[tuple[str, Path, str]] = []
+        for rel, path in local.items():
+            digest = sha.get(rel) or sha256_file(path)
+            key = pool_key(rel, digest) if is_pooled(rel) else f"{staged}/{rel}"
+            uploads.append((key, path, digest))
+        self._upload(uploads)
+        shutil.rmtree(build.folder, ignore_errors=True)
+        # Partitions shared with a version of the first layout are copied into the pool.
+        for rel, candidate in build.sharing.used.items():
+            target = pool_key(rel, candidate.sha256)
+            if candidate.key != target and self.storage.head(target) is None:
+                self.storage.copy(candidate.key, target)
+        objects = tuple(sorted(pool_key(r, s) for r, s in sha.items() if is_pooled(r) and s))
+        record = Record(day, build.name, staged, manifest_sha256, now_stamp(), objects)
+        if build.base is not None:
+            self._retire(build.base, "replaced")
+        self._check_lease()
+        etag = self._commit(record, build.base_etag)
+        self._builds.pop(build.name, None)
+        self._move_in_place(record, etag, manifest, build.base)
+        self._point_latest_at(day)
+        return self.public(day)
 
-        If that fails too, the new snapshot stays published: it is complete, and the
-        next run's clean_up() makes latest.json name it."""
+    def _upload(self, uploads: list[tuple[str, Path, str]]) -> None:
+        def one(item: tuple[str, Path, str]) -> None:
+            key, path, digest = item
+            if key.startswith(POOL):
+                existing = self.storage.head(key)
+                if existing is not None and existing.size == path.stat().st_size:
+                    return  # the same content is there (the key is its sha256)
+            self.storage.upload(key, path, digest, move=True)
+
+        with ThreadPoolExecutor(self.storage.concurrency) as pool:
+            list(pool.map(one, uploads))
+
+    def _commit(self, record: Record, base_etag: str | None) -> str:
+        key = record_key(record.snapshot_date)
         try:
-            if previous is None:
-                public.unlink()
-            else:
-                back = self.root / f".{public.name}.{version.name}.back.link"
-                os.symlink(os.path.relpath(previous, self.root), back)
-                os.replace(back, public)
-                (previous / ".replaced").unlink(missing_ok=True)
-            # A reader may have resolved the new link meanwhile: give it the grace period.
-            (version / ".replaced").touch()
-        except OSError:
-            pass
+            if base_etag is None:
+                return self.storage.create(key, record.to_bytes())
+            return self.storage.replace(key, record.to_bytes(), base_etag)
+        except (PreconditionFailed, ObjectMissing):
+            raise StoreLockedError(
+                f"another run published {record.snapshot_date.isoformat()} in "
+                f"{self.describe()} while this one was writing it",
+                "nothing of this run was published for that date; run again once the other "
+                "run is done (safe to retry)",
+            ) from None
 
-    def _write_latest(self, latest: LatestFile | None) -> None:
-        """Replace latest.json atomically (None: remove it, nothing being published)."""
-        if latest is None:
-            (self.root / "latest.json").unlink(missing_ok=True)
-        else:
-            write_atomically(self.root / "latest.json", latest.to_bytes())
+    def _move_in_place(
+        self, record: Record, etag: str, manifest: Manifest, base: Version | None
+    ) -> str:
+        """Copy a committed version's files from `.staging` into its date's folder
+        (those that differ from the folder's, manifest.json last) and re-commit it there.
+        Returns the record's new tag."""
+        day = record.snapshot_date
+        folder = snapshot_dir_name(day)
+        there: dict[str, str | None] = {}
+        if base is not None and base.record.in_place:
+            there = {r: s for r, s in base.files().items() if not base.key(r).startswith(POOL)}
+        wanted = {
+            r: s
+            for r, s in {**manifest.files(), MANIFEST: record.manifest_sha256}.items()
+            if not is_pooled(r) or not record.pooled
+        }
+        changed = [
+            r for r, s in wanted.items() if r != MANIFEST and (s is None or there.get(r) != s)
+        ]
+
+        def copy(rel: str) -> None:
+            self.storage.copy(f"{record.prefix}/{rel}", f"{folder}/{rel}")
+
+        with ThreadPoolExecutor(self.storage.concurrency) as pool:
+            list(pool.map(copy, changed))
+        copy(MANIFEST)
+        moved = Record(
+            day, record.build, folder, record.manifest_sha256, record.committed_at, record.objects
+        )
+        staged_keys = tuple(f"{record.prefix}/{r}" for r in wanted)
+        self._write_retired(Retired(day, record.build, time.time() + REPLACED_GRACE_SECONDS,
+                                    staged_keys, (), "moved in place"))  # fmt: skip
+        try:
+            return self.storage.replace(record_key(day), moved.to_bytes(), etag)
+        except (PreconditionFailed, ObjectMissing):
+            raise StoreLockedError(
+                f"another run changed {day.isoformat()} in {self.describe()} while this one "
+                "was moving it in place",
+                "run again once the other run is done (safe to retry)",
+            ) from None
+
+    def _retire(self, version: Version, reason: str) -> None:
+        """Keep a version's keys through the grace period (its readers finish on it)."""
+        keys = version.keys().values()
+        self._write_retired(
+            Retired(
+                version.snapshot_date,
+                version.record.build + "." + uuid.uuid4().hex[:8],
+                time.time() + REPLACED_GRACE_SECONDS,
+                tuple(sorted(k for k in keys if not k.startswith(POOL))),
+                tuple(sorted(k for k in keys if k.startswith(POOL))),
+                reason,
+            )
+        )
+
+    def _write_retired(self, retired: Retired) -> None:
+        self.storage.write(retired.key, retired.to_bytes())
+
+    # -- latest.json ----------------------------------------------------------------------------
+    def _point_latest_at(self, day: date) -> None:
+        """latest.json names `day` if it is the newest date and no pin holds it."""
+        self._update_latest(
+            lambda current: (
+                LatestFile.of(day)
+                if current is None or (day >= current.snapshot_date and self.pinned() is None)
+                else current
+            )
+        )
+
+    def _update_latest(
+        self, change: Callable[[LatestFile | None], LatestFile | None]
+    ) -> LatestFile | None:
+        """Read latest.json, change it, write it back conditionally (again if another
+        writer changed it meanwhile). Returns what it said before."""
+        for _ in range(10):
+            found = self._read_latest()
+            current, etag = found if found is not None else (None, None)
+            wanted = change(current)
+            if wanted == current and (wanted is None or found is not None):
+                return current
+            try:
+                if wanted is None:
+                    if etag is not None:
+                        self.storage.delete_if(LATEST, etag)
+                elif etag is None:
+                    self.storage.create(LATEST, wanted.to_bytes())
+                else:
+                    self.storage.replace(LATEST, wanted.to_bytes(), etag)
+                return current
+            except (PreconditionFailed, ObjectMissing):
+                continue
+        raise StoreLockedError(
+            f"latest.json in {self.describe()} keeps changing under this run",
+            "another program writes it: stop it, then run again",
+        )
 
     def _repair_latest(self) -> str | None:
         """latest.json names the newest published date again after a run was killed
-        between renaming its link into place (the commit point) and writing latest.json,
-        or when it names no readable snapshot (a link removed by hand); it goes when
-        nothing is published. A pin stays while its date is published. Returns what it
-        changed, or None."""
+        between its commit and writing latest.json, or when it names no readable snapshot;
+        it goes when nothing is published. A pin stays while its date is published.
+        Returns what it changed, or None."""
         if self.pinned() is not None:
             return None
-        current = self.latest_file()
         newest = self.newest()
-        if newest is None:
-            if not (self.root / "latest.json").exists():
-                return None
-            self._write_latest(None)
-            return "removed latest.json: no snapshot is published"
-        if (
-            current is None
-            or current.pinned  # pinned to a date no longer published
-            or self.snapshot_path(current.snapshot_date) is None
-            or current.path != snapshot_dir_name(current.snapshot_date)
-            or newest > current.snapshot_date
-        ):
-            self._write_latest(LatestFile.of(newest))
-            return f"latest.json now names {newest.isoformat()}, the newest published date"
-        return None
+        said: list[str] = []
 
+        def change(current: LatestFile | None) -> LatestFile | None:
+            said.clear()
+            if newest is None:
+                if current is not None or self.storage.head(LATEST) is not None:
+                    said.append("removed latest.json: no snapshot is published")
+                return None
+            if (
+                current is None
+                or current.pinned
+                or self.version(current.snapshot_date) is None
+                or current.path != snapshot_dir_name(current.snapshot_date)
+                or newest > current.snapshot_date
+            ):
+                said.append(
+                    f"latest.json now names {newest.isoformat()}, the newest published date"
+                )
+                return LatestFile.of(newest)
+            return current
+
+        self._update_latest(change)
+        return said[0] if said else None
+
+    # -- unpublishing, pins ---------------------------------------------------------------------
     def prune(self, keep: int, protect: Collection[date] = ()) -> list[date]:
         """Unpublish all but the newest `keep` snapshots; returns the dates removed.
 
         The date latest.json names is never removed, nor those in `protect` (what the
-        same run published, whatever their dates). Only the link goes now (atomically,
-        so a reader sees the snapshot or no snapshot); the version folder is marked and
-        `clean_up()` deletes it after the grace period, so a reader that resolved the link
-        before keeps reading whole files.
+        same run published, whatever their dates). The record goes now (a reader sees the
+        snapshot or no snapshot); the files after the grace period (`clean_up`).
         """
         if keep < 1:
             raise ValueError("keep at least one snapshot")
+        self._check_lease()
         latest = self.latest()
         removed = []
         for day in sorted(self.dates(), reverse=True)[keep:]:
             if day == latest or day in protect:
                 continue
-            self._unlink_snapshot(day)
+            self._unpublish(day, "pruned")
             removed.append(day)
-        if removed:
-            fsync_folder(self.root)
         return sorted(removed)
 
-    def _unlink_snapshot(self, day: date) -> None:
-        """Unpublish a date: its link goes now (atomically: a reader sees the snapshot or
-        none), its version is marked and goes after the grace period (`clean_up`)."""
-        link = self.root / snapshot_dir_name(day)
-        version = link.resolve()
-        link.unlink()
-        if version.is_dir() and version.parent == self.versions.resolve():
-            (version / ".replaced").touch()
+    def _unpublish(self, day: date, reason: str) -> None:
+        found = self.record(day)
+        if found is None:
+            return
+        record, etag = found
+        version = self._version_of(record, etag)
+        if version is not None:
+            self._retire(version, reason)
+        else:
+            self._write_retired(
+                Retired(
+                    day,
+                    record.build,
+                    time.time() + REPLACED_GRACE_SECONDS,
+                    (),
+                    record.objects,
+                    reason,
+                )  # fmt: skip
+            )
+        self.storage.delete_if(record_key(day), etag)
 
-    def _leftovers(self) -> list[Path]:
-        """What killed runs leave in the store besides versions no link names: staging
-        folders, temporary links, temporary latest.json files."""
-        found = sorted(self.staging.iterdir()) if self.staging.is_dir() else []
-        found += sorted(self.root.glob(".snapshot_date=*.link"))
-        found += sorted(self.root.glob(".latest.json.*.tmp"))
-        return found
-
-    def _orphans(self) -> list[Path]:
-        """Versions no link names and not marked as replaced: a publish died between the
-        rename and the link."""
-        if not self.versions.is_dir():
-            return []
-        live = self._live_versions()
-        return sorted(
-            e
-            for e in self.versions.iterdir()
-            if e.resolve() not in live and not (e / ".replaced").exists()
-        )
-
-    def _live_versions(self) -> set[Path]:
-        return {(self.root / snapshot_dir_name(d)).resolve() for d in self.dates()}
-
-    def clean_up(self, grace_seconds: float = REPLACED_GRACE_SECONDS) -> list[str]:
-        """Remove what killed runs left behind and versions replaced long enough ago."""
-        removed: list[str] = []
-        for entry in self._leftovers():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            if not entry.name.startswith(".latest.json."):
-                removed.append(entry.relative_to(self.root).as_posix())
-        self._repair_latest()
-        if self.versions.is_dir():
-            live = {(self.root / snapshot_dir_name(d)).resolve().name for d in self.dates()}
-            now = time.time()
-            for entry in self.versions.iterdir():
-                if entry.name in live:
-                    continue
-                marker = entry / ".replaced"
-                # A version no link names and no marker: a publish died between the
-                # rename and the link. A marked one: replaced; keep it for the grace.
-                if marker.exists() and now - marker.stat().st_mtime < grace_seconds:
-                    continue
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(f".versions/{entry.name}")
-        return removed
-
-    # -- managing: pin, unpin, delete, verify, repair, usage ------------------------------
     def pin(self, snapshot_date: date) -> LatestFile | None:
         """Make latest.json name `snapshot_date` and keep it there (the rollback): runs
         and backfills still publish their dates but leave it alone until `unpin`. Returns
         what latest.json said before. Exit 3 for a date not published; takes the store's
-        lock (exit 5 while a run holds it)."""
-        with self.lock():
-            if self.snapshot_path(snapshot_date) is None:
+        lease (exit 5 while a run holds it)."""
+        with self.lock("snapshots pin"):
+            if self.version(snapshot_date) is None:
                 raise self._not_published(snapshot_date)
-            before = self.latest_file()
-            self._write_latest(LatestFile.of(snapshot_date, pinned=True))
-            fsync_folder(self.root)
-            return before
+            return self._update_latest(lambda _c: LatestFile.of(snapshot_date, pinned=True))
 
     def unpin(self) -> tuple[LatestFile | None, date]:
         """Remove the pin: latest.json names the newest published date again. Returns what
         it said before and the date it names now."""
-        with self.lock():
+        with self.lock("snapshots unpin"):
             newest = self.newest()
             if newest is None:
                 raise NotFoundError(
-                    f"no snapshot is published in {self.root}",
+                    f"no snapshot is published in {self.describe()}",
                     "publish one with `scenario-analytics run` first",
                 )
-            before = self.latest_file()
-            self._write_latest(LatestFile.of(newest))
-            fsync_folder(self.root)
+            before = self._update_latest(lambda _c: LatestFile.of(newest))
             return before, newest
 
     def delete(self, snapshot_date: date, force: bool = False) -> Deleted:
-        """Unpublish one date the way retention does: the link goes now, the version after
+        """Unpublish one date the way retention does: the record goes now, the files after
         the grace period (a reader holding it keeps whole files).
 
         The date latest.json names is refused (exit 2) unless `force`; then latest.json
         first moves to the newest remaining date, unpinned (or goes with the last
         snapshot), so it never names a missing snapshot. Exit 3 for a date not published.
         """
-        with self.lock():
+        with self.lock("snapshots delete"):
             if snapshot_date not in self.dates():
                 raise self._not_published(snapshot_date)
             current = self.latest_file()
@@ -456,62 +756,198 @@ class Store:
                         "remaining date, or pin another date first",
                     )
                 remaining = [
-                    d
-                    for d in self.dates()
-                    if d != snapshot_date and self.snapshot_path(d) is not None
+                    d for d in self.dates() if d != snapshot_date and self.version(d) is not None
                 ]
                 if remaining:
-                    self._write_latest(LatestFile.of(remaining[-1]))
+                    self._update_latest(lambda _c: LatestFile.of(remaining[-1]))
                     deleted = Deleted(snapshot_date, latest_moved_to=remaining[-1])
                 else:
-                    self._write_latest(None)
+                    self._update_latest(lambda _c: None)
                     deleted = Deleted(snapshot_date, latest_removed=True)
-            self._unlink_snapshot(snapshot_date)
-            fsync_folder(self.root)
+            self._unpublish(snapshot_date, "deleted")
             return deleted
+
+    # -- clean-up, verify, repair, usage ----------------------------------------------------------
+    def clean_up(self, grace_seconds: float | None = None) -> list[str]:
+        """Under the lease: finish moves in place that a killed run left, point latest.json
+        right, and delete what no published version uses: retired versions past the grace
+        period, uploads never committed, folders of dates no longer published. Returns
+        what it removed (keys and folders, one line each). `grace_seconds` (tests) ends
+        the grace of every retired version that much after it began."""
+        self._check_lease()
+        removed: list[str] = self.storage.clean_scratch()
+        for day in self.dates():
+            found = self.record(day)
+            if found is not None and not found[0].in_place and found[0].pooled:
+                version = self._version_of(*found)
+                if version is not None:
+                    self._move_in_place(found[0], found[1], version.manifest, None)
+                    removed.append(f"{snapshot_dir_name(day)}: finished moving it in place")
+        self._repair_latest()
+        removed += self._collect(grace_seconds)
+        return removed
+
+    def _collect(self, grace_seconds: float | None) -> list[str]:
+        now = time.time()
+        records = {d: r for d in self.dates() if (r := self.record(d)) is not None}
+        live_objects = {k for r, _ in records.values() for k in r.objects}
+        live_prefixes = {r.prefix for r, _ in records.values()}
+        retired: list[Retired] = []
+        for info in self.storage.objects(RETIRED):
+            try:
+                entry = Retired.from_bytes(self.storage.read(info.key)[0])
+            except ObjectMissing:
+                continue
+            if entry is None:
+                self.storage.delete([info.key])
+                continue
+            if grace_seconds is not None:
+                began = entry.until - REPLACED_GRACE_SECONDS
+                entry = Retired(entry.snapshot_date, entry.build, began + grace_seconds,
+                                entry.keys, entry.objects, entry.reason)  # fmt: skip
+            retired.append(entry)
+        protected = {k for r in retired if r.until > now for k in (*r.keys, *r.objects)}
+        doomed: set[str] = set()
+        for entry in (r for r in retired if r.until <= now):
+            live: set[str] = set()
+            found = records.get(entry.snapshot_date)
+            if found is not None:
+                version = self._version_of(*found)
+                live = set(version.keys().values()) if version is not None else set()
+                if version is None:  # unreadable: keep what its folder holds
+                    live = {k for k in entry.keys if k.startswith(found[0].prefix + "/")}
+            doomed |= set(entry.keys) - live - protected
+            doomed |= set(entry.objects) - live_objects - protected
+        # What no record and no retired version names: uploads of killed runs, folders of
+        # dates no longer published.
+        for info in self.storage.objects(POOL):
+            if info.key not in live_objects and info.key not in protected:
+                doomed.add(info.key)
+        for info in self.storage.objects(STAGING):
+            build = "/".join(info.key.split("/")[:2])
+            if build not in live_prefixes and info.key not in protected:
+                doomed.add(info.key)
+        kept_days = {r.snapshot_date for r in retired if r.until > now} | set(records)
+        for name in self.storage.list_folders(""):
+            day = _date_of_folder(name)
+            if day is not None and day not in kept_days:
+                doomed |= {
+                    o.key for o in self.storage.objects(name + "/") if o.key not in protected
+                }
+        self.storage.delete(sorted(doomed))
+        expired = [r for r in retired if r.until <= now]
+        self.storage.delete([r.key for r in expired])
+        return _summarize_removed(doomed)
 
     def verify(self) -> Verification:
         """Re-hash every published file against its snapshot's manifest; check latest.json,
-        the links and, unless a run holds the store now, leftovers of killed runs. Only
+        the records and, unless a run holds the store now, what killed runs left. Only
         reads (files of manifests without sha256 are noted as not verifiable)."""
         found = Verification()
-        for link in sorted(e for e in self.root.iterdir() if _LINK.match(e.name)):
-            try:
-                day = date.fromisoformat(link.name.split("=", 1)[1])
-            except ValueError:
+        for day in self.dates():
+            record = self.record(day)
+            if record is None:
                 continue
-            if not link.exists():
+            version = self._version_of(*record)
+            if version is None:
                 found.problems.append(
                     Problem(
-                        f"{link.name} is a dangling link (its version {os.readlink(link)} is gone)",
-                        f"{REPAIR} (it removes the link)",
-                        repairable=True,
+                        f"{day.isoformat()}: manifest.json is missing, unreadable or not the "
+                        "one its commit record names",
+                        rebuild_hint(day),
+                        False,
                         snapshot_date=day,
                     )
                 )
                 continue
             found.snapshots += 1
-            _verify_snapshot(day, link.resolve(), found)
+            if not version.record.in_place and version.record.pooled:
+                found.problems.append(
+                    Problem(
+                        f"{day.isoformat()}: its files were not all moved in place (a run "
+                        "was stopped while moving them)",
+                        f"{REPAIR} (so does the next run)",
+                        repairable=True,
+                        snapshot_date=day,
+                    )
+                )
+            self._verify_version(version, found)
         self._verify_latest(found)
         if self.is_locked():
             found.notes.append("a run holds the store now: leftovers of killed runs not looked for")
         else:
-            for entry in [*self._leftovers(), *self._orphans()]:
+            for what in self._leftovers():
                 found.problems.append(
                     Problem(
-                        f"{entry.relative_to(self.root).as_posix()} is left over from a killed run",
+                        f"{what} is left over from a killed run",
                         f"{REPAIR} (so does the next run)",
                         repairable=True,
                     )
                 )
         return found
 
+    def _verify_version(self, version: Version, found: Verification) -> None:
+        day = version.snapshot_date
+
+        def damaged(what: str) -> None:
+            found.problems.append(
+                Problem(f"{day.isoformat()}: {what}", rebuild_hint(day), False, snapshot_date=day)
+            )
+
+        manifest = version.manifest
+        if manifest.snapshot_date != day:
+            damaged(f"manifest.json is the one of {manifest.snapshot_date.isoformat()}")
+        unverifiable = [o.path for o in manifest.outputs if o.files is None and "*" in o.path]
+        listed = manifest.files()
+        for rel in sorted(listed):
+            problem = _outside(rel)
+            if problem is None:
+                problem = self._check_file(version, rel, listed[rel])
+            if problem is not None:
+                damaged(problem)
+            elif listed[rel] is None:
+                unverifiable.append(rel)
+            else:
+                found.files += 1
+        if version.record.in_place:
+            folder = snapshot_dir_name(day)
+            named = {version.key(r) for r in listed} | {f"{folder}/{MANIFEST}"}
+            for info in self.storage.objects(folder + "/"):
+                if info.key not in named and not self._retired_key(info.key):
+                    damaged(f"{info.key[len(folder) + 1 :]} is not in the manifest")
+        if unverifiable:
+            found.notes.append(
+                f"{day.isoformat()}: not verifiable (manifest without sha256): "
+                + ", ".join(unverifiable)
+            )
+
+    def _retired_key(self, key: str) -> bool:
+        if not hasattr(self, "_retired_keys"):
+            keys: set[str] = set()
+            for info in self.storage.objects(RETIRED):
+                entry = Retired.from_bytes(self.storage.read(info.key)[0])
+                if entry is not None:
+                    keys |= set(entry.keys)
+            self._retired_keys = keys
+        return key in self._retired_keys
+
+    def _check_file(self, version: Version, rel: str, sha256: str | None) -> str | None:
+        key = version.key(rel)
+        try:
+            self.storage.fetch(key, sha256, verify=sha256 is not None)
+        except ObjectMissing:
+            return f"{rel} is missing"
+        except StorageError as exc:
+            if "sha256" in exc.message:
+                return f"{rel} is damaged: its sha256 is not the manifest's"
+            return f"{rel} cannot be read: {exc.message}"
+        return None
+
     def _verify_latest(self, found: Verification) -> None:
         current = self.latest_file()
         newest = self.newest()
         if current is None:
-            path = self.root / "latest.json"
-            if path.exists() or path.is_symlink():
+            if self.storage.head(LATEST) is not None:
                 what = "latest.json is unreadable"
             elif newest is not None:
                 what = f"latest.json is missing, while {newest.isoformat()} is published"
@@ -519,7 +955,7 @@ class Store:
                 return
         else:
             day = current.snapshot_date.isoformat()
-            if self.snapshot_path(current.snapshot_date) is None:
+            if self.version(current.snapshot_date) is None:
                 what = f"latest.json names {day}, which has no published snapshot" + (
                     " (pinned)" if current.pinned else ""
                 )
@@ -534,68 +970,85 @@ class Store:
                 return
         found.problems.append(Problem(what, REPAIR, repairable=True))
 
+    def _leftovers(self) -> list[str]:
+        """What killed runs left: uploads never committed, folders of no published date."""
+        records = [r for d in self.dates() if (r := self.record(d)) is not None]
+        live_objects = {k for r, _ in records for k in r.objects}
+        live_prefixes = {r.prefix for r, _ in records}
+        protected = set()
+        for info in self.storage.objects(RETIRED):
+            entry = Retired.from_bytes(self.storage.read(info.key)[0])
+            if entry is not None:
+                protected |= {*entry.keys, *entry.objects}
+        found = set()
+        for info in self.storage.objects(STAGING):
+            build = "/".join(info.key.split("/")[:2])
+            if build not in live_prefixes and info.key not in protected:
+                found.add(build)
+        for info in self.storage.objects(POOL):
+            if info.key not in live_objects and info.key not in protected:
+                found.add(info.key)
+        dated = {r.snapshot_date for r, _ in records}
+        for name in self.storage.list_folders(""):
+            day = _date_of_folder(name)
+            if (
+                day is not None
+                and day not in dated
+                and not any(k.startswith(name + "/") for k in protected)
+            ):
+                found.add(name)
+        return sorted(found)
+
     def repair(self) -> list[str]:
-        """Fix what can be fixed without the exports: remove dangling `snapshot_date=`
-        links, point a missing, unreadable or dangling latest.json at the newest published
-        date (a pin stays while its date is published), remove what `clean_up` removes.
-        Never deletes a snapshot: damaged files are for `verify` to name and a backfill
-        with --force to rebuild. Returns what it did, one line each; takes the lock."""
-        with self.lock():
+        """Fix what can be fixed without the exports: finish moves in place, point a
+        missing, unreadable or wrong latest.json at the newest published date (a pin
+        stays while its date is published), remove what `clean_up` removes. Never deletes
+        a snapshot: damaged files are for `verify` to name and a backfill with --force to
+        rebuild. Returns what it did, one line each; takes the lease."""
+        with self.lock("snapshots verify --repair"):
             done = []
-            for link in sorted(e for e in self.root.iterdir() if _LINK.match(e.name)):
-                if link.is_symlink() and not link.exists():
-                    link.unlink()
-                    done.append(f"removed the dangling link {link.name}")
             latest = self._repair_latest()
             if latest is not None:
                 done.append(latest)
-            done += [f"removed {leftover}" for leftover in self.clean_up()]
-            fsync_folder(self.root)
+            done += [f"removed {what}" if " " not in what else what for what in self.clean_up()]
             return done
 
     def usage(self) -> StoreUsage:
-        """Disk use: published snapshots, replaced versions kept for readers (`.versions`
-        entries no link names), quarantines, the ledger, and the whole folder."""
-        live = self._live_versions()
-        replaced = (
-            [e for e in self.versions.iterdir() if e.resolve() not in live]
-            if self.versions.is_dir()
-            else []
-        )
-        folder = self.root / QUARANTINE_FOLDER
-        quarantines = list(folder.iterdir()) if folder.is_dir() else []
-        # Files shared between snapshots count once, where they are first met: in the
-        # published snapshots, then in replaced versions (what deleting those frees).
-        seen: set[tuple[int, int]] = set()
+        """Bytes by kind: published snapshots (a shared file counted once), retired
+        versions kept for readers, quarantines, the ledger, and the whole store."""
+        sizes = {o.key: o.size for o in self.storage.objects("")}
+        live: set[str] = set()
+        count = 0
+        for day in self.dates():
+            version = self.version(day)
+            if version is not None:
+                count += 1
+                live |= set(version.keys().values())
+        retired_keys: set[str] = set()
+        retired = 0
+        for info in self.storage.objects(RETIRED):
+            entry = Retired.from_bytes(self.storage.read(info.key)[0])
+            if entry is not None:
+                retired += 1
+                retired_keys |= {*entry.keys, *entry.objects}
+        retired_keys -= live
+        quarantines = self.storage.list_folders(QUARANTINE_FOLDER + "/")
         return StoreUsage(
-            snapshots=len(live),
-            snapshot_bytes=sum(_folder_bytes(p, seen) for p in live),
-            replaced=len(replaced),
-            replaced_bytes=sum(_folder_bytes(p, seen) for p in replaced),
+            snapshots=count,
+            snapshot_bytes=sum(sizes.get(k, 0) for k in live),
+            replaced=retired,
+            replaced_bytes=sum(sizes.get(k, 0) for k in retired_keys),
             quarantines=len(quarantines),
-            quarantine_bytes=sum(_folder_bytes(p, seen) for p in quarantines),
-            ledger_bytes=_folder_bytes(self.root / LEDGER_NAME),
-            store_bytes=_folder_bytes(self.root, set()),
+            quarantine_bytes=sum(
+                s for k, s in sizes.items() if k.startswith(QUARANTINE_FOLDER + "/")
+            ),
+            ledger_bytes=sum(s for k, s in sizes.items() if k.startswith(LEDGER_NAME + "/")),
+            store_bytes=sum(sizes.values()),
         )
-
-    def is_locked(self) -> bool:
-        """Whether a run (or another holder) has the store's lock now. Tries the lock
-        without waiting and lets it go at once."""
-        try:
-            fd = os.open(self.root / ".lock", os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # also lets go of the lock if it was taken
-        return False
 
     def _not_published(self, snapshot_date: date) -> NotFoundError:
         return NotFoundError(
-            f"no published snapshot for {snapshot_date.isoformat()} in {self.root}",
+            f"no published snapshot for {snapshot_date.isoformat()} in {self.describe()}",
             "`scenario-analytics snapshots` lists the published dates",
         )
 
@@ -606,6 +1059,40 @@ REPAIR = "`scenario-analytics snapshots verify --repair` fixes it"
 def rebuild_hint(snapshot_date: date) -> str:
     day = snapshot_date.isoformat()
     return f"rebuild it with `scenario-analytics backfill --from {day} --to {day} --force`"
+
+
+def _date_of_folder(name: str) -> date | None:
+    if not name.startswith("snapshot_date="):
+        return None
+    try:
+        return date.fromisoformat(name.split("=", 1)[1])
+    except ValueError:
+        return None
+
+
+def _outside(rel: str) -> str | None:
+    parts = rel.split("/")
+    if rel.startswith("/") or ".." in parts or "" in parts:
+        return f"the manifest lists {rel!r}, a path outside the snapshot"
+    return None
+
+
+def _files_in(folder: Path) -> dict[str, Path]:
+    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _summarize_removed(keys: Collection[str]) -> list[str]:
+    """Removed keys as people read them: a build's or a date's folder once, else the key."""
+    shown: set[str] = set()
+    for key in keys:
+        parts = key.split("/")
+        if key.startswith(STAGING):
+            shown.add("/".join(parts[:2]))
+        elif _date_of_folder(parts[0]) is not None and len(parts) > 1:
+            shown.add(parts[0] if parts[0] else key)
+        else:
+            shown.add(key)
+    return sorted(shown)
 
 
 @dataclass(frozen=True)
@@ -655,7 +1142,7 @@ class Verification:
 
 @dataclass(frozen=True)
 class StoreUsage:
-    """Bytes on disk by kind (`Store.usage`); `store_bytes` is the whole folder."""
+    """Bytes by kind (`Store.usage`); `store_bytes` is everything under the location."""
 
     snapshots: int
     snapshot_bytes: int
@@ -676,107 +1163,12 @@ class StoreUsage:
         }
 
 
-def _verify_snapshot(day: date, folder: Path, found: Verification) -> None:
-    """One snapshot's files against its manifest (`Store.verify`)."""
-
-    def damaged(what: str) -> None:
-        found.problems.append(
-            Problem(f"{day.isoformat()}: {what}", rebuild_hint(day), False, snapshot_date=day)
-        )
-
-    manifest = Manifest.read(folder / "manifest.json")
-    if manifest is None:
-        damaged("manifest.json is missing or unreadable")
-        return
-    if manifest.snapshot_date != day:
-        damaged(f"manifest.json is the one of {manifest.snapshot_date.isoformat()}")
-    unverifiable = []
-    for output in manifest.outputs:
-        expected = _expected_files(folder, output, damaged)
-        if expected is None:
-            unverifiable.append(output.path)
-            continue
-        for rel, sha256 in sorted(expected.items()):
-            problem = _check_file(folder, rel, sha256)
-            if problem is not None:
-                damaged(problem)
-            elif sha256 is None:
-                unverifiable.append(rel)
-            else:
-                found.files += 1
-    if unverifiable:
-        found.notes.append(
-            f"{day.isoformat()}: not verifiable (manifest without sha256): "
-            + ", ".join(unverifiable)
-        )
-
-
-def _expected_files(
-    folder: Path, output: OutputEntry, damaged: Callable[[str], None]
-) -> dict[str, str | None] | None:
-    """The files an output entry stands for, with their sha256 (None: not recorded).
-    None for a glob without its files (manifests before sha256): only counted."""
-    if "*" not in output.path:
-        return {output.path: output.sha256}
-    on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.glob(output.path))
-    if output.files is None:
-        if len(on_disk) != output.rows:
-            damaged(f"{output.path}: {len(on_disk)} files, the manifest says {output.rows}")
-        return None
-    for rel in on_disk:
-        if rel not in output.files:
-            damaged(f"{rel} is not in the manifest")
-    return dict(output.files)
-
-
-def _check_file(folder: Path, rel: str, sha256: str | None) -> str | None:
-    """What is wrong with one file of a snapshot, or None."""
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts:
-        return f"the manifest lists {rel!r}, a path outside the snapshot"
-    path = folder / rel
-    if not path.is_file():
-        return f"{rel} is missing"
-    if sha256 is None:
-        return None
-    try:
-        actual = file_sha256(path)
-    except OSError as exc:
-        return f"{rel} cannot be read: {exc.strerror or exc}"
-    if actual != sha256:
-        return f"{rel} is damaged: its sha256 is not the manifest's"
-    return None
-
-
-def _folder_bytes(path: Path, seen: set[tuple[int, int]] | None = None) -> int:
-    """Bytes of the files under `path` (or of `path`, a file); symbolic links are not
-    followed. With `seen`, a file with several names (hard links shared between
-    snapshots, `publish/sharing.py`) counts once over every call given the same set,
-    as `du` counts it."""
-    if path.is_file() and not path.is_symlink():
-        paths = [str(path)]
-    else:
-        paths = [os.path.join(d, name) for d, _dirs, names in os.walk(path) for name in names]
-    total = 0
-    for name in paths:
-        try:
-            info = os.lstat(name)
-        except OSError:  # removed meanwhile (a clean-up, a run)
-            continue
-        if seen is not None:
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
-        total += info.st_size
-    return total
-
-
 @dataclass(frozen=True)
 class SnapshotInfo:
     """One published snapshot, as the `snapshots` command lists it."""
 
     snapshot_date: date
-    path: Path
+    path: str
     created_at: str
     sessions: int
     scenarios: int
@@ -788,26 +1180,20 @@ class SnapshotInfo:
 
     @classmethod
     def of(
-        cls,
-        day: date,
-        public: Path,
-        folder: Path,
-        manifest: Manifest,
-        latest: bool,
-        pinned: bool = False,
+        cls, version: Version, public: str, size: int, latest: bool, pinned: bool = False
     ) -> SnapshotInfo:
-        version = manifest.sql_version
-        if version is None:  # written before manifests named their SQL version
-            version = sql_version((f.file, f.sha256) for f in manifest.sql)
-        size = _folder_bytes(folder)
+        manifest = version.manifest
+        sql = manifest.sql_version
+        if sql is None:  # written before manifests named their SQL version
+            sql = sql_version((f.file, f.sha256) for f in manifest.sql)
         return cls(
-            snapshot_date=day,
+            snapshot_date=version.snapshot_date,
             path=public,
             created_at=manifest.created_at,
             sessions=manifest.counts.sessions_in_snapshot,
             scenarios=manifest.counts.scenarios,
             rejects=manifest.rejects,
-            sql_version=version,
+            sql_version=sql,
             bytes=size,
             latest=latest,
             pinned=pinned,
@@ -822,35 +1208,28 @@ class SnapshotInfo:
             "rejects": self.rejects,
             "sql_version": self.sql_version,
             "bytes": self.bytes,
-            "path": str(self.path),
+            "path": self.path,
             "latest": self.latest,
             "pinned": self.pinned,
         }
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for filename in filenames:
-            fd = os.open(os.path.join(dirpath, filename), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_folder(Path(dirpath))
-
-
-def require_store(root: Path) -> Store:
-    """An existing store folder (exit 3 if there is none), for commands that only read."""
-    if not root.exists():
+def require_store(where: Location | Path | str, settings: StorageSettings | None = None) -> Store:
+    """An existing store (exit 3 if there is none), for commands that only read."""
+    store = Store(where, settings)
+    try:
+        store.storage.check(create=False)
+    except StorageError as exc:
+        if exc.exit_code != 2 or not store.root.is_local:
+            raise
         raise NotFoundError(
-            f"no snapshot store at {root}", "check --snapshots, or run `scenario-analytics run`"
-        )
-    if not root.is_dir():
-        raise AnalyticsError(f"snapshot store {root} is not a folder")
-    store = Store(root)
+            f"no snapshot store at {store.describe()}",
+            "check --snapshots, or run `scenario-analytics run`",
+        ) from None
     if not store.is_store():
         raise NotFoundError(
-            f"{root} is not a snapshot store (no latest.json, snapshots or ledger in it)",
-            "check --snapshots: it names the folder `run` publishes into",
+            f"{store.describe()} is not a snapshot store (no latest.json, snapshots or "
+            "ledger in it)",
+            "check --snapshots: it names the location `run` publishes into",
         )
     return store

@@ -26,9 +26,10 @@ import duckdb
 
 from scenario_analytics.engine.database import connect, quote_ident
 from scenario_analytics.errors import AnalyticsError, InvalidUsageError, NotFoundError
+from scenario_analytics.locations import Location
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.snapshot import SUMMARY_FIGURES
-from scenario_analytics.publish.store import require_store, snapshot_dir_name
+from scenario_analytics.publish.store import Store, require_store
 from scenario_analytics.settings import EngineSettings
 
 # The figure columns of summaries.parquet, in the order the response body has them.
@@ -47,11 +48,11 @@ class SnapshotSide:
     named (`DIR/snapshot_date=D` for a date of a store, else the folder given)."""
 
     snapshot_date: date
-    path: Path
-    folder: Path  # the folder read: `path` with its link resolved, stable while read
+    path: str
+    tables: dict[str, Path | None]  # local files read: summaries and scenarios (None: none)
 
     def as_json(self) -> dict[str, object]:
-        return {"snapshot_date": self.snapshot_date.isoformat(), "path": str(self.path)}
+        return {"snapshot_date": self.snapshot_date.isoformat(), "path": self.path}
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def diff_snapshots(
     before: date | Path | str,
     after: date | Path | str | None = None,
     *,
-    store: Path | None = None,
+    store: Store | Location | Path | None = None,
     limit: int | None = None,
     engine: EngineSettings | None = None,
 ) -> SnapshotDiff:
@@ -222,7 +223,9 @@ def diff_snapshots(
         return _result(con, side_before, side_after, limit)
 
 
-def locate_snapshot(ref: date | Path | str, store: Path | None = None) -> SnapshotSide:
+def locate_snapshot(
+    ref: date | Path | str, store: Store | Location | Path | None = None
+) -> SnapshotSide:
     """A snapshot named by a date of `store` or by its folder (see `diff_snapshots`)."""
     if isinstance(ref, str):
         if _DATE.match(ref):
@@ -241,28 +244,36 @@ def locate_snapshot(ref: date | Path | str, store: Path | None = None) -> Snapsh
             f"the snapshot date {ref.isoformat()} needs a store to look in",
             "pass --snapshots DIR (or --job), or give the snapshot's folder instead",
         )
-    folder = require_store(store).snapshot_path(ref)
-    if folder is None:
+    opened = store if isinstance(store, Store) else require_store(store)
+    version = opened.version(ref)
+    if version is None:
         raise NotFoundError(
-            f"no snapshot for {ref.isoformat()} in {store}",
-            f"`scenario-analytics snapshots --snapshots {store}` lists the published dates",
+            f"no snapshot for {ref.isoformat()} in {opened.describe()}",
+            f"`scenario-analytics snapshots --snapshots {opened.describe()}` lists the "
+            "published dates",
         )
-    return SnapshotSide(ref, store / snapshot_dir_name(ref), folder)
+    files = version.files()
+    tables = {
+        name: opened.fetch(version, f"{name}.parquet") if f"{name}.parquet" in files else None
+        for name in ("summaries", "scenarios")
+    }
+    return SnapshotSide(ref, opened.public(ref), tables)
 
 
-def _latest(store: Path | None) -> SnapshotSide:
+def _latest(store: Store | Location | Path | None) -> SnapshotSide:
     if store is None:
         raise InvalidUsageError(
             "no second snapshot to compare with",
             "give B, or pass --snapshots DIR (or --job) to compare with its latest snapshot",
         )
-    latest = require_store(store).latest()
+    opened = store if isinstance(store, Store) else require_store(store)
+    latest = opened.latest()
     if latest is None:
         raise NotFoundError(
-            f"no latest.json in {store}: nothing published there yet",
+            f"no latest.json in {opened.describe()}: nothing published there yet",
             "give B, or run `scenario-analytics run` first",
         )
-    return locate_snapshot(latest, store)
+    return locate_snapshot(latest, opened)
 
 
 def _folder(path: Path) -> SnapshotSide:
@@ -278,7 +289,11 @@ def _folder(path: Path) -> SnapshotSide:
             f"{path} is not a snapshot folder (no readable manifest.json in it)",
             "give a folder `scenario-analytics run` published, such as DIR/snapshot_date=D",
         )
-    return SnapshotSide(manifest.snapshot_date, path, folder)
+    tables = {
+        name: folder / f"{name}.parquet" if (folder / f"{name}.parquet").is_file() else None
+        for name in ("summaries", "scenarios")
+    }
+    return SnapshotSide(manifest.snapshot_date, str(path), tables)
 
 
 # -- the comparison, in DuckDB -------------------------------------------------------------
@@ -308,8 +323,8 @@ def _load(con: duckdb.DuckDBPyConnection, name: str, side: SnapshotSide) -> None
     figures = ", ".join(
         f"CAST(to_json({quote_ident(c)}) AS VARCHAR) AS {quote_ident(c)}" for c in _COLUMNS
     )
-    for table in ("summaries", "scenarios"):
-        if not (side.folder / f"{table}.parquet").is_file():
+    for table, found in side.tables.items():
+        if found is None:
             raise NotFoundError(
                 f"snapshot {side.path} has no {table}.parquet",
                 "give a folder `scenario-analytics run` published, such as DIR/snapshot_date=D",
@@ -319,12 +334,12 @@ def _load(con: duckdb.DuckDBPyConnection, name: str, side: SnapshotSide) -> None
             f"""CREATE TABLE {name}_summaries AS
                 SELECT scenario_id, request_key, {figures}
                 FROM read_parquet($p, hive_partitioning = false)""",
-            {"p": str(side.folder / "summaries.parquet")},
+            {"p": str(side.tables["summaries"])},
         )
         con.execute(
             f"""CREATE TABLE {name}_scenarios AS
                 SELECT scenario_id, slug, name FROM read_parquet($p, hive_partitioning = false)""",
-            {"p": str(side.folder / "scenarios.parquet")},
+            {"p": str(side.tables["scenarios"])},
         )
     except duckdb.Error as exc:
         what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

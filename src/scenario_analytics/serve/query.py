@@ -40,7 +40,9 @@ from scenario_analytics.filters import (
     parse_participants_request,
     parse_request,
 )
-from scenario_analytics.publish.snapshot import sessions_files, sessions_relation
+from scenario_analytics.locations import Location
+from scenario_analytics.publish.records import Version
+from scenario_analytics.publish.snapshot import sessions_relation
 from scenario_analytics.publish.store import Store
 from scenario_analytics.serve.materialize import ONE_FILTER_QUERY, one_filter_params
 from scenario_analytics.serve.participants import PAGE_COLUMNS, page_body
@@ -166,12 +168,15 @@ class SnapshotQuery:
 
     def __init__(
         self,
-        store_root: Path,
+        store: Store | Location | Path | str,
         as_of: date | None = None,
         reads_before_loading: int | None = None,
         engine: EngineSettings | None = None,
+        version: Version | None = None,
     ) -> None:
-        """`reads_before_loading`: how many scenarios a batch reads from the session files
+        """`store`: the store (or its location); `as_of`: the date (None: the one
+        latest.json names), or `version`, one version of a date already read.
+        `reads_before_loading`: how many scenarios a batch reads from the session files
         before it loads all sessions into memory; None: one per ROWS_PER_SCENARIO_READ
         rows of the files (0 loads them for the first computed request). `engine`: DuckDB's
         resources (a job file's [engine]); None: the defaults."""
@@ -179,15 +184,21 @@ class SnapshotQuery:
             raise InvalidSnapshotDate(
                 f"as_of {as_of.isoformat()} is after today ({filters.utc_today().isoformat()}, UTC)"
             )
-        store = Store(store_root)
-        snapshot_date = as_of or store.latest()
-        if snapshot_date is None:
-            raise SnapshotNotFound(f"no snapshot in {store_root}")
-        path = store.snapshot_path(snapshot_date)
-        if path is None:
-            raise SnapshotNotFound(f"no snapshot for {snapshot_date.isoformat()} in {store_root}")
-        self.snapshot_date = snapshot_date
-        self.path = path
+        self._owns_store = not isinstance(store, Store)
+        store = store if isinstance(store, Store) else Store(store)
+        if version is None:
+            snapshot_date = as_of or store.latest()
+            if snapshot_date is None:
+                raise SnapshotNotFound(f"no snapshot in {store.describe()}")
+            version = store.version(snapshot_date)
+            if version is None:
+                raise SnapshotNotFound(
+                    f"no snapshot for {snapshot_date.isoformat()} in {store.describe()}"
+                )
+        self.snapshot_date = version.snapshot_date
+        self.version = version
+        self._store = store
+        self._tables: dict[str, Path] = {}
         self._participant_tables = False  # participants.parquet and the user directory
         self.con: duckdb.DuckDBPyConnection = connect(engine)
         # A request's statements each touch a few thousand rows: one thread runs them
@@ -202,7 +213,7 @@ class SnapshotQuery:
         self._sessions_of: str | None = None  # the scenario graded_sessions holds now
         self._sessions_in_memory = False  # all the session files are in snapshot_sessions
         self._parquet_reads = 0  # scenarios read from the session files so far
-        self._session_files = sessions_files(path)
+        self._session_files = store.session_paths(version)
         self._sessions = sessions_relation(self._session_files)  # SQL reading them
         self._reads_before_loading = reads_before_loading
         # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
@@ -211,7 +222,7 @@ class SnapshotQuery:
                SELECT CAST(row_number() OVER (ORDER BY scenario_id) AS INTEGER) AS scenario_no,
                       scenario_id, slug, name
                FROM read_parquet($p, hive_partitioning = false)""",
-            {"p": str(path / "scenarios.parquet")},
+            {"p": str(self.table("scenarios"))},
         )
         for table, source, columns in (
             ("users", "users", "user_id, email, is_system, is_member"),
@@ -220,7 +231,7 @@ class SnapshotQuery:
             self.con.execute(
                 f"CREATE TABLE {table} AS SELECT {columns} "
                 "FROM read_parquet($p, hive_partitioning = false)",
-                {"p": str(path / f"{source}.parquet")},
+                {"p": str(self.table(source))},
             )
         # The summarize SQL reads the one scenario of the request from these views; the
         # scenario is a variable (`_select_sessions`), so statement texts stay the same.
@@ -241,6 +252,12 @@ class SnapshotQuery:
                 if known is None or str(scenario_id).encode() < known.encode():
                     self._by_slug[str(slug)] = str(scenario_id)
         self._prepare_statements()
+
+    def table(self, name: str) -> Path:
+        """A local path of one table of the snapshot (fetched once on S3)."""
+        if name not in self._tables:
+            self._tables[name] = self._store.fetch(self.version, f"{name}.parquet")
+        return self._tables[name]
 
     def _prepare_statements(self) -> None:
         """The summarize SQL files as two statements, parsed once: the summary body, and
@@ -292,6 +309,8 @@ class SnapshotQuery:
 
     def close(self) -> None:
         self.con.close()
+        if self._owns_store:
+            self._store.close()
 
     def __enter__(self) -> SnapshotQuery:
         return self
@@ -369,9 +388,9 @@ class SnapshotQuery:
             f"""CREATE TABLE default_participants AS
                 SELECT scenario_id, {PAGE_COLUMNS}
                 FROM read_parquet($p, hive_partitioning = false)""",
-            {"p": str(self.path / "participants.parquet")},
+            {"p": str(self.table("participants"))},
         )
-        users = str(self.path / "users.parquet")
+        users = str(self.table("users"))
         names = self.con.execute(
             "SELECT name FROM parquet_schema($p) WHERE name IN ('first_name', 'last_name')",
             {"p": users},
@@ -403,7 +422,7 @@ class SnapshotQuery:
                     """CREATE OR REPLACE TABLE summary_bodies AS
                        SELECT scenario_id, request_key, body
                        FROM read_parquet($p, hive_partitioning = false)""",
-                    {"p": str(self.path / "summaries.parquet")},
+                    {"p": str(self.table("summaries"))},
                 )
                 self._bodies_loaded = True
             rows = self.con.execute(

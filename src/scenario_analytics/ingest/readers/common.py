@@ -29,7 +29,7 @@ _BLOCK_SIZE = 16 << 20
 
 
 def _open_text(export: ExportFile) -> pa.NativeFile:
-    return pa.input_stream(str(export.path), compression="gzip" if export.gzip else None)
+    return pa.input_stream(str(export.local), compression="gzip" if export.gzip else None)
 
 
 @dataclass

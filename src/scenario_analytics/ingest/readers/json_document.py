@@ -25,10 +25,10 @@ class JsonDocumentReader:
 
     def load(self, raw: RawRows, load: FileLoad) -> None:
         with tempfile.TemporaryDirectory(prefix="scenario-analytics-") as tmp:
-            path = load.export.path
+            path = load.export.local
             if load.export.gzip:
                 path = Path(tmp) / "document.json"
-                with gzip.open(load.export.path, "rb") as src, path.open("wb") as dst:
+                with gzip.open(load.export.local, "rb") as src, path.open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
             raw.con.execute(
                 """CREATE OR REPLACE TEMP TABLE json_document AS

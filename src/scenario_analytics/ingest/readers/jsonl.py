@@ -141,7 +141,7 @@ def split_lines(con: duckdb.DuckDBPyConnection, export: ExportFile) -> bool:
     (pos, line); False (and no table) if the file is left to pyarrow's split."""
     if export.gzip:
         return False
-    with export.path.open("rb") as handle:
+    with export.local.open("rb") as handle:
         bom = 3 if handle.read(3) == b"\xef\xbb\xbf" else 0
         handle.seek(-1, 2)
         ends_with_line_feed = handle.read(1) == b"\n"
@@ -154,7 +154,7 @@ def split_lines(con: duckdb.DuckDBPyConnection, export: ExportFile) -> bool:
                               quote = '', escape = '', header = false, auto_detect = false,
                               new_line = '\\n', compression = 'none')
                      WITH ORDINALITY""",
-            {"path": str(export.path), "delim": _LINE_DELIMITER},
+            {"path": str(export.local), "delim": _LINE_DELIMITER},
         )
     except duckdb.Error as exc:
         interrupts.raise_pending(exc)

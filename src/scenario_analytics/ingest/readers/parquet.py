@@ -20,7 +20,7 @@ class ParquetReader:
     gzip = False
 
     def load(self, raw: RawRows, load: FileLoad) -> None:
-        path = str(load.export.path)
+        path = str(load.export.local)
         schema = raw.con.execute(
             "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [path]
         ).fetchall()
