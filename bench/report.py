@@ -238,6 +238,14 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             shown="1.0",
         ),
         _ratio_target(
+            "Full run with exports and store on a local S3 server ≤ 1.3× on local disk",
+            big,
+            "10m",
+            "job_full_s3",
+            "job_full",
+            1.3,
+        ),
+        _ratio_target(
             "Next night after one new day ≤ 0.30× a full run",
             big,
             "10m",

@@ -108,7 +108,7 @@ def snapshot_content(snapshot: str | Path) -> dict[str, Any]:
             for key in VOLATILE:
                 manifest.pop(key, None)
             content[rel] = manifest
-        elif path.suffix == ".parquet":
+        elif rel.endswith(".parquet"):
             content[rel] = duckdb.sql(
                 f"SELECT * FROM read_parquet('{path}', hive_partitioning = false)"
             ).fetchall()

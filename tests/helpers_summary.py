@@ -230,7 +230,9 @@ def run_snapshot(
     max_reject_ratio: float = 0.01,
     engine: str = "duckdb",
 ) -> Path:
-    """Run the job into `snapshots` on `engine` (ENGINES); returns the snapshot folder."""
+    """Run the job into `snapshots` on `engine` (ENGINES); returns the snapshot folder
+    (`snapshot_date=D`: its tables, manifest and summary.json files; the session
+    partitions are the store's, `helpers_ops.snapshot_files` has them too)."""
     options = RunOptions(
         exports=exports,
         snapshots=snapshots,
@@ -240,7 +242,7 @@ def run_snapshot(
         skip_checks=FIXTURE_SKIPS,
         engine=ENGINES[engine],
     )
-    return run(options).path
+    return Path(run(options).path)  # a local store: the path as printed
 
 
 # The engines the job runs on. Spark runs locally on two cores; every test of the run

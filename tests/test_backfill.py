@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import session, write_exports
-from helpers_ops import base_exports, cli, cli_subprocess, created_at, snapshot_content
+from helpers_ops import base_exports, cli, cli_subprocess, snapshot_content, snapshot_files
 
 from scenario_analytics.publish.store import Store
 
@@ -35,6 +36,17 @@ def _backfill(
     return result.exit_code, lines, result.stderr
 
 
+def _manifest(store: Path, day: str) -> dict[str, Any]:
+    """The manifest of the version of `day` the store publishes (read through the store:
+    a rebuild's files may not be in the date's folder yet)."""
+    files = snapshot_files(store / f"snapshot_date={day}")
+    return dict(json.loads(files["manifest.json"].read_text()))
+
+
+def created_at(store: Path, day: str) -> str:
+    return str(_manifest(store, day)["created_at"])
+
+
 def _run(exports: Path, store: Path, day: str) -> Path:
     result = cli(
         "run", "--exports", str(exports), "--snapshots", str(store), "--as-of", day, *RATIO
@@ -55,10 +67,7 @@ def test_backfill_days_equal_per_day_runs(tmp_path: Path) -> None:
         alone = _run(exports, tmp_path / f"run-{day}", day)
         assert snapshot_content(store / f"snapshot_date={day}") == snapshot_content(alone), day
     # Days differ where the as-of date matters.
-    counts = [
-        json.loads((store / f"snapshot_date={d}" / "manifest.json").read_text())["counts"]
-        for d in DAYS
-    ]
+    counts = [_manifest(store, d)["counts"] for d in DAYS]
     assert [c["sessions_in_snapshot"] for c in counts] == [3, 4, 5]
     assert "summary: 3 days (3 published, 0 skipped as up to date)" in err
 
@@ -128,7 +137,11 @@ def test_a_killed_backfill_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert [s for _d, s, _p in lines] == ["skipped", "skipped", "published", "published"]
     assert "summary: 4 days (2 published, 2 skipped as up to date)" in err
     assert "7 files (0 read, 7 unchanged)" in err  # the ledger kept the parsed files
-    assert not list((store / ".staging").iterdir())
+    # Nothing the killed run left stays: no upload never committed (`.staging`, `.objects`),
+    # no folder of a date not published; every published file whole.
+    assert not Store(store).is_locked()  # else verify would not look for leftovers
+    verification = Store(store).verify()
+    assert verification.whole, [str(p) for p in verification.problems]
     assert Store(store).latest().isoformat() == days[-1]  # type: ignore[union-attr]
 
 

@@ -20,9 +20,10 @@ import duckdb
 import pytest
 from click.testing import Result
 from conftest import session, write_exports
-from helpers_ops import base_exports, cli
+from helpers_ops import base_exports, cli, snapshot_files
 
 from scenario_analytics.pipeline.checks import evaluate_checks
+from scenario_analytics.publish.records import snapshot_dir_name
 from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import ChecksSettings
 
@@ -89,11 +90,18 @@ def _backfill(exports: Path, store: Path, first: str, last: str, *extra: str) ->
 
 
 def _published(result: Result, store: Path, day: date | str) -> dict[str, Any]:
-    """The run published `day`: its manifest."""
+    """The run published `day`: its manifest (the published version's, read through the
+    store: a rebuild's files may not be in the date's folder yet)."""
     assert result.exit_code == 0, result.stderr
     folder = store / f"snapshot_date={day}"
     assert result.stdout == f"{folder}\n"
-    return json.loads((folder / "manifest.json").read_text())
+    return _manifest(store, day)
+
+
+def _manifest(store: Path, day: date | str) -> dict[str, Any]:
+    """The manifest of the version of `day` the store publishes."""
+    files = snapshot_files(store / f"snapshot_date={day}")
+    return dict(json.loads(files["manifest.json"].read_text()))
 
 
 def _checks(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -103,12 +111,28 @@ def _checks(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def _state(store: Path) -> dict[str, Any]:
     """What readers see of a store: latest.json's bytes, and each published snapshot's
-    folder, target and manifest bytes."""
+    folder, version (the build its commit record names) and manifest bytes."""
     latest = store / "latest.json"
     state: dict[str, Any] = {"latest.json": latest.read_bytes() if latest.exists() else None}
-    for link in sorted(store.glob("snapshot_date=*")):
-        state[link.name] = (str(link.resolve()), (link / "manifest.json").read_bytes())
+    published = Store(store)
+    for day in published.dates():
+        version = published.version(day)
+        assert version is not None, day
+        manifest = published.fetch(version, "manifest.json").read_bytes()
+        state[snapshot_dir_name(day)] = (version.record.build, manifest)
     return state
+
+
+def _staged_leftovers(store: Path) -> list[str]:
+    """Uploads in `.staging` that no published or retired version names (what a build
+    that was not committed would leave), as `snapshots verify` names them."""
+    found = Store(store)
+    assert not found.is_locked()
+    return [
+        p.what
+        for p in found.verify().problems
+        if p.what.startswith(".staging/") and "left over" in p.what
+    ]
 
 
 def _error(result: Result) -> str:
@@ -440,7 +464,7 @@ def test_a_failed_check_publishes_nothing(history: History, name: str) -> None:
         assert f"warning: check {check} failed" in result.stderr
     assert "summary: run failed after" in result.stderr and "(exit 4)" in result.stderr
     assert Store(store).dates() == [date(2026, 11, 12), PREVIOUS]
-    assert not any((store / ".staging").glob("*"))
+    assert _staged_leftovers(store) == []
     report = _report(folder)
     assert report["gate"] == "checks"
     assert [(c["name"], c["status"]) for c in report["checks"] if c["status"] == "failed"] == [
@@ -617,7 +641,7 @@ def test_an_unknown_check_is_a_usage_error(tmp_path: Path, command: str) -> None
 
 def test_the_manifest_lists_the_four_checks_in_order(history: History) -> None:
     exports, store, _rewrite = history
-    first = json.loads((store / "snapshot_date=2026-11-12" / "manifest.json").read_text())
+    first = _manifest(store, "2026-11-12")
     assert [(c["name"], c["status"]) for c in first["checks"]] == [
         ("entity_missing", "skipped"),
         ("entity_drop", "skipped"),

@@ -69,8 +69,9 @@ def test_subcommands_are_walked() -> None:
     assert {"snapshots", "snapshots pin", "snapshots verify", "snapshots usage"} <= set(names)
 
 
-# Destructive confirmations are typed each time: never taken from the environment.
-NOT_FROM_THE_ENVIRONMENT = {("snapshots delete", "--force")}
+# Destructive confirmations are typed each time: never taken from the environment
+# (deleting a snapshot; taking the store's lease from whichever run holds it).
+NOT_FROM_THE_ENVIRONMENT = {("snapshots delete", "--force"), ("snapshots unlock", "--force")}
 
 
 @pytest.mark.parametrize(("name", "command"), _commands())

@@ -4,6 +4,8 @@ lists them, `backfill --stale` rebuilds them, `run` warns of them."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from datetime import date
 from pathlib import Path
@@ -15,9 +17,12 @@ from helpers_ops import (
     day_digests,
     manifest_bytes,
     snapshot_content,
+    snapshot_files,
 )
 
 from scenario_analytics.publish.fingerprint import data_digest
+from scenario_analytics.publish.records import record_key
+from scenario_analytics.publish.store import Store
 
 RATIO = ["--max-reject-ratio", "0.5"]
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
@@ -124,10 +129,21 @@ def test_an_old_manifest_without_a_data_digest_is_not_up_to_date(tmp_path: Path)
     exports = base_exports(tmp_path / "exports")
     store = tmp_path / "store"
     _backfill(exports, store, DAYS[0], DAYS[1])
-    path = store / f"snapshot_date={DAYS[0]}" / "manifest.json"
-    manifest = json.loads(path.read_text())
+    # As an earlier version wrote it: the manifest without the digest, published (its
+    # commit record names the manifest's sha256).
+    published = Store(store)
+    day = date.fromisoformat(DAYS[0])
+    found = published.record(day)
+    assert found is not None
+    key = f"{found[0].prefix}/manifest.json"
+    manifest = json.loads(published.storage.read(key)[0])
     del manifest["data_digest"]
-    path.write_text(json.dumps(manifest))
+    data = json.dumps(manifest).encode()
+    published.storage.write(key, data)
+    record = dataclasses.replace(found[0], manifest_sha256=hashlib.sha256(data).hexdigest())
+    published.storage.write(record_key(day), record.to_bytes())
+    snapshot = snapshot_files(store / f"snapshot_date={DAYS[0]}")
+    assert "data_digest" not in json.loads(snapshot["manifest.json"].read_text())
     # The fingerprint still matches: up to date without loading.
     assert _backfill(exports, store, DAYS[0], DAYS[1]) == ["skipped", "skipped"]
     write_exports(
@@ -243,8 +259,18 @@ def test_stale_says_so_when_a_snapshot_cannot_be_compared(tmp_path: Path) -> Non
     store = tmp_path / "store"
     _backfill(exports, store, DAYS[3], DAYS[3])
     _late_and_changed(exports)
-    # A new file in place of the partition: the old one may be shared with other snapshots.
-    partition = next((store / f"snapshot_date={DAYS[3]}").glob("sessions/*/*.parquet"))
+    # A new file in place of the partition (shared, by content, in `.objects/`): the old
+    # one may be shared with other snapshots.
+    published = Store(store)
+    version = published.version(date.fromisoformat(DAYS[3]))
+    assert version is not None
+    key = next(
+        version.key(rel)
+        for rel in version.files()
+        if rel.startswith("sessions/") and rel.endswith(".parquet")
+    )
+    partition = store / key
+    assert partition.is_file()
     partition.unlink()
     partition.write_bytes(b"not parquet")
     result = cli("snapshots", "stale", *_where(exports, store), "--json")

@@ -10,6 +10,7 @@ from conftest import write_exports
 
 from scenario_analytics.errors import AnalyticsError, DataQualityError
 from scenario_analytics.ingest.discover import check_accounted, discover
+from scenario_analytics.pipeline.staging import fetch_export
 
 
 def _touch(root: Path, *paths: str) -> Path:
@@ -160,8 +161,16 @@ def test_files_sorted_by_relative_path_in_byte_order(tmp_path: Path) -> None:
 
 def test_size_and_sha256(tmp_path: Path) -> None:
     root = write_exports(tmp_path, {"sessions/a.jsonl": b'{"id": "s1"}\n'})
-    (found,) = discover(root).files
-    assert found.size == 13
+    folder = discover(root)
+    (listed,) = folder.files
+    assert listed.size == 13
+    assert listed.etag  # the storage's tag of the file as listed
+    # Listed, not fetched: no local file to read yet.
+    assert listed.path is None
+    with pytest.raises(ValueError, match="not fetched"):
+        listed.local  # noqa: B018
+    found = fetch_export(folder.storage, listed)
+    assert found.path == root / "sessions" / "a.jsonl"  # local disk: read in place
     assert found.sha256() == hashlib.sha256(b'{"id": "s1"}\n').hexdigest()
 
 

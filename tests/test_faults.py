@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers_ops import snapshot_files
+from test_reliability_store import assert_clean, assert_whole
 
 from scenario_analytics.publish.store import Store
 
@@ -61,20 +63,14 @@ def _run_cmd(exports: Path, store: Path, as_of: str) -> list[str]:
 
 
 def _assert_store_whole(store: Path) -> None:
-    latest = store / "latest.json"
-    if latest.exists():
-        data = json.loads(latest.read_text())
-        assert (store / data["path"] / "manifest.json").is_file()
+    """latest.json names a whole snapshot (not the newest one if the run was killed between
+    its commit and latest.json), every published snapshot is whole (`assert_whole`: every
+    file, read where its commit record says, with its manifest's sha256 and rows), and
+    each has summaries."""
+    assert_whole(store, latest_is_newest=False)
     for day in Store(store).dates():
-        folder = Store(store).snapshot_path(day)
-        assert folder is not None, day
-        manifest = json.loads((folder / "manifest.json").read_text())
-        for output in manifest["outputs"]:
-            if "*" not in output["path"]:
-                assert (folder / output["path"]).is_file(), output
-        rows = duckdb.sql(
-            f"SELECT count(*) FROM read_parquet('{folder / 'summaries.parquet'}')"
-        ).fetchall()
+        summaries = snapshot_files(store / f"snapshot_date={day.isoformat()}")["summaries.parquet"]
+        rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{summaries}')").fetchall()
         assert rows[0][0] > 0
 
 
@@ -107,5 +103,6 @@ def test_sigkill_at_any_moment_leaves_store_whole(tmp_path: Path) -> None:
     done = subprocess.run(_run_cmd(exports, store, "2026-03-02"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     _assert_store_whole(store)
+    assert_whole(store)  # latest.json names the newest date again
     assert json.loads((store / "latest.json").read_text())["snapshot_date"] == "2026-03-02"
-    assert not list((store / ".staging").iterdir())
+    assert_clean(store)

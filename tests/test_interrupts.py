@@ -7,8 +7,9 @@ stage boundary; the test waits for that line and sends the signal. After each:
 - exit 130 (SIGINT) or 143 (SIGTERM), well before the pause would have ended;
 - one error line naming the stage and what was published, no traceback, and never
   `cannot read export file` (DuckDB and pyarrow report a signal as their own error);
-- the store whole: no `.staging` left, nothing visible changed (`latest.json`, the
-  published versions) unless a backfill had published days before;
+- the store whole: no upload of the stopped build left in `.staging` (only builds that
+  a published or retired version names are there), nothing visible changed
+  (`latest.json`, the published versions) unless a backfill had published days before;
 - the lock released: the next run succeeds at once;
 - with `--log-format json`, a last event `summary` of status `interrupted`.
 """
@@ -23,25 +24,94 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from helpers_ops import base_exports, cli
-from test_reliability_store import assert_clean, assert_whole, state
+from helpers_ops import base_exports, cli, snapshot_files
 
 from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
 from scenario_analytics.errors import Interrupted
 from scenario_analytics.faults import PAUSE_AT, PAUSE_SECONDS
 from scenario_analytics.ingest.discover import discover
+from scenario_analytics.ingest.ledger import ledger_problems
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.ingest.readers.jsonl import JsonLinesReader
+from scenario_analytics.pipeline.staging import fetch_export
+from scenario_analytics.publish.store import Store
+from scenario_analytics.storage.local import SCRATCH
 
 RATIO = ("--max-reject-ratio", "0.5")  # base_exports rejects 3 of 9 session rows
 BEFORE, NEW = "2026-11-25", "2026-11-26"
 PROMPT = 10.0  # seconds from the signal to the exit, at most (the pause lasts 30)
 NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+
+def state(store: Path) -> dict[str, Any]:
+    """What a reader can see: latest.json's bytes, and each published date's version
+    (the build its commit record names, and its manifest's sha256)."""
+    latest = store / "latest.json"
+    found = Store(store)
+    dates = {}
+    for day in found.dates():
+        record = found.record(day)
+        assert record is not None, day
+        dates[day.isoformat()] = (record[0].build, record[0].manifest_sha256)
+    return {"latest": latest.read_bytes() if latest.exists() else None, "dates": dates}
+
+
+def assert_whole(store: Path) -> None:
+    """latest.json names a published snapshot, and every published snapshot is complete
+    (read through the store: its session partitions are shared, in `.objects/`)."""
+    found = Store(store)
+    dates = found.dates()
+    latest = store / "latest.json"
+    if latest.exists():
+        data = json.loads(latest.read_text())
+        assert (store / data["path"] / "manifest.json").is_file()
+        assert data["snapshot_date"] == max(dates).isoformat()
+    for day in dates:
+        files = snapshot_files(store / f"snapshot_date={day.isoformat()}")
+        manifest = json.loads(files["manifest.json"].read_text())
+        for output in manifest["outputs"]:
+            if output["path"].endswith(".parquet"):
+                listed = output.get("files") or {output["path"]: None}
+                rows = sum(pq.read_metadata(files[rel]).num_rows for rel in listed)
+                assert rows == output["rows"], output["path"]
+        bodies = [
+            path for rel, path in files.items()
+            if rel.startswith("api/scenarios/") and rel.endswith("/analytics/summary.json")
+        ]  # fmt: skip
+        (api,) = [o for o in manifest["outputs"] if o["path"].startswith("api/")]
+        assert len(bodies) == api["rows"] > 0
+        for body in bodies:
+            assert "participant_count" in json.loads(body.read_text())
+
+
+def staged_leftovers(store: Path) -> list[str]:
+    """Uploads in `.staging` that no published or retired version names: what a stopped
+    build left (`snapshots verify` names them as left over, once no run holds the store:
+    the stopped one let go of it)."""
+    found = Store(store)
+    assert not found.is_locked()
+    return [
+        p.what
+        for p in found.verify().problems
+        if p.what.startswith(".staging/") and "left over" in p.what
+    ]
+
+
+def assert_clean(store: Path) -> None:
+    """No leftovers of stopped or killed runs once a run has succeeded: `snapshots verify`
+    finds nothing wrong (uploads never committed, files of no published version, a
+    latest.json out of step), the ledger names whole parts only, no scratch folder."""
+    verification = Store(store).verify()
+    assert verification.whole, [str(p) for p in verification.problems]
+    assert ledger_problems(Store(store).storage) == []
+    assert not [p for p in (store / SCRATCH).rglob("*") if p.is_file()]
 
 
 class Stopped:
@@ -132,7 +202,7 @@ def test_run_interrupted_at_a_stage_publishes_nothing(
     )
     assert stopped.stdout == ""
     assert state(store) == before  # latest.json and every published version as they were
-    assert not list((store / ".staging").glob("*"))
+    assert staged_leftovers(store) == []
     assert_whole(store)
     again = cli(*map(str, args))  # the lock was released: the next run goes at once
     assert again.exit_code == 0, again.stderr
@@ -156,7 +226,7 @@ def test_run_interrupted_ends_its_json_log_with_an_interrupted_summary(
         f"interrupted (SIGTERM) after write ({NEW}); nothing was published — run again"
     )
     assert stopped.stdout == ""
-    assert not list((store / ".staging").glob("*"))
+    assert staged_leftovers(store) == []
 
 
 def test_backfill_interrupted_says_which_days_it_published(published: tuple[Path, Path]) -> None:
@@ -179,7 +249,7 @@ def test_backfill_interrupted_says_which_days_it_published(published: tuple[Path
     after = state(store)
     assert after["latest"] == before["latest"]  # BEFORE stays the newest date
     assert sorted(after["dates"]) == [days[0], days[1], BEFORE]
-    assert not list((store / ".staging").glob("*"))
+    assert staged_leftovers(store) == []
     assert_whole(store)
     again = cli(*map(str, args))
     assert again.exit_code == 0, again.stderr
@@ -212,7 +282,7 @@ def test_run_interrupted_while_restating_says_what_it_published(tmp_path: Path) 
         f"published {NEW}, {days[0]} before it — run again"
     )
     assert json.loads(state(store)["latest"])["snapshot_date"] == NEW
-    assert not list((store / ".staging").glob("*"))
+    assert staged_leftovers(store) == []
     assert_whole(store)
     again = cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of", NEW,
                 *RATIO, "--restate-days", "5", "--log-format", "json")  # fmt: skip
@@ -295,7 +365,7 @@ def test_ctrl_c_while_a_file_loads_is_no_unreadable_file(tmp_path: Path) -> None
         "scenario-analytics: error: interrupted (SIGINT) while load; nothing was published — "
         "run again"
     )
-    assert not list((store / ".staging").glob("*"))
+    assert staged_leftovers(store) == []
     assert not (store / "latest.json").exists()
 
 
@@ -303,7 +373,9 @@ def test_the_interrupt_wins_over_the_error_it_surfaced_as(tmp_path: Path) -> Non
     """What pyarrow and DuckDB do with the exception a handler raised inside them: report
     an error of their own. The loader must not blame the file for it."""
     exports = base_exports(tmp_path / "exports")
-    (export,) = [f for f in discover(exports).files if f.rel_path == "sessions/a.jsonl"]
+    folder = discover(exports)
+    (listed,) = [f for f in folder.files if f.rel_path == "sessions/a.jsonl"]
+    export = fetch_export(folder.storage, listed)
     con = connect()
 
     def interrupted(_reader: JsonLinesReader, _raw: object, _load: object) -> None:

@@ -360,7 +360,7 @@ def materialized_rows(reader: SnapshotQuery) -> list[dict[str, Any]]:
     con = duckdb.connect()
     try:
         cursor = con.execute(
-            "SELECT * FROM read_parquet($p)", {"p": str(reader.path / "summaries.parquet")}
+            "SELECT * FROM read_parquet($p)", {"p": str(reader.table("summaries"))}
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -456,7 +456,7 @@ def test_batch_alone_answers_are_not_trivial(alone: list[str]) -> None:
 def test_batch_answers_do_not_depend_on_where_sessions_come_from(
     store: Path, alone: list[str], reads_before_loading: int
 ) -> None:
-    """Sessions read per scenario from sessions.parquet, all loaded at once, or loaded
+    """Sessions read per scenario from the session files, all loaded at once, or loaded
     part-way through the batch: the same answers as for each request alone, twice over."""
     reader = SnapshotQuery(store, reads_before_loading=reads_before_loading)
     try:

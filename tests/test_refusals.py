@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,11 @@ import duckdb
 import pytest
 from click.testing import Result
 from conftest import CSV_SESSION_HEADER, csv_session, flat_session, session, write_exports
-from helpers_ops import base_exports, cli
+from helpers_ops import base_exports, cli, snapshot_files
 
 from scenario_analytics.errors import ExitCode
+from scenario_analytics.publish.records import record_key
+from scenario_analytics.publish.store import Store
 
 RATIO = ["--max-reject-ratio", "0.5"]  # base_exports rejects 3 of its 9 session rows
 FIRST = "2026-11-26"  # the good first run
@@ -56,15 +57,31 @@ def published(exports: Path, store: Path, as_of: str, *extra: str) -> Result:
 
 def store_state(store: Path) -> dict[str, Any]:
     """What readers of a store see: latest.json's bytes, and every published snapshot
-    (its link's target and its manifest's bytes)."""
+    (its commit record, naming the version, and its manifest's bytes)."""
     state: dict[str, Any] = {"latest.json": (store / "latest.json").read_bytes()}
-    for link in sorted(store.glob("snapshot_date=*")):
-        state[link.name] = (os.readlink(link), (link / "manifest.json").read_bytes())
+    published = Store(store)
+    for day in published.dates():
+        version = published.version(day)
+        assert version is not None, day
+        record, _etag = published.storage.read(record_key(day))
+        manifest = published.fetch(version, "manifest.json").read_bytes()
+        state[f"snapshot_date={day.isoformat()}"] = (record, manifest)
     return state
 
 
+def store_files(store: Path) -> dict[str, bytes]:
+    """Every file under the store, by path: what a run that never touched it leaves."""
+    return {
+        p.relative_to(store).as_posix(): p.read_bytes()
+        for p in sorted(store.rglob("*"))
+        if p.is_file()
+    }
+
+
 def snapshot_dates(store: Path) -> list[str]:
-    return sorted(p.name.removeprefix("snapshot_date=") for p in store.glob("snapshot_date=*"))
+    """The published dates (a date unpublished is gone from them at once; its folder is
+    kept a while for readers that hold it)."""
+    return [day.isoformat() for day in Store(store).dates()]
 
 
 def latest(store: Path) -> str:
@@ -72,8 +89,10 @@ def latest(store: Path) -> str:
 
 
 def manifest(store: Path, day: str) -> dict[str, Any]:
-    path = store / f"snapshot_date={day}" / "manifest.json"
-    return dict(json.loads(path.read_text()))
+    """The manifest of the version of `day` the store publishes (read through the store:
+    a rebuild's files may not be in the date's folder yet)."""
+    files = snapshot_files(store / f"snapshot_date={day}")
+    return dict(json.loads(files["manifest.json"].read_text()))
 
 
 def input_paths(store: Path, day: str) -> list[str]:
@@ -156,7 +175,7 @@ def test_a_file_left_out_refuses_the_run_and_publishes_nothing(
     store = tmp_path / "store"
     published(exports, store, FIRST)
     before = store_state(store)
-    versions = sorted(p.name for p in (store / ".versions").iterdir())
+    files = store_files(store)
 
     change(exports)
     result = run(exports, store, NEXT)
@@ -167,8 +186,9 @@ def test_a_file_left_out_refuses_the_run_and_publishes_nothing(
     assert "nothing was published" in result.stderr
     assert store_state(store) == before
     assert latest(store) == FIRST
-    # Refused before the store was touched: no new version, no quarantine.
-    assert sorted(p.name for p in (store / ".versions").iterdir()) == versions
+    # Refused before the store was touched: no new version (nothing uploaded, staged or
+    # committed), no lease left, no quarantine: every file as it was.
+    assert store_files(store) == files
     assert not (store / ".quarantine").exists()
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
+from helpers_ops import snapshot_files
 
 from scenario_analytics.cli import main
 from scenario_analytics.errors import InvalidUsageError
@@ -102,26 +103,38 @@ def test_odd_scenario_ids_are_written_only_inside_their_snapshot(tmp_path: Path)
     assert _all_paths(tmp_path) - {p for p in _all_paths(tmp_path) if p.startswith("store")} == (
         before
     )
-    folder = (store / f"snapshot_date={AS_OF}").resolve()
-    assert folder.parent == (store / ".versions").resolve()
-    # Outside its snapshot, the store holds only its own bookkeeping.
+    # The snapshot's folder is a real folder of the store (not a link elsewhere).
+    folder = store / f"snapshot_date={AS_OF}"
+    assert folder.is_dir() and not folder.is_symlink()
+    folder = folder.resolve()
+    assert folder.parent == store.resolve()
+    # Outside its snapshot, the store holds only its own bookkeeping (publish/store.py).
     top = {p.name for p in store.iterdir()}
     assert top <= {
         "latest.json",
-        ".lock",
-        ".versions",
+        ".store.json",
+        ".lease.json",
+        ".cas.lock",
+        ".commits",
+        ".retired",
         ".staging",
-        f"snapshot_date={AS_OF}",
+        ".scratch",
+        ".objects",
         ".ledger",
+        f"snapshot_date={AS_OF}",
     }, top
     # In the snapshot: the tables, the sessions' day file (all on 2026-11-01), the
     # manifest, and one summary.json per id at its percent-encoded path, each id in a
-    # folder of its own (the encoding is one-to-one).
-    expected = {f"{name}.parquet" for name in TABLES} | {"manifest.json"}
-    expected |= {"sessions/created_date=2026-11-01/part-0.parquet"}
+    # folder of its own (the encoding is one-to-one). The day file is shared by content
+    # in the store's `.objects/`; everything else is in the snapshot's folder.
+    sessions = "sessions/created_date=2026-11-01/part-0.parquet"
+    expected = {f"{name}.parquet" for name in TABLES} | {"manifest.json", sessions}
     expected |= {f"api/scenarios/{encode_path_segment(i)}/analytics/summary.json" for i in ODD_IDS}
+    snapshot = snapshot_files(store / f"snapshot_date={AS_OF}")
+    assert set(snapshot) == expected
+    assert snapshot[sessions].resolve().is_relative_to((store / ".objects").resolve())
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert files == expected
+    assert files == expected - {sessions}
     folders = {p.name for p in (folder / "api" / "scenarios").iterdir()}
     assert len(folders) == len(ODD_IDS)
     for segment in folders:
@@ -211,7 +224,7 @@ def test_job_file_paths_are_relative_to_its_folder_not_the_current_one(
     (elsewhere / "data").mkdir(parents=True)
     monkeypatch.chdir(elsewhere)
     config = load_job(Path(os.path.relpath(job, elsewhere)))
-    assert config.exports is not None and config.exports.resolve() == exports
+    assert config.exports is not None and config.exports.local_path.resolve() == exports
     assert config.engine.temp_directory is not None
     assert config.engine.temp_directory.resolve() == tmp_path / "jobs" / "tmp"
     result = _invoke("run", "--job", os.path.relpath(job, elsewhere), "--as-of", AS_OF)

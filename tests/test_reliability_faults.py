@@ -5,8 +5,10 @@ SCENARIO_ANALYTICS_KILL_AT names it; `NAME:N` kills the N-th time (a backfill pa
 per-day stages once per day). After each kill:
 
 - `latest.json` and every published snapshot are whole (`assert_whole`);
-- before the commit point (the link's rename, stage `published`) nothing visible has
-  changed; from it on, the new snapshot is published and whole;
+- before the commit point (the commit record written, stage `committed`) nothing visible
+  has changed; from it on, the new snapshot is published and whole (read where its record
+  says: `.staging/` until its files are moved into its date's folder), and latest.json
+  names it once the run got past `moved`;
 - the next run (or backfill) succeeds, cleans up what the killed one left, and gives
   exactly the snapshot a run that was never killed gives (same bodies, rows, counts):
   the store's ledger of staged files is not left half-written either;
@@ -32,6 +34,7 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
+from helpers_ops import snapshot_files
 from test_reliability_store import _session, assert_clean, assert_whole, state, write_exports
 
 from scenario_analytics.cli import main
@@ -41,12 +44,14 @@ from scenario_analytics.publish.fingerprint import code_digest
 BEFORE = "2026-11-25"  # published before each kill
 NEW = "2026-11-26"
 FROM, TO = "2026-11-23", "2026-11-26"
-COMMIT = STAGES.index("published")
+COMMIT = STAGES.index("committed")
+LATEST = STAGES.index("published")  # latest.json written (a new date that is the newest)
 RUN_STAGES = [s for s in STAGES if s != "day-published"]
 # Stages a backfill passes once, and per-day stages killed at their 2nd day.
+PER_DAY = ("built", "summarized", "written", "uploaded", "committed", "moved", "published")
 BACKFILL_KILLS = [
     *[s for s in STAGES[: STAGES.index("built")] if s != "published"],
-    *[f"{s}:2" for s in ("built", "summarized", "written", "published", "day-published")],
+    *[f"{s}:2" for s in (*PER_DAY, "day-published")],
     "pruned",
 ]
 
@@ -77,19 +82,19 @@ def _killed(stage: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def _content(store: Path, day: str) -> dict[str, Any]:
-    """What a snapshot says, apart from timestamps: bodies, rows, counts."""
-    folder = (store / f"snapshot_date={day}").resolve()
-    manifest = json.loads((folder / "manifest.json").read_text())
+    """What a snapshot says, apart from timestamps: bodies, rows, counts (its files read
+    through the store: where its commit record says, session partitions included)."""
+    found = snapshot_files(store / f"snapshot_date={day}")
+    manifest = json.loads(found["manifest.json"].read_text())
     tables = {}
-    for name in ("summaries", "participants", "sessions/*/*", "users", "rejects"):
+    for name in ("summaries", "participants", "sessions", "users", "rejects"):
+        paths = [str(p) for rel, p in found.items() if rel.startswith(f"{name}/")]
         tables[name] = duckdb.execute(
             "SELECT * FROM read_parquet(?, hive_partitioning = false) ORDER BY ALL",
-            [str(folder / f"{name}.parquet")],
+            [paths or [str(found[f"{name}.parquet"])]],
         ).fetchall()
-    bodies = {
-        p.relative_to(folder).as_posix(): p.read_text()
-        for p in folder.glob("api/scenarios/*/analytics/summary.json")
-    }
+    assert tables["sessions"], day
+    bodies = {rel: p.read_text() for rel, p in found.items() if rel.startswith("api/scenarios/")}
     return {
         "counts": manifest["counts"],
         "inputs": manifest["inputs"],
@@ -132,7 +137,7 @@ def test_the_hook_knows_every_stage_the_tests_kill_at() -> None:
     assert "day-published" in STAGES
 
 
-REBUILD_STAGES = ("staged", "written", "published")
+REBUILD_STAGES = ("staged", "written", "uploaded", "committed", "published")
 
 
 @pytest.mark.parametrize(
@@ -147,13 +152,18 @@ def test_run_killed_at_a_stage_boundary(
     before = state(store)
     args = ["run", "--exports", exports, "--snapshots", store, "--as-of", as_of, "--keep", "9"]
     _killed(stage, *args)
-    assert_whole(store)
+    # Killed between the commit and latest.json, a new date is published and latest.json
+    # still names the date before it (the next run points it at the new one).
+    lagging = as_of == NEW and COMMIT <= STAGES.index(stage) < LATEST
+    assert_whole(store, latest_is_newest=not lagging)
     after = state(store)
     if STAGES.index(stage) < COMMIT:
         assert after == before
     else:
         assert after["dates"][as_of] != before["dates"].get(as_of)
-        assert json.loads(after["latest"])["snapshot_date"] == max(as_of, BEFORE)
+        assert json.loads(after["latest"])["snapshot_date"] == (
+            BEFORE if lagging else max(as_of, BEFORE)
+        )
         assert _content(store, as_of) == reference[as_of]
     again = _invoke(*args)
     assert again.exit_code == 0, again.stderr
@@ -171,7 +181,7 @@ def test_backfill_killed_at_a_stage_boundary(
     args = ["backfill", "--exports", exports, "--snapshots", store, "--from", FROM, "--to", TO,
             "--keep", "9"]  # fmt: skip
     _killed(kill, *args)
-    assert_whole(store)
+    assert_whole(store)  # the days before 2026-11-25 never move latest.json
     after = state(store)
     stage, _, nth = kill.partition(":")
     # Days published before the kill: none before the per-day stages, one (or two, when
@@ -238,7 +248,7 @@ def test_backfill_killed_at_random_moments(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
         print(f"seed {seed}")  # shown if a check below fails
-        assert_whole(store)
+        assert_whole(store, latest_is_newest=False)  # killed before latest.json, maybe
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (seed, done.stderr)
     assert_whole(store)

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
+from helpers_ops import snapshot_files
 
 from scenario_analytics.cli import main
 from scenario_analytics.publish.store import Store
@@ -241,8 +242,9 @@ def _assert_fails(result: Result, store: Path, rel: str, reason: str) -> None:
 def _assert_rows(result: Result, store: Path, rel: str, expected: Rows) -> None:
     _assert_no_traceback(result)
     assert result.exit_code == 0, result.stderr
-    folder = store / f"snapshot_date={AS_OF}"
-    manifest = json.loads((folder / "manifest.json").read_text())
+    # The published snapshot's files, through its store (the session partitions too).
+    files = snapshot_files(store / f"snapshot_date={AS_OF}")
+    manifest = json.loads(files["manifest.json"].read_text())
     (entry,) = [i for i in manifest["inputs"] if i["path"] == rel]
     assert entry["rows_read"] == expected.read
     assert entry["rows_rejected"] == len(expected.rejects)
@@ -250,13 +252,18 @@ def _assert_rows(result: Result, store: Path, rel: str, expected: Rows) -> None:
     rejects = duckdb.execute(
         "SELECT position, reason, raw IS NOT NULL FROM read_parquet(?) WHERE source_file = ? "
         "ORDER BY position",
-        [str(folder / "rejects.parquet"), rel],
+        [str(files["rejects.parquet"]), rel],
     ).fetchall()
     assert {int(p): r for p, r, _ in rejects} == expected.rejects
     assert all(has_raw for _p, _r, has_raw in rejects)
+    partitions = [
+        str(path) for name, path in files.items()
+        if name.startswith("sessions/") and name.endswith(".parquet")
+    ]  # fmt: skip
+    assert partitions  # the base file's session at least
     graded = duckdb.execute(
         "SELECT session_id, score, duration_seconds FROM read_parquet(?) WHERE session_id <> ?",
-        [str(folder / "sessions" / "*" / "*.parquet"), BASE["id"]],
+        [partitions, BASE["id"]],
     ).fetchall()
     assert {sid: (score, duration) for sid, score, duration in graded} == expected.accepted
 

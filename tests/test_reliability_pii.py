@@ -17,9 +17,12 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 from click.testing import CliRunner, Result
+from helpers_ops import snapshot_files
 
 from scenario_analytics.cli import main
+from scenario_analytics.publish.lease import LEASE_KEY, Holder
 
 CANARY = "zz-canary"
 MEMBER = f"{CANARY}-member@acme.com"
@@ -85,11 +88,23 @@ def _columns_with_canary(path: Path) -> set[str]:
     return found
 
 
-def test_emails_stay_in_the_tables_that_need_them(tmp_path: Path) -> None:
+def test_emails_stay_in_the_tables_that_need_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     exports = _exports(tmp_path)
     job = tmp_path / "job.toml"
     job.write_text(f'[[materialize.requests]]\nuser_emails = "{REQUESTED.upper()}"\n')
     store = tmp_path / "store"
+    # The lease (who holds the store: host, pid, command) is gone once the run ends:
+    # what the run wrote into it is kept as it is written.
+    leases: list[bytes] = []
+    to_bytes = Holder.to_bytes
+
+    def kept(holder: Holder) -> bytes:
+        leases.append(to_bytes(holder))
+        return leases[-1]
+
+    monkeypatch.setattr(Holder, "to_bytes", kept)
     ran = _invoke(
         "run", "--exports", str(exports), "--snapshots", str(store), "--as-of", AS_OF,
         "--job", str(job), "--max-reject-ratio", "0.5",
@@ -102,17 +117,24 @@ def test_emails_stay_in_the_tables_that_need_them(tmp_path: Path) -> None:
         "rejects.parquet": {"raw"},
         "summaries.parquet": {"user_emails", "request_key"},
     }
-    for path in sorted(folder.rglob("*")):
-        if path.is_dir():
-            continue
-        rel = path.relative_to(folder).as_posix()
+    # Every file of the snapshot, through its store (the session partitions too).
+    files = snapshot_files(folder)
+    assert any(rel.startswith("sessions/") for rel in files)
+    for rel, path in files.items():
         if path.suffix == ".parquet":
             assert _columns_with_canary(path) == allowed.get(rel, set()), rel
         else:
             assert CANARY not in path.read_text(encoding="utf-8").lower(), rel
-    for path in store.glob("*.json"):
-        assert CANARY not in path.read_text().lower()
-    assert CANARY not in (store / ".lock").read_text().lower()
+    # The store's bookkeeping: latest.json, commit records, retired versions, the
+    # ledger's catalog, the format mark; and the lease the run held.
+    bookkeeping = sorted(store.rglob("*.json"))
+    assert {store / "latest.json", store / ".store.json"} <= set(bookkeeping)
+    assert any(p.parent == store / ".commits" for p in bookkeeping)
+    for path in bookkeeping:
+        assert CANARY not in path.read_text().lower(), path
+    assert leases and not (store / LEASE_KEY).exists()
+    for lease in leases:
+        assert CANARY not in lease.decode().lower()
     # The tables that hold emails hold exactly the expected ones.
     emails = duckdb.execute(
         "SELECT DISTINCT email FROM read_parquet(?) WHERE email IS NOT NULL ORDER BY 1",

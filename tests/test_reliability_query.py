@@ -98,7 +98,7 @@ def reader(store: Path) -> Iterator[tuple[SnapshotQuery, RecordingConnection, fr
         ("sc1", {"start_date": "bad"}),
     ):
         assert query.answer(scenario, params).exit_code in (0, 2, 3)
-    # The first computed request read its scenario from sessions.parquet, the second (of
+    # The first computed request read its scenario from the session files, the second (of
     # another scenario) loaded all sessions: the baseline holds the statements of both.
     assert query.sessions_in_memory
     baseline = frozenset(recording.statements)

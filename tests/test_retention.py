@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from helpers_ops import base_exports, cli
+from test_store import publish_version
 
 from scenario_analytics.publish.store import Store
 
@@ -22,18 +23,13 @@ def _run(exports: Path, store: Path, day: str, *extra: str) -> None:
     assert result.exit_code == 0, result.stderr
 
 
-def _staged(store: Store, text: str) -> Path:
-    folder = store.new_staging()
-    (folder / "manifest.json").write_text(json.dumps({"text": text}))
-    return folder
-
-
 def test_keep_prunes_the_oldest_and_keeps_the_latest(tmp_path: Path) -> None:
     exports = base_exports(tmp_path / "exports")
     store = tmp_path / "store"
     for day in DAYS[:3]:
         _run(exports, store, day)
-    held = Store(store).snapshot_path(date.fromisoformat(DAYS[0]))  # a reader resolved it
+    # A reader read the oldest snapshot's record and manifest before the run.
+    held = Store(store).version(date.fromisoformat(DAYS[0]))
     assert held is not None
     result = cli(
         "run", "--exports", str(exports), "--snapshots", str(store), "--as-of", DAYS[3],
@@ -43,27 +39,46 @@ def test_keep_prunes_the_oldest_and_keeps_the_latest(tmp_path: Path) -> None:
     assert [d.isoformat() for d in Store(store).dates()] == DAYS[2:]
     assert Store(store).latest() == date.fromisoformat(DAYS[3])
     assert f"pruned snapshot {DAYS[0]}" in result.stderr
-    # The reader keeps whole files until the grace period is over.
-    assert (held / "summaries.parquet").is_file() and (held / ".replaced").is_file()
-    assert Store(store).clean_up() == []
-    removed = Store(store).clean_up(grace_seconds=0)
-    assert len(removed) == 2 and f".versions/{held.name}" in removed
-    assert not held.exists()
+    # The reader keeps whole files until the grace period is over: every file of the
+    # version it holds, as its manifest has them (the pruned date's own and shared ones).
+    lib = Store(store)
+    for rel in held.files():
+        assert lib.fetch(held, rel, verify=True).is_file(), rel
+    with lib.lock():
+        assert lib.clean_up() == []
+        removed = lib.clean_up(grace_seconds=0)
+    assert {f"snapshot_date={d}" for d in DAYS[:2]} <= set(removed)
+    assert not any(r.startswith(tuple(f"snapshot_date={d}" for d in DAYS[2:])) for r in removed)
+    assert not (store / f"snapshot_date={DAYS[0]}").exists()
+    # What only the pruned versions used is gone; what they shared with the published
+    # ones (session partitions of earlier days) stays, once.
+    live = {
+        key
+        for day in lib.dates()
+        if (version := lib.version(day)) is not None
+        for key in version.keys().values()
+    }
+    for key in held.keys().values():
+        assert (store / key).is_file() == (key in live), key
+    assert any(key in live for key in held.keys().values())  # a shared partition
     assert [d.isoformat() for d in Store(store).dates()] == DAYS[2:]
+    assert cli("snapshots", "verify", "--snapshots", str(store)).exit_code == 0
 
 
 def test_pruning_never_removes_what_latest_names(tmp_path: Path) -> None:
     store = Store(tmp_path)
     days = [date(2026, 11, d) for d in (1, 2, 3)]
     for day in days:
-        store.publish(_staged(store, day.isoformat()), day)
+        publish_version(store, day, day.isoformat())
     # Pinned back by hand (e.g. after a bad day): latest.json names an older snapshot.
     (tmp_path / "latest.json").write_text(
         json.dumps({"snapshot_date": "2026-11-01", "path": "snapshot_date=2026-11-01"})
     )
-    assert store.prune(1) == [date(2026, 11, 2)]
-    assert store.dates() == [date(2026, 11, 1), date(2026, 11, 3)]
-    assert store.prune(1) == []
+    with store.lock():
+        assert store.prune(1) == [date(2026, 11, 2)]
+        assert store.dates() == [date(2026, 11, 1), date(2026, 11, 3)]
+        assert store.prune(1) == []
+    assert store.latest() == date(2026, 11, 1)
 
 
 def test_keep_snapshots_in_the_job_file_and_in_backfills(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from helpers_ops import snapshot_files
 
 from scenario_analytics.cli import main
 from scenario_analytics.publish.snapshot import encode_path_segment
@@ -73,10 +74,13 @@ def test_run_publishes_reference_example(tmp_path: Path) -> None:
     (entry,) = manifest["inputs"]
     assert entry["path"] == "sessions/export.jsonl"
     assert entry["rows_read"] == entry["rows_accepted"] + entry["rows_rejected"] == 128
+    files = snapshot_files(folder)  # through the store: the session partitions too
     for output in manifest["outputs"]:
         if output["path"].endswith(".parquet"):
-            rows = duckdb.sql(f"SELECT count(*) FROM '{folder / output['path']}'").fetchall()
-            assert rows[0][0] == output["rows"]
+            listed = output.get("files") or {output["path"]: None}
+            paths = [str(files[rel]) for rel in listed]
+            rows = duckdb.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()
+            assert rows[0][0] == output["rows"], output["path"]
     summary = folder / "api/scenarios/7d3c2b1a-0000-4000-8000-000000000001/analytics/summary.json"
     assert json.loads(summary.read_text())["participant_count"] == 45
 
@@ -95,23 +99,23 @@ def test_hive_readers_see_snapshot_date(tmp_path: Path) -> None:
 def test_same_inputs_give_identical_snapshots(tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert _run(REFERENCE, tmp_path / name, "--as-of", "2026-03-31")[0] == 0
-    a = (tmp_path / "a" / "snapshot_date=2026-03-31").resolve()
-    b = (tmp_path / "b" / "snapshot_date=2026-03-31").resolve()
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert files_a == files_b
-    for rel in files_a:
-        if rel.name == "manifest.json":
-            ma, mb = (json.loads((root / rel).read_text()) for root in (a, b))
+    # Every file of each snapshot, through its store (the session partitions too).
+    a = snapshot_files(tmp_path / "a" / "snapshot_date=2026-03-31")
+    b = snapshot_files(tmp_path / "b" / "snapshot_date=2026-03-31")
+    assert sorted(a) == sorted(b)
+    assert any(rel.startswith("sessions/") for rel in a)
+    for rel in a:
+        if rel == "manifest.json":
+            ma, mb = (json.loads(files[rel].read_text()) for files in (a, b))
             for volatile in ("created_at", "duration_seconds"):
                 ma.pop(volatile), mb.pop(volatile)
             assert ma == mb
-        elif rel.suffix == ".parquet":
-            ta = duckdb.sql(f"SELECT * FROM '{a / rel}'").fetchall()
-            tb = duckdb.sql(f"SELECT * FROM '{b / rel}'").fetchall()
+        elif rel.endswith(".parquet"):
+            ta = duckdb.sql(f"SELECT * FROM '{a[rel]}'").fetchall()
+            tb = duckdb.sql(f"SELECT * FROM '{b[rel]}'").fetchall()
             assert ta == tb, rel
         else:
-            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+            assert a[rel].read_bytes() == b[rel].read_bytes(), rel
 
 
 def test_reject_gate_publishes_nothing(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -30,6 +30,8 @@ from helpers_serve import (
     summary_path,
     with_query,
 )
+
+from scenario_analytics.publish.store import Store
 
 EMPTY_STORE_ENV = {"SCENARIO_ANALYTICS_MAX_REJECT_RATIO": "0.5"}
 
@@ -198,6 +200,20 @@ def test_a_run_publishing_while_requests_run(tmp_path: Path) -> None:
         assert body == want[(kind, str(day))]
 
 
+def _clean_up(store: Path, grace_seconds: float) -> list[str]:
+    """What the next run's clean-up does once `grace_seconds` of each retired version's
+    grace period (an hour) have passed."""
+    lib = Store(store)
+    with lib.lock():
+        return lib.clean_up(grace_seconds=grace_seconds)
+
+
+def _build(store: Path, day: date) -> str:
+    found = Store(store).record(day)
+    assert found is not None
+    return found[0].build
+
+
 def test_a_pruned_or_rebuilt_snapshot_in_use_causes_no_error(tmp_path: Path) -> None:
     store = build_store(tmp_path)
     with serving(store, "--no-auth") as server:
@@ -205,18 +221,17 @@ def test_a_pruned_or_rebuilt_snapshot_in_use_causes_no_error(tmp_path: Path) -> 
         with httpx.Client(base_url=server.url, timeout=30) as client:
             first = client.get(summary_path("sc1"), params=older)
             assert first.status_code == 200
-            held = (store / f"snapshot_date={OLDER.isoformat()}").resolve()
-            # Retention unpublishes it (the version stays an hour for readers), then the
-            # version goes too, as a clean-up after the grace period would remove it.
+            # Retention unpublishes it (its files stay an hour for readers), then its files
+            # go too, as a clean-up after the grace period removes them.
             result = run_cli("snapshots", "delete", OLDER.isoformat(), "--snapshots", str(store))
             assert result.returncode == 0, result.stderr
-            shutil.rmtree(held)
+            assert f"snapshot_date={OLDER.isoformat()}" in _clean_up(store, 0)
             wait_for(lambda: client.get(summary_path("sc1"), params=older).status_code == 404)
             gone = client.get(summary_path("sc1"), params=older).json()["error"]
             assert gone["code"] == "snapshot_not_found"
-            # The current date rebuilt (backfill --force): the new version is served, and
-            # the one it replaced is removed while the server had it open.
-            current = (store / f"snapshot_date={LATEST.isoformat()}").resolve()
+            # The current date rebuilt (backfill --force): the new version is served (from
+            # .staging, while the replaced one keeps its folder for its readers).
+            current = _build(store, LATEST)
 
             def switches() -> int:
                 return sum("serving snapshot 2026-11-26" in line for line in server.lines)
@@ -235,15 +250,60 @@ def test_a_pruned_or_rebuilt_snapshot_in_use_causes_no_error(tmp_path: Path) -> 
                 "--force",
             )
             assert result.returncode == 0, result.stderr
-            rebuilt = (store / f"snapshot_date={LATEST.isoformat()}").resolve()
+            rebuilt = _build(store, LATEST)
             assert rebuilt != current
             wait_for(lambda: switches() == 2)
-            shutil.rmtree(current)
-            for params in ({}, {"user_ids": "u2"}, {"start_date": "2026-11-22"}):
+
+            def answers_right() -> None:
+                for params in ({}, {"user_ids": "u2"}, {"start_date": "2026-11-22"}):
+                    response = client.get(summary_path("sc2"), params=params)
+                    assert response.status_code == 200
+                    assert (
+                        response.content == expected(store, "summary", "sc2", params).body.encode()
+                    )
+
+            answers_right()
+            # An hour on, the next run moves the rebuild's files into the date's folder and
+            # removes what only the replaced version used, while the server has them open;
+            # an hour after that, the rebuild's copies in .staging go too.
+            time.sleep(1.1)
+            moved = _clean_up(store, 1)
+            assert f"snapshot_date={LATEST.isoformat()}: moved its files in place" in moved
+            wait_for(lambda: switches() == 3)  # the same build, from its folder now
+            answers_right()
+            assert any(r.startswith(".staging/") for r in _clean_up(store, 0))
+            answers_right()
+            assert client.get(participants_path("sc2")).status_code == 200
+            assert _build(store, LATEST) == rebuilt
+        assert not [r for r in server.records() if r.get("status") == 500]
+
+
+def test_an_as_of_snapshot_whose_files_move_in_place_causes_no_error(tmp_path: Path) -> None:
+    """A rebuilt date asked for with as_of is loaded from .staging (read on demand, no
+    warm-up); once its files are moved into its folder and the .staging copies are gone,
+    the server reads it from the folder: no request fails."""
+    store = build_store(tmp_path)
+    with serving(store, "--no-auth") as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            result = run_cli(
+                "backfill", "--exports", str(store.parent / "exports"), "--snapshots",
+                str(store), "--from", OLDER.isoformat(), "--to", OLDER.isoformat(), "--force",
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            as_of = {"as_of": OLDER.isoformat()}
+            assert client.get(summary_path("sc1"), params=as_of).status_code == 200
+            time.sleep(1.1)
+            moved = _clean_up(store, 1)  # an hour on: moved in place
+            assert f"snapshot_date={OLDER.isoformat()}: moved its files in place" in moved
+            assert any(r.startswith(".staging/") for r in _clean_up(store, 0))  # and later
+            time.sleep(1.5)  # past the server's recheck of as_of snapshots
+            for extra in ({}, {"user_ids": "u2"}):
+                params = {**as_of, **extra}
+                assert client.get(participants_path("sc1"), params=params).status_code == 200
                 response = client.get(summary_path("sc2"), params=params)
                 assert response.status_code == 200
-                assert response.content == expected(store, "summary", "sc2", params).body.encode()
-            assert client.get(participants_path("sc2")).status_code == 200
+                want = expected(store, "summary", "sc2", extra, as_of=OLDER)
+                assert response.content == want.body.encode()
         assert not [r for r in server.records() if r.get("status") == 500]
 
 

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
+from helpers_ops import snapshot_files
 from helpers_summary import ENGINES, run_snapshot
 
 from scenario_analytics.cli import main
@@ -192,12 +193,6 @@ def test_hash_rule_gives_order_free_64_bit_digests_on_both_engines() -> None:
 # -- whole runs, file for file ------------------------------------------------------------
 
 
-def _files(snapshot: Path) -> dict[str, Path]:
-    return {
-        p.relative_to(snapshot).as_posix(): p for p in sorted(snapshot.rglob("*")) if p.is_file()
-    }
-
-
 # Manifest fields that differ between any two runs, or by engine (the digests).
 VOLATILE = {"created_at", "duration_seconds", "data_digest"}
 
@@ -211,10 +206,12 @@ def _manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def assert_same_snapshot(duck: Path, spark: Path) -> None:
-    """Byte-identical files (Parquet and JSON), and the same manifest but for what no two
+def assert_same_snapshot(duck: str | Path, spark: str | Path) -> None:
+    """Byte-identical files (Parquet and JSON; every file of each snapshot, read through
+    its store: the session partitions too), and the same manifest but for what no two
     runs share (times) and the per-engine digests."""
-    left, right = _files(duck), _files(spark)
+    left, right = snapshot_files(duck), snapshot_files(spark)
+    assert any(name.startswith("sessions/") for name in left)  # the partitions are compared
     assert sorted(left) == sorted(right)
     for name, path in left.items():
         if name == "manifest.json":

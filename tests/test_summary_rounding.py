@@ -358,7 +358,7 @@ def test_first_score_tie_in_participants_table(reader: SnapshotQuery) -> None:
     rows = reader.con.execute(
         """SELECT user_id, first_score, best_score, lift FROM read_parquet($p)
            WHERE scenario_id = 'first-tie' ORDER BY user_id""",
-        {"p": str(reader.path / "participants.parquet")},
+        {"p": str(reader.table("participants"))},
     ).fetchall()
     assert rows == [
         ("a", Decimal("50"), Decimal("90"), Decimal("40")),

@@ -4,6 +4,7 @@ in an order that rotates; and the medians over rounds."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from bench.harness.measure import (
     stderr_tail,
 )
 from bench.harness.requests import make_requests, verify_precomputed
+from bench.harness.s3server import S3Server, start_seaweedfs
 from bench.harness.serve import SERVE, run_serve, serve_wanted
 from bench.harness.store_growth import STORE_GROWTH, run_store_growth
 from bench.harness.util import (
@@ -94,6 +96,25 @@ class Harness:
         )
         if args.threads:
             self.env["POLARS_MAX_THREADS"] = str(args.threads)
+        self._s3: S3Server | None = None
+        self._s3_exports: dict[str, str] = {}  # dataset -> its exports' s3:// URI
+
+    # the local S3 server (job_full_s3) ------------------------------------------------------
+    def s3_exports(self, ds: Dataset) -> tuple[S3Server, str]:
+        """The S3 server (SeaweedFS, started once on 127.0.0.1) and the dataset's exports
+        uploaded to it (once, untimed); the AWS variables point every contender at it."""
+        if self._s3 is None:
+            self._s3 = start_seaweedfs()
+            atexit.register(self._s3.stop)
+            self.env.update(self._s3.env())
+        if ds.name not in self._s3_exports:
+            bucket = self._s3.new_bucket()
+            client = self._s3.client()
+            for path in sorted(p for p in ds.path.rglob("*") if p.is_file()):
+                key = f"exports/{path.relative_to(ds.path).as_posix()}"
+                client.upload_file(str(path), bucket, key)
+            self._s3_exports[ds.name] = f"s3://{bucket}/exports"
+        return self._s3, self._s3_exports[ds.name]
 
     # engine settings --------------------------------------------------------------------
     def memory_limit(self, dataset: Dataset) -> str | None:
@@ -152,6 +173,27 @@ class Harness:
                 return Prepared(command, lambda: remove(store))
 
             return prepare
+
+        def job_run_s3(ds: Dataset, number: int) -> Prepared:
+            # The same full run, exports and store on the local S3 server (SeaweedFS).
+            server, exports = self.s3_exports(ds)
+            bucket = exports.removeprefix("s3://").split("/")[0]
+            store = f"s3://{bucket}/store-r{number + 1}"
+            command = [str(CLI), "run", "--exports", exports, "--snapshots", store]
+            command += ["--as-of", ds.as_of.isoformat()]
+            command += ["--job", str(self.job_file(ds, False)), *full_refresh]
+
+            def cleanup() -> None:
+                client = server.client()
+                pages = client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=f"store-r{number + 1}/"
+                )
+                for page in pages:
+                    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                    if keys:
+                        client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+            return Prepared(command, cleanup)
 
         def job_validate(ds: Dataset, _round: int) -> Prepared:
             # The checks judge the dataset's own last day (the default, yesterday, would
@@ -225,6 +267,12 @@ class Harness:
                 "`run`: full nightly run, default materialized filters",
                 every,
                 job_run(False),
+            ),
+            Contender(
+                "job_full_s3",
+                "`run` as job_full, exports and store on a local S3 server (SeaweedFS)",
+                ("parquet", "jsonl"),
+                job_run_s3,
             ),
             Contender(
                 "job_unfiltered",

@@ -34,8 +34,11 @@ STAGES: tuple[str, ...] = (
     "validated",  # rejects and duplicates resolved over all files, reject gate passed
     "built",  # as-of tables (users, scenarios, graded sessions) for one date
     "summarized",  # every materialized summary of that date computed
-    "written",  # that date's snapshot written in .staging (not yet visible)
-    "published",  # that date's snapshot published (run)
+    "written",  # that date's snapshot written in a local folder (not yet visible)
+    "uploaded",  # its files uploaded to the store and verified (not yet visible)
+    "committed",  # its commit record written: visible (its files still in .staging)
+    "moved",  # its files copied into snapshot_date=D/ and the record re-committed
+    "published",  # that date's snapshot published, latest.json pointed at it (run)
     "day-published",  # that date's snapshot published (backfill, and run's restated days)
     "pruned",  # snapshots beyond --keep unlinked
 )

@@ -1,8 +1,9 @@
 """Where exports and snapshots are: a local folder or a bucket and prefix on S3.
 
 `--exports`, `--snapshots` and the job file's `exports` and `snapshots` take a local path,
-`file://…` or `s3://bucket/prefix` (`s3a://` and `s3n://` too, for Spark: the scheme
-is kept as written and handed to Spark unchanged, `docs/ENGINES.md`). A `Location` is
+`file://…` or `s3://bucket/prefix` (`s3a://` and `s3n://` too, the names Hadoop and
+Spark use: the scheme is kept as written; docs/ENGINES.md says what Spark reads). A
+`Location` is
 the parsed value; `storage.open_storage` opens it. Only `storage/` knows how each kind
 is read and written: the rest of the code passes locations around and prints them.
 """

@@ -229,9 +229,9 @@ class StorageSettings(BaseModel):
         "auto", description="path-style addressing for servers that need it: path"
     )
     max_attempts: int = Field(
-        8, ge=1, le=30, description="tries per request (throttling, dropped connections)"
+        6, ge=1, le=30, description="tries per request (throttling, dropped connections)"
     )
-    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect")
+    connect_timeout: float = Field(5.0, gt=0, description="seconds to connect")
     read_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
     cache: Path | None = Field(
         None,

@@ -77,7 +77,8 @@ class Metrics:
         )
         self.snapshot_loads = Counter(
             "scenario_analytics_snapshot_loads",
-            "Snapshot versions loaded (default and as_of), by result (ok, failed).",
+            "Snapshot versions loaded (default and as_of), by result (ok, failed; unreachable: "
+            "the store could not be read, the loaded snapshot is still served).",
             ["result"],
             registry=r,
         )

@@ -299,6 +299,7 @@ class Served:
         loop = asyncio.get_running_loop()
         for pool in (self._warmer, self._loader, self._compute):
             await loop.run_in_executor(None, pool.shutdown)
+        self.store.close()  # its downloads (on S3) go too
 
     async def _poll_forever(self) -> None:
         while True:
@@ -336,9 +337,16 @@ class Served:
                 log.warning("no snapshot is published any more: not serving %s", current.label)
                 self._switch(None)
             return
-        if current is not None and (current.snapshot_date, current.build) == (
+        # A version whose files moved from .staging into its folder is loaded again from
+        # there (the copies it was loaded from go an hour later).
+        if current is not None and (
+            current.snapshot_date,
+            current.build,
+            current.version.record.prefix,
+        ) == (
             day,
             version.record.build,
+            version.record.prefix,
         ):
             return
         if time.monotonic() < self._retry_at:
@@ -357,6 +365,19 @@ class Served:
         previous, self.current = self.current, loaded
         if previous is not None:
             previous.retire()  # closed once its last request is done
+        # Downloads (on S3) of versions no longer served go: all but the current one's,
+        # the as_of ones' and the one just retired (its last requests may still read).
+        keep = {
+            sha256
+            for snapshot in (loaded, previous, *self._dated.values())
+            if snapshot is not None
+            for sha256 in snapshot.version.files().values()
+            if sha256 is not None
+        }
+        try:
+            self._loader.submit(self.store.storage.retain, keep)
+        except RuntimeError:
+            pass  # stopping
         self.metrics.served(loaded.snapshot_date if loaded else None)
         if loaded is not None:
             log.info(
@@ -373,6 +394,7 @@ class Served:
         reader: SnapshotQuery | None = None
         try:
             reader = _open(self.store, version, self.engine, reads)
+            reader.prefetch()  # everything a request may read, while the store answers
             loaded = LoadedSnapshot(version, load_bodies(reader.table("summaries")), reader,
                                     self._close)  # fmt: skip
         except SnapshotNotFound:
@@ -452,7 +474,10 @@ class Served:
                     record = await loop.run_in_executor(self._loader, self.store.record, day)
                 except StorageError:
                     record = (kept.version.record, "")  # unreachable: keep what is loaded
-                if record is None or record[0].build != kept.build:
+                if record is None or (record[0].build, record[0].prefix) != (
+                    kept.build,
+                    kept.version.record.prefix,
+                ):
                     self._forget(day)
                     kept = None
                 else:

@@ -451,3 +451,59 @@ def unlock_command(force: bool, snapshots: Location | None, job: Path | None) ->
         return
     removed = store.unlock()
     log(f"removed the lease of {removed}" if removed else "the lease was already gone")
+
+
+@snapshots_command.command("files", context_settings=CONTEXT)
+@click.argument("day", metavar="[DATE]", callback=parse_day, required=False)
+@option(
+    "--table",
+    help="Only this table's files: sessions (one a day), summaries, participants, users, ... "
+    "api (the summary.json bodies) or manifest.",
+)
+@store_options
+@json_option
+@handle_errors
+def files_command(
+    day: date | None, table: str | None, snapshots: Location | None, job: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Print where every file of a published snapshot is: one path or URI a line.
+
+    DATE defaults to the one latest.json names. A snapshot's session partitions are
+    shared with other snapshots and stored once, by content (`.objects/`), so they are
+    not under its snapshot_date= folder: this lists them where they are, for tools that
+    read a list of files (DuckDB's read_parquet, pyarrow, Polars, Spark;
+    docs/DATA_DICTIONARY.md). --json prints [{"path", "uri", "sha256"}, ...] (path: in
+    the snapshot). Exit 3 if DATE is not published.
+
+    \b
+    Example:
+      scenario-analytics snapshots files --snapshots s3://analytics/store --table sessions
+      scenario-analytics snapshots files 2026-11-26 --job jobs/nightly.toml --json
+    """
+    store = _store(snapshots, job)
+    wanted = day or store.latest()
+    version = store.version(wanted) if wanted is not None else None
+    if version is None:
+        shown = wanted.isoformat() if wanted is not None else "latest.json's date"
+        fail(f"no published snapshot for {shown} in {store.describe()}", int(ExitCode.NOT_FOUND))
+    assert version is not None
+    files = [
+        (rel, store.describe(version.key(rel)), sha256)
+        for rel, sha256 in sorted(version.files().items())
+        if table is None or _of_table(rel, table)
+    ]
+    if as_json:
+        body = [{"path": rel, "uri": uri, "sha256": sha256} for rel, uri, sha256 in files]
+        click.echo(json.dumps(body, indent=2))
+        return
+    for _rel, uri, _sha256 in files:
+        click.echo(uri)
+
+
+def _of_table(rel: str, table: str) -> bool:
+    if table in ("sessions", "api"):
+        return rel.startswith(table + "/")
+    if table == "manifest":
+        return rel == "manifest.json"
+    return rel == f"{table}.parquet"

@@ -120,14 +120,14 @@ def _entity_of(parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def discover(where: Storage | Location | Path, ignore: Sequence[str] = ()) -> ExportsFolder:
+def discover(folder: Storage | Location | Path, ignore: Sequence[str] = ()) -> ExportsFolder:
     """List the files of an exports folder (local or on S3), sorted by relative path
     (byte order).
 
     `ignore`: globs matched against each path relative to the folder, from the right as
     `pathlib` matches (`*.bak` at any depth, `sessions/*.tmp` in that folder only).
     """
-    storage = where if isinstance(where, Storage) else open_storage(Location.parse(where))
+    storage = folder if isinstance(folder, Storage) else open_storage(Location.parse(folder))
     try:
         storage.check(create=False)
     except StorageMissing:

@@ -338,7 +338,10 @@ def stage_exports(
         [(f.file_id, f.rel_path, f.export.entity, f.export.fmt) for f in inputs.files],
     )
     reused = ledger.reusable(inputs.files)
-    parsed = [_fetched(inputs.folder.storage, f) for f in inputs.files if f.rel_path not in reused]
+    # Files to parse are fetched where they are parsed: here, or by each task.
+    parsed = [f for f in inputs.files if f.rel_path not in reused]
+    if not engine.stages_in_tasks:
+        parsed = [_fetched(inputs.folder.storage, f) for f in parsed]
     staged_tables = [t for f in plan.per_file for t in f.creates]
     drop_views(con, staged_tables)
 

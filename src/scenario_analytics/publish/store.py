@@ -51,6 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from scenario_analytics.errors import (
@@ -59,6 +60,7 @@ from scenario_analytics.errors import (
     NotFoundError,
     StoreLockedError,
 )
+from scenario_analytics.faults import checkpoint
 from scenario_analytics.ingest.ledger import LEDGER_NAME
 from scenario_analytics.locations import Location
 from scenario_analytics.publish.fingerprint import sql_version
@@ -95,6 +97,7 @@ from scenario_analytics.storage import (
 __all__ = ["Store", "snapshot_dir_name", "require_store"]
 
 REPLACED_GRACE_SECONDS = 3600.0
+MOVED_IN_PLACE = "moved in place"  # the reason of a retired entry of a version's uploads
 QUARANTINE_FOLDER = ".quarantine"  # written by quarantine.py
 FORMAT_KEY = ".store.json"
 STORE_FORMAT = 2
@@ -504,6 +507,7 @@ class Store:
             target = pool_key(rel, candidate.sha256)
             if candidate.key != target and self.storage.head(target) is None:
                 self.storage.copy(candidate.key, target)
+        checkpoint("uploaded")
         objects = tuple(sorted(pool_key(r, s) for r, s in sha.items() if is_pooled(r) and s))
         record = Record(day, build.name, staged, manifest_sha256, now_stamp(), objects)
         if build.base is not None:
@@ -511,17 +515,40 @@ class Store:
         self._check_lease()
         etag = self._commit(record, build.base_etag)
         self._builds.pop(build.name, None)
-        self._move_in_place(record, etag, manifest, build.base)
-        self._point_latest_at(day)
+        checkpoint("committed")
+        try:
+            # A rebuild's files wait in `.staging` while readers may still hold the version
+            # they replace (its folder's files): `clean_up` moves them in place later.
+            if not self._folder_in_use(day):
+                self._move_in_place(record, etag, manifest)
+            checkpoint("moved")
+            self._point_latest_at(day)
+        except (StorageError, OSError):
+            if build.base is None:
+                self._take_back(record)
+            raise
         return self.public(day)
+
+    def _take_back(self, record: Record) -> None:
+        """Unpublish a new date whose publishing failed after its commit (its files not all
+        moved in place, its record or latest.json not written), so that a failed run
+        changes nothing readers see; its keys are retired like a deleted date's (a reader
+        may have read its record meanwhile). Best effort: if that fails too, the date stays
+        published, whole, and the next run finishes it. A rebuild stays published: the
+        files of its date's folder may be replaced already (the next run finishes it)."""
+        try:
+            found = self.record(record.snapshot_date)
+            if found is not None and found[0].build == record.build:
+                self._unpublish(record.snapshot_date, "taken back")
+        except StorageError:
+            pass
 
     def _upload(self, uploads: list[tuple[str, Path, str]]) -> None:
         def one(item: tuple[str, Path, str]) -> None:
             key, path, digest = item
-            if key.startswith(POOL):
-                existing = self.storage.head(key)
-                if existing is not None and existing.size == path.stat().st_size:
-                    return  # the same content is there (the key is its sha256)
+            if key.startswith(POOL) and self.storage.matches(key, digest):
+                return  # the same content is there (the key is its sha256); a damaged
+                # object (sharing refused it) is written anew, which mends it
             self.storage.upload(key, path, digest, move=True)
 
         with ThreadPoolExecutor(self.storage.concurrency) as pool:
@@ -541,17 +568,45 @@ class Store:
                 "run is done (safe to retry)",
             ) from None
 
-    def _move_in_place(
-        self, record: Record, etag: str, manifest: Manifest, base: Version | None
-    ) -> str:
+    def _folder_in_use(self, day: date, grace_seconds: float | None = None) -> bool:
+        """Whether a retired version of `day` still in its grace period has files in the
+        date's folder: readers may be reading them, so they must not be replaced yet."""
+        folder = snapshot_dir_name(day) + "/"
+        now = time.time()
+        for info in self.storage.objects(f"{RETIRED}{day.isoformat()}."):
+            try:
+                entry = Retired.from_bytes(self.storage.read(info.key)[0])
+            except ObjectMissing:
+                continue
+            if entry is None or not any(k.startswith(folder) for k in entry.keys):
+                continue
+            until = entry.until
+            if grace_seconds is not None:
+                until = entry.until - REPLACED_GRACE_SECONDS + grace_seconds
+            if until > now:
+                return True
+        return False
+
+    def _folder_files(self, day: date) -> dict[str, str | None]:
+        """What the date's folder holds now, by its manifest.json: path -> sha256."""
+        folder = snapshot_dir_name(day)
+        try:
+            data, _ = self.storage.read(f"{folder}/{MANIFEST}")
+        except ObjectMissing:
+            return {}
+        manifest = Manifest.parse(data)
+        if manifest is None:
+            return {}
+        return {**manifest.files(), MANIFEST: hashlib.sha256(data).hexdigest()}
+
+    def _move_in_place(self, record: Record, etag: str, manifest: Manifest) -> str:
         """Copy a committed version's files from `.staging` into its date's folder
         (those that differ from the folder's, manifest.json last) and re-commit it there.
-        Returns the record's new tag."""
+        Only when no reader may hold the folder's files (`_folder_in_use`). Returns the
+        record's new tag."""
         day = record.snapshot_date
         folder = snapshot_dir_name(day)
-        there: dict[str, str | None] = {}
-        if base is not None and base.record.in_place:
-            there = {r: s for r, s in base.files().items() if not base.key(r).startswith(POOL)}
+        there = self._folder_files(day)
         wanted = {
             r: s
             for r, s in {**manifest.files(), MANIFEST: record.manifest_sha256}.items()
@@ -564,15 +619,24 @@ class Store:
         def copy(rel: str) -> None:
             self.storage.copy(f"{record.prefix}/{rel}", f"{folder}/{rel}")
 
+        def copy_if_damaged(rel: str) -> None:
+            # The manifests agree on it; its bytes may not (what `verify` names damaged,
+            # and a rebuild must mend).
+            sha256 = wanted[rel]
+            if sha256 is not None and not self.storage.matches(f"{folder}/{rel}", sha256):
+                copy(rel)
+
+        same = [r for r in wanted if r != MANIFEST and r not in changed]
         with ThreadPoolExecutor(self.storage.concurrency) as pool:
             list(pool.map(copy, changed))
+            list(pool.map(copy_if_damaged, same))
         copy(MANIFEST)
         moved = Record(
             day, record.build, folder, record.manifest_sha256, record.committed_at, record.objects
         )
         staged_keys = tuple(f"{record.prefix}/{r}" for r in wanted)
         self._write_retired(Retired(day, record.build, time.time() + REPLACED_GRACE_SECONDS,
-                                    staged_keys, (), "moved in place"))  # fmt: skip
+                                    staged_keys, (), MOVED_IN_PLACE))  # fmt: skip
         try:
             return self.storage.replace(record_key(day), moved.to_bytes(), etag)
         except (PreconditionFailed, ObjectMissing):
@@ -778,11 +842,12 @@ class Store:
         removed: list[str] = self.storage.clean_scratch()
         for day in self.dates():
             found = self.record(day)
-            if found is not None and not found[0].in_place and found[0].pooled:
-                version = self._version_of(*found)
-                if version is not None:
-                    self._move_in_place(found[0], found[1], version.manifest, None)
-                    removed.append(f"{snapshot_dir_name(day)}: finished moving it in place")
+            if found is None or found[0].in_place or not found[0].pooled:
+                continue
+            version = self._version_of(*found)
+            if version is not None and not self._folder_in_use(day, grace_seconds):
+                self._move_in_place(found[0], found[1], version.manifest)
+                removed.append(f"{snapshot_dir_name(day)}: moved its files in place")
         self._repair_latest()
         removed += self._collect(grace_seconds)
         return removed
@@ -827,17 +892,29 @@ class Store:
             build = "/".join(info.key.split("/")[:2])
             if build not in live_prefixes and info.key not in protected:
                 doomed.add(info.key)
-        kept_days = {r.snapshot_date for r in retired if r.until > now} | set(records)
         for name in self.storage.list_folders(""):
             day = _date_of_folder(name)
-            if day is not None and day not in kept_days:
+            # A retired version's files are kept by key (`protected`), not by its date.
+            if day is not None and day not in records:
                 doomed |= {
                     o.key for o in self.storage.objects(name + "/") if o.key not in protected
                 }
+        doomed |= set(self._temporaries())
         self.storage.delete(sorted(doomed))
         expired = [r for r in retired if r.until <= now]
         self.storage.delete([r.key for r in expired])
-        return _summarize_removed(doomed)
+        return _summarize_removed(doomed, records)
+
+    def _temporaries(self) -> list[str]:
+        """Files that writes killed half-way left on local disk (object storage writes an
+        object whole or not at all)."""
+        if not self.root.is_local:
+            return []
+        return [
+            o.key
+            for o in self.storage.objects("")
+            if _is_temporary(o.key) and not o.key.startswith(".scratch/")
+        ]
 
     def verify(self) -> Verification:
         """Re-hash every published file against its snapshot's manifest; check latest.json,
@@ -861,7 +938,13 @@ class Store:
                 )
                 continue
             found.snapshots += 1
-            if not version.record.in_place and version.record.pooled:
+            if not version.record.in_place and version.record.pooled and self._folder_in_use(day):
+                found.notes.append(
+                    f"{day.isoformat()}: rebuilt; its files move into {snapshot_dir_name(day)}/ "
+                    "once the version it replaced is an hour old (the next run or "
+                    "`snapshots verify --repair` after that)"
+                )
+            elif not version.record.in_place and version.record.pooled:
                 found.problems.append(
                     Problem(
                         f"{day.isoformat()}: its files were not all moved in place (a run "
@@ -897,7 +980,8 @@ class Store:
         manifest = version.manifest
         if manifest.snapshot_date != day:
             damaged(f"manifest.json is the one of {manifest.snapshot_date.isoformat()}")
-        unverifiable = [o.path for o in manifest.outputs if o.files is None and "*" in o.path]
+        globs = [o.path for o in manifest.outputs if o.files is None and "*" in o.path]
+        unverifiable = list(globs)
         listed = manifest.files()
         for rel in sorted(listed):
             problem = _outside(rel)
@@ -913,7 +997,13 @@ class Store:
             folder = snapshot_dir_name(day)
             named = {version.key(r) for r in listed} | {f"{folder}/{MANIFEST}"}
             for info in self.storage.objects(folder + "/"):
-                if info.key not in named and not self._retired_key(info.key):
+                if (
+                    info.key not in named
+                    and not self._retired_key(info.key)
+                    and not _is_temporary(info.key)  # a leftover (`_leftovers`)
+                    # a file of a glob whose files the manifest does not list (noted)
+                    and not any(fnmatchcase(info.key[len(folder) + 1 :], g) for g in globs)
+                ):
                     damaged(f"{info.key[len(folder) + 1 :]} is not in the manifest")
         if unverifiable:
             found.notes.append(
@@ -997,6 +1087,7 @@ class Store:
                 and not any(k.startswith(name + "/") for k in protected)
             ):
                 found.add(name)
+        found |= set(self._temporaries())
         return sorted(found)
 
     def repair(self) -> list[str]:
@@ -1028,7 +1119,9 @@ class Store:
         retired = 0
         for info in self.storage.objects(RETIRED):
             entry = Retired.from_bytes(self.storage.read(info.key)[0])
-            if entry is not None:
+            # A published version's own uploads, kept after its move in place, are not a
+            # replaced version (they are in the store's total).
+            if entry is not None and entry.reason != MOVED_IN_PLACE:
                 retired += 1
                 retired_keys |= {*entry.keys, *entry.objects}
         retired_keys -= live
@@ -1081,18 +1174,26 @@ def _files_in(folder: Path) -> dict[str, Path]:
     return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _summarize_removed(keys: Collection[str]) -> list[str]:
-    """Removed keys as people read them: a build's or a date's folder once, else the key."""
+def _summarize_removed(keys: Collection[str], published: Collection[date] = ()) -> list[str]:
+    """Removed keys as people read them: a build's folder once, the folder of a date no
+    longer published once, else the key (a published date's folder stays)."""
     shown: set[str] = set()
     for key in keys:
         parts = key.split("/")
         if key.startswith(STAGING):
             shown.add("/".join(parts[:2]))
-        elif _date_of_folder(parts[0]) is not None and len(parts) > 1:
-            shown.add(parts[0] if parts[0] else key)
+        elif (day := _date_of_folder(parts[0])) is not None and len(parts) > 1:
+            shown.add(parts[0] if day not in published else key)
         else:
             shown.add(key)
     return sorted(shown)
+
+
+def _is_temporary(key: str) -> bool:
+    """A file a local write was killed in the middle of (`files.temporary_name`:
+    `.<name>.<random>.tmp`); not the lease's, which a job taking it writes any time."""
+    name = key.rsplit("/", 1)[-1]
+    return name.startswith(".") and name.endswith(".tmp") and not name.startswith(f".{LEASE_KEY}.")
 
 
 @dataclass(frozen=True)

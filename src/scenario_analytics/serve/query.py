@@ -213,8 +213,9 @@ class SnapshotQuery:
         self._sessions_of: str | None = None  # the scenario graded_sessions holds now
         self._sessions_in_memory = False  # all the session files are in snapshot_sessions
         self._parquet_reads = 0  # scenarios read from the session files so far
-        self._session_files = store.session_paths(version)
-        self._sessions = sessions_relation(self._session_files)  # SQL reading them
+        # The session files (and the SQL reading them), fetched for the first computed
+        # request: a precomputed answer needs none of them (`prefetch` gets them now).
+        self._fetched_sessions: list[Path] | None = None
         self._reads_before_loading = reads_before_loading
         # Snapshot tables are read as they are: no Hive columns from `x=y` folder names.
         self.con.execute(
@@ -258,6 +259,22 @@ class SnapshotQuery:
         if name not in self._tables:
             self._tables[name] = self._store.fetch(self.version, f"{name}.parquet")
         return self._tables[name]
+
+    def _session_files(self) -> list[Path]:
+        if self._fetched_sessions is None:
+            self._fetched_sessions = self._store.session_paths(self.version)
+        return self._fetched_sessions
+
+    def _sessions_sql(self) -> str:
+        """SQL for a FROM clause reading the snapshot's session files."""
+        return sessions_relation(self._session_files())
+
+    def prefetch(self) -> None:
+        """Fetch every file any request may read now (a server loading a snapshot: later,
+        the store may be unreachable)."""
+        self.table("participants")
+        self.table("summaries")
+        self._session_files()
 
     def _prepare_statements(self) -> None:
         """The summarize SQL files as two statements, parsed once: the summary body, and
@@ -474,7 +491,7 @@ class SnapshotQuery:
                     f"""CREATE OR REPLACE TABLE graded_sessions AS
                         SELECT session_id, scenario_id, user_id, created_at, score,
                                duration_seconds
-                        FROM {self._sessions} WHERE scenario_id = $s""",
+                        FROM {self._sessions_sql()} WHERE scenario_id = $s""",
                     {"s": scenario_id},
                 )
             self._parquet_reads += 1
@@ -485,7 +502,7 @@ class SnapshotQuery:
         that many rows times the files / DAY_FILES_PER_SLICE (a read decodes a row group
         of each file)."""
         if self._reads_before_loading is None:
-            files = [str(f) for f in self._session_files]
+            files = [str(f) for f in self._session_files()]
             rows = 0
             if files:  # none: a snapshot without graded sessions
                 row = self.con.execute(
@@ -527,7 +544,7 @@ class SnapshotQuery:
             f"""CREATE TABLE snapshot_sessions AS
                 SELECT i.scenario_no, s.session_id, s.user_id, s.created_at, s.score,
                        s.duration_seconds
-                FROM {self._sessions} AS s
+                FROM {self._sessions_sql()} AS s
                 JOIN scenario_index AS i ON i.scenario_id = s.scenario_id
                 ORDER BY i.scenario_no"""
         )

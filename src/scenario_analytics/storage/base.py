@@ -114,7 +114,8 @@ class Storage(ABC):
         pyarrow): the file itself on local disk, a downloaded copy in the cache folder
         (`cache_folder`) on S3, checked against `sha256` before it is used (a copy that
         does not have it is a `StorageError`: nothing damaged or half-written is read as
-        good). `verify`: re-hash a local file too (it is read in place otherwise). `etag`:
+        good). `verify`: check this object's bytes now (local disk re-hashes the file, which
+        is read in place otherwise; S3 downloads it even when the cache has its content). `etag`:
         the object must still be the version listed with this tag (else `StorageError`)."""
 
     @abstractmethod
@@ -181,6 +182,10 @@ class Storage(ABC):
     def scratch(self, name: str) -> Path:
         """A new, empty local folder for files about to be uploaded, named `name`; on local
         disk it is inside the location, so that an upload with `move` is a rename."""
+
+    def retain(self, sha256s: set[str]) -> None:  # noqa: B027 (no cache on local disk)
+        """Keep only these objects' downloads in the cache folder (a long-running reader
+        that no longer needs the others)."""
 
     def clean_scratch(self) -> list[str]:
         """Remove scratch folders that killed jobs left (only under the store's lease:

@@ -318,8 +318,9 @@ class LocalStorage(Storage):
             raise StorageMissing(f"{self.root} does not exist")
         parent = self.root.parent
         if not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"  # a file
             raise StorageMissing(
-                f"{parent} does not exist",
+                f"{parent} {what}",
                 f"create it, or name a folder whose parent exists for {self.root}",
             )
         try:

@@ -70,7 +70,13 @@ _DENIED = {
     "InvalidToken",
     "AllAccessDisabled",
 }
-_FULL = {"QuotaExceeded", "InsufficientStorage", "507", "EntityTooLarge", "XMinioStorageFull"}
+_FULL = {
+    "QuotaExceeded",
+    "InsufficientStorage",
+    "EntityTooLarge",
+    "XMinioStorageFull",
+    "XMinioAdminBucketQuotaExceeded",
+}
 
 
 class S3Storage(Storage):
@@ -113,16 +119,16 @@ class S3Storage(Storage):
                 raise PreconditionFailed(
                     f"{where} was written by another writer meanwhile ({code or status})"
                 ) from None
+            if code in _FULL:
+                raise StorageError(
+                    f"cannot {what} {where}: the bucket is full or over its quota ({code})",
+                    "free space or raise the quota, then run again; nothing was published",
+                ) from None
             if code in _DENIED or status == "403":
                 raise StorageError(
                     f"cannot {what} {where}: permission denied ({code or status})",
                     "check the credentials the AWS chain finds and the bucket's policy: "
                     "the job reads, writes, lists and deletes under its prefix",
-                ) from None
-            if code in _FULL:
-                raise StorageError(
-                    f"cannot {what} {where}: the bucket is full or over its quota ({code})",
-                    "free space or raise the quota, then run again; nothing was published",
                 ) from None
             raise StorageError(
                 f"cannot {what} {where}: {code or status} "
@@ -209,12 +215,13 @@ class S3Storage(Storage):
         verify: bool = False,
         etag: str | None = None,
     ) -> Path:
-        del verify  # every download is checked against `sha256`
         cache = self.cache_folder
         assert cache is not None
         if sha256 is not None:
             target = cache / sha256
-            if target.is_file():
+            # A cached copy has these bytes, but maybe from another object with the same
+            # content: `verify` (checking this object) always downloads.
+            if target.is_file() and not verify:
                 os.utime(target)  # used: kept by `_evict`
                 return target
         else:
@@ -405,6 +412,15 @@ class S3Storage(Storage):
                 else:
                     self._cache = Path(tempfile.mkdtemp(prefix="scenario-analytics-cache-"))
             return self._cache
+
+    def retain(self, sha256s: set[str]) -> None:
+        with self._lock:
+            cache = self._cache
+        if cache is None:
+            return
+        for path in cache.iterdir():
+            if path.is_file() and len(path.name) == 64 and path.name not in sha256s:
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:
