@@ -284,3 +284,50 @@ def any_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> S
     """A new bucket on each server in turn (moto, then SeaweedFS)."""
     name = "s3_server" if request.param == "moto" else "seaweedfs_server"
     return _place(request.getfixturevalue(name), monkeypatch)
+
+
+# -- markers for running subsets: `make check` leaves these out; `make test` runs all ----
+
+_S3_FIXTURES = {"s3", "any_s3", "s3_server", "seaweedfs_server"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Spark tests share one JVM per process: they all go to one xdist worker
+    (`--dist loadgroup`: one JVM starts), and are marked `spark`; tests that start an S3
+    server are marked `s3`."""
+    del config
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "spark" in item.nodeid.lower():
+            item.add_marker(pytest.mark.spark)
+            item.add_marker(pytest.mark.xdist_group("spark"))
+        if fixtures & _S3_FIXTURES:
+            item.add_marker(pytest.mark.s3)
+
+
+def _xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-xdist 3.8's `--dist loadgroup` names a test's group by appending `@group` to
+    `item._nodeid`, which pytest 9 no longer reads (it keeps the id in `item._id`): the
+    groups were silently ignored and every worker started its own JVM. This does what
+    xdist meant to, on a worker, after its own hook."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(m.args[0]) for m in item.iter_markers("xdist_group") if m.args})
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
+
+
+class _XdistGroups:
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        _xdist_groups(config, items)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_XdistGroups(), "xdist-groups-for-pytest-9")

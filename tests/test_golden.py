@@ -105,12 +105,19 @@ def test_reference_example_summary_json(tmp_path: Path, engine: str) -> None:
 # --- a small handmade export (tests/data/summary-example) ------------------------------
 
 
+_EXAMPLE_STORES: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="module", params=list(ENGINES))
 def example_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's store, built by each engine in turn (every test below runs on both)."""
-    store = tmp_path_factory.mktemp(f"summary-example-{request.param}") / "snapshots"
-    run_snapshot(EXAMPLE_EXPORTS, store, EXAMPLE_AS_OF, engine=request.param)
-    return store
+    """The example's store, built by each engine in turn (every test below runs on both);
+    once per test process, whichever order the workers run the tests in."""
+    engine = str(request.param)
+    if engine not in _EXAMPLE_STORES:
+        store = tmp_path_factory.mktemp(f"summary-example-{engine}") / "snapshots"
+        run_snapshot(EXAMPLE_EXPORTS, store, EXAMPLE_AS_OF, engine=engine)
+        _EXAMPLE_STORES[engine] = store
+    return _EXAMPLE_STORES[engine]
 
 
 @pytest.fixture(scope="module")

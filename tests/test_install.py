@@ -6,11 +6,13 @@ variable set. Its snapshot must equal the editable install's, byte for byte, and
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EDITABLE = Path(sys.executable).parent / "scenario-analytics"
 AS_OF = "2026-11-26"
 
-pytestmark = pytest.mark.slow
+# One worker builds and installs once (two building in the same tree at once collide in
+# its build/ folder).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install")]
 
 
 def _clean_env() -> dict[str, str]:
@@ -32,11 +36,13 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def _run(command: list[str | Path], cwd: Path, timeout: float = 600) -> str:
+def _run(
+    command: list[str | Path], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> str:
     result = subprocess.run(
         [str(c) for c in command],
         cwd=cwd,
-        env=_clean_env(),
+        env={**_clean_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -45,15 +51,25 @@ def _run(command: list[str | Path], cwd: Path, timeout: float = 600) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel and sdist, built as a user would (`python -m build`)."""
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", out, ROOT], cwd=out)
+    # From a copy of the tree: the build writes build/ and *.egg-info into its source.
+    source = tmp_path_factory.mktemp("source") / "tree"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "data", "snapshots"
+        ),
+    )
+    shutil.copytree(ROOT / "data" / "sample", source / "data" / "sample")
+    _run([sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", out, source], cwd=out)
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(dists: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The `scenario-analytics` command of a fresh virtual environment holding the wheel."""
     venv = tmp_path_factory.mktemp("venv")
@@ -91,7 +107,7 @@ def test_the_sdist_carries_every_sql_file(dists: Path) -> None:
 
 
 def test_the_installed_command_runs_and_answers_from_any_folder(
-    installed: Path, tmp_path: Path
+    installed: Path, tmp_path: Path, s3: Any
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -120,6 +136,22 @@ def test_the_installed_command_runs_and_answers_from_any_folder(
     }
     assert len(bodies["wheel"]) == 3
     assert bodies["wheel"] == bodies["editable"]
+
+    # The installed wheel (boto3 with it) against the test S3 server: exports and store in
+    # the bucket, the same bodies as on local disk.
+    env = s3.server.env()
+    remote = s3.upload_folder(exports)
+    printed = _run([installed, "run", "--exports", remote, "--snapshots", s3.uri, "--as-of",
+                    AS_OF], cwd=elsewhere, env=env)  # fmt: skip
+    assert printed.strip() == f"{s3.uri}/snapshot_date={AS_OF}"
+    keys = s3.keys()
+    assert {rel: keys[rel] for rel in bodies["wheel"]} == bodies["wheel"]
+    on_s3 = _run([installed, "query", "--snapshots", s3.uri, "procurement-discovery",
+                  "--group-ids", "g1"], cwd=elsewhere, env=env)  # fmt: skip
+    on_disk = _run([installed, "query", "--snapshots", stores["wheel"], "procurement-discovery",
+                    "--group-ids", "g1"], cwd=elsewhere)  # fmt: skip
+    assert on_s3 == on_disk
+    assert not list(elsewhere.iterdir())  # nothing written where it ran
 
     for args in (["procurement-discovery"], ["procurement-discovery", "--group-ids", "g1"]):
         answers = [

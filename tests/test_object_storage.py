@@ -370,7 +370,7 @@ def test_a_reader_polling_during_killed_runs_never_sees_a_partial_snapshot(
 ) -> None:
     """Runs of new dates and rebuilds, each killed (SIGKILL) at a random moment, while a
     reader polls: it always reads a whole snapshot; the next run cleans up and
-    publishes. (bench/s3_kills.py does the same 100 times.)"""
+    publishes. (bench/s3_kills.py does the same 100 times, over five dates.)"""
     uri = s3.upload_folder(base_exports(tmp_path / "exports"))
     assert cli(*_run_args(uri, s3.uri)[:-4], "--as-of", "2026-11-20",
                "--max-reject-ratio", "0.5").exit_code == 0  # fmt: skip
@@ -390,7 +390,7 @@ def test_a_reader_polling_during_killed_runs_never_sees_a_partial_snapshot(
     reader.start()
     rng = random.Random(7)
     try:
-        for n, day in enumerate(["2026-11-21", "2026-11-20", "2026-11-22", "2026-11-21"]):
+        for n, day in enumerate(["2026-11-21", "2026-11-20"]):  # a new date, a rebuild
             args = [sys.executable, "-m", "scenario_analytics",
                     *_run_args(uri, s3.uri)[:-4], "--as-of", day,
                     "--max-reject-ratio", "0.5"]  # fmt: skip
@@ -405,7 +405,7 @@ def test_a_reader_polling_during_killed_runs_never_sees_a_partial_snapshot(
         stop.set()
         reader.join()
     assert problems == []
-    assert seen.count("ok") >= 10
-    assert Store(s3.uri).dates() == [date(2026, 11, d) for d in (20, 21, 22)]
+    assert seen.count("ok") >= 5
+    assert Store(s3.uri).dates() == [date(2026, 11, d) for d in (20, 21)]
     verified = cli("snapshots", "verify", "--snapshots", s3.uri)
     assert verified.exit_code == 0, verified.stderr

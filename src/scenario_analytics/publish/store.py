@@ -850,7 +850,7 @@ class Store:
                 removed.append(f"{snapshot_dir_name(day)}: moved its files in place")
         self._repair_latest()
         removed += self._collect(grace_seconds)
-        return removed
+        return sorted(set(removed))
 
     def _collect(self, grace_seconds: float | None) -> list[str]:
         now = time.time()
@@ -906,15 +906,9 @@ class Store:
         return _summarize_removed(doomed, records)
 
     def _temporaries(self) -> list[str]:
-        """Files that writes killed half-way left on local disk (object storage writes an
-        object whole or not at all)."""
-        if not self.root.is_local:
-            return []
-        return [
-            o.key
-            for o in self.storage.objects("")
-            if _is_temporary(o.key) and not o.key.startswith(".scratch/")
-        ]
+        """What writes killed half-way left (the storage knows: local disk's temporary
+        files; object storage writes an object whole or not at all)."""
+        return self.storage.debris()
 
     def verify(self) -> Verification:
         """Re-hash every published file against its snapshot's manifest; check latest.json,
@@ -1000,7 +994,7 @@ class Store:
                 if (
                     info.key not in named
                     and not self._retired_key(info.key)
-                    and not _is_temporary(info.key)  # a leftover (`_leftovers`)
+                    and info.key not in self._debris()  # a leftover (`_leftovers`)
                     # a file of a glob whose files the manifest does not list (noted)
                     and not any(fnmatchcase(info.key[len(folder) + 1 :], g) for g in globs)
                 ):
@@ -1010,6 +1004,11 @@ class Store:
                 f"{day.isoformat()}: not verifiable (manifest without sha256): "
                 + ", ".join(unverifiable)
             )
+
+    def _debris(self) -> set[str]:
+        if not hasattr(self, "_debris_keys"):
+            self._debris_keys = set(self.storage.debris())
+        return self._debris_keys
 
     def _retired_key(self, key: str) -> bool:
         if not hasattr(self, "_retired_keys"):
@@ -1187,13 +1186,6 @@ def _summarize_removed(keys: Collection[str], published: Collection[date] = ()) 
         else:
             shown.add(key)
     return sorted(shown)
-
-
-def _is_temporary(key: str) -> bool:
-    """A file a local write was killed in the middle of (`files.temporary_name`:
-    `.<name>.<random>.tmp`); not the lease's, which a job taking it writes any time."""
-    name = key.rsplit("/", 1)[-1]
-    return name.startswith(".") and name.endswith(".tmp") and not name.startswith(f".{LEASE_KEY}.")
 
 
 @dataclass(frozen=True)

@@ -188,8 +188,13 @@ class Storage(ABC):
         that no longer needs the others)."""
 
     def clean_scratch(self) -> list[str]:
-        """Remove scratch folders that killed jobs left (only under the store's lease:
-        then none is in use). Returns what it removed."""
+        """Remove scratch folders and half-written files (`debris`) that killed jobs left
+        (only under the store's lease: then none is in use). Returns what it removed."""
+        return []
+
+    def debris(self) -> list[str]:
+        """Keys of files that writes killed half-way left (none on object storage, which
+        writes an object whole or not at all)."""
         return []
 
     @property

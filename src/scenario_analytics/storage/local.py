@@ -19,6 +19,7 @@ import errno
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -38,6 +39,8 @@ from scenario_analytics.storage.base import (
 )
 
 CAS_LOCK = ".cas.lock"
+DEBRIS_SECONDS = 60.0
+_LEASE_TEMPORARY = "..lease.json."  # the lease's (`publish/lease.py`) temporary files
 SCRATCH = ".scratch"  # scratch folders live here, inside the location (renames stay cheap)
 
 
@@ -336,11 +339,34 @@ class LocalStorage(Storage):
             raise self._failed(f"{SCRATCH}/{name}", "create", exc) from exc
         return folder
 
+    def debris(self) -> list[str]:
+        """Temporary files (`files.temporary_name`: `.<name>.<random>.tmp`) that writes
+        killed half-way left; a job taking the lease writes its temporary file any time,
+        so one of those counts only once it is a minute old."""
+        limit = time.time() - DEBRIS_SECONDS
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if Path(dirpath) == self.root and SCRATCH in dirnames:
+                dirnames.remove(SCRATCH)  # scratch folders are `clean_scratch`'s
+            for name in filenames:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                path = Path(dirpath) / name
+                if name.startswith(_LEASE_TEMPORARY):
+                    try:
+                        if path.lstat().st_mtime >= limit:
+                            continue
+                    except FileNotFoundError:
+                        continue
+                found.append(path.relative_to(self.root).as_posix())
+        return sorted(found)
+
     def clean_scratch(self) -> list[str]:
+        removed = self.debris()
+        self.delete(removed)
         scratch = self.root / SCRATCH
         if not scratch.is_dir():
-            return []
-        removed = []
+            return removed
         for entry in sorted(scratch.iterdir()):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(f"{SCRATCH}/{entry.name}")
