@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Extra arguments for bench/run.py, e.g. make bench BENCH_ARGS="--quick"
 BENCH_ARGS ?=
 
-.PHONY: test run lint typecheck unit bench clean
+.PHONY: test check run lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,27 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	touch $(STAMP) $@
 
-## make test: lint, strict type checks, the layering contracts and the test suite
+# The suite on both cores; the Spark tests together on one worker (one JVM), the wheel
+# tests together (one build): tests/conftest.py names the groups.
+PYTEST_PARALLEL := -n 2 --dist loadgroup
+
+## make test: lint, strict type checks, the layering contracts and the whole test suite
+## (Spark and the S3 servers included), the checks beside the tests: about 6 minutes here
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+## make check: the inner loop, under a minute: lint, types, layering, and the fast tests
+## (no Spark, no S3 server, no subprocess runs: `-m "not slow and not spark and not s3"`)
+check: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow and not spark and not s3"
 
 ## make run: the nightly job on the committed sample exports, a query of the result, and
 ## the serve command to try

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/store_growth.py --exports /tmp/b10m --as-of 2026-11-26 \\
         --work /tmp/store-growth --out bench/results/store/2026-12-03-10m.json
+    .venv/bin/python bench/store_growth.py ... --s3 seaweedfs     # the store in a bucket
 
 `--exports` is a generated dataset (`scenario-analytics generate --out DIR --sessions
 10000000 --seed 1`); `--as-of` its last day. The script splits the dataset's session
@@ -10,9 +11,12 @@ one base file, and one file per night. The other exports are hard-linked. Night 
 from an empty store with the base file and its day's file; each later night adds its
 day's file and runs `run --as-of <that day>`, with retention off (no `--keep`), as a
 scheduler would. After each night it records the run's time, the store's bytes (every
-file once, however many snapshots share it: what `du` counts), the ledger's bytes and
-the newest snapshot's own bytes (all its files, shared or not: what a snapshot weighs
-alone). The target of issue #15: store bytes after 30 nights ≤ 4× one snapshot's bytes.
+file once, however many snapshots share it: what `du` counts on local disk, the sum of
+the objects' sizes in a bucket, as S3 bills them), the ledger's bytes and the newest
+snapshot's own bytes (all its files, the shared session files too: what a snapshot
+weighs alone). The target of issues #15 and #22: store bytes after 30 nights ≤ 4× one
+snapshot's bytes, on local disk and on S3 (`--s3 seaweedfs` or `--s3 moto`: the store
+in a bucket of that server, started on 127.0.0.1; the exports stay local).
 
 Prints one line per night and writes a JSON document (`--out`) that `bench/report.py
 --store FILE` renders; `bench/run.py --store-growth` runs it on one of its datasets and
@@ -38,6 +42,13 @@ from typing import Any
 
 import duckdb
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness.s3server import start_moto, start_seaweedfs  # noqa: E402
+from scenario_analytics.publish.store import Store  # noqa: E402
+
 CLI = Path(sys.executable).with_name("scenario-analytics")
 
 
@@ -54,22 +65,21 @@ def store_bytes(root: Path, seen: set[tuple[int, int]] | None = None) -> int:
     return total
 
 
-def apparent_bytes(root: Path) -> int:
-    """Bytes of the files under `root`, each name counted (a snapshot alone)."""
-    return sum(
-        os.lstat(os.path.join(folder, name)).st_size
-        for folder, _dirs, names in os.walk(root)
-        for name in names
-    )
-
-
-def ledger_bytes(store: Path) -> int:
-    """The incremental ledger's bytes, whatever its layout (a file or a folder)."""
-    return sum(
-        store_bytes(p) if p.is_dir() else p.stat().st_size
-        for p in store.iterdir()
-        if p.name.startswith(".ledger")
-    )
+def measure_store(where: str, day: date) -> dict[str, int]:
+    """Bytes of the store (each object once; on local disk each inode once, as `du`),
+    of its ledger, and of the snapshot of `day` (every file it uses, shared or not)."""
+    store = Store(where)
+    try:
+        sizes = {o.key: o.size for o in store.storage.objects("")}
+        version = store.version(day)
+        assert version is not None, day
+        snapshot = sum(sizes.get(k, 0) for k in set(version.keys().values()))
+        root = store.root.path
+        total = store_bytes(root) if root is not None else sum(sizes.values())
+        ledger = sum(s for k, s in sizes.items() if k.startswith(".ledger/"))
+        return {"store_bytes": total, "ledger_bytes": ledger, "snapshot_bytes": snapshot}
+    finally:
+        store.close()
 
 
 def split_sessions(source: Path, target: Path, days: list[date]) -> dict[str, int]:
@@ -111,12 +121,20 @@ def main() -> None:
     parser.add_argument("--note", default="")
     parser.add_argument("--job", type=Path, help="job file for every night's `run`")
     parser.add_argument("--dataset", default="", help="the dataset's name, for the report")
+    parser.add_argument(
+        "--s3", choices=["seaweedfs", "moto"], help="put the store in a bucket of this server"
+    )
     args = parser.parse_args()
+    server = None
+    if args.s3:
+        server = start_seaweedfs() if args.s3 == "seaweedfs" else start_moto()
+        os.environ.update(server.env())
 
     if args.work.exists():
         shutil.rmtree(args.work)
     days = [args.as_of - timedelta(days=args.nights - 1 - n) for n in range(args.nights)]
-    exports, store, parts = args.work / "exports", args.work / "store", args.work / "days"
+    exports, parts = args.work / "exports", args.work / "days"
+    store = f"s3://{server.new_bucket()}/store" if server else str(args.work / "store")
     shutil.copytree(
         args.exports,
         exports,
@@ -147,26 +165,27 @@ def main() -> None:
         for line in done.stderr.splitlines():
             event = json.loads(line)
             if event.get("stage") == "write" and event.get("event") == "done":
-                shared = int(event.get("shared_bytes", 0))
-        snapshot = (store / f"snapshot_date={day.isoformat()}").resolve()
+                shared = int(event.get("shared_files", 0))
         night = {
             "day": day.isoformat(),
             "seconds": round(seconds, 2),
             "new_rows": rows[name],
-            "store_bytes": store_bytes(store),
-            "ledger_bytes": ledger_bytes(store),
-            "snapshot_bytes": apparent_bytes(snapshot),
-            "shared_bytes": shared,
+            **measure_store(store, day),
+            "shared_files": shared,
         }
         nights.append(night)
         print(
             f"{day}: {seconds:.1f}s, store {night['store_bytes'] / 2**20:,.0f} MiB "
             f"(ledger {night['ledger_bytes'] / 2**20:,.0f}), snapshot "
-            f"{night['snapshot_bytes'] / 2**20:,.0f} MiB, shared {shared / 2**20:,.0f} MiB",
+            f"{night['snapshot_bytes'] / 2**20:,.0f} MiB, {shared} session files shared",
             flush=True,
         )
     last = nights[-1]
-    manifest = json.loads((snapshot / "manifest.json").read_text(encoding="utf-8"))
+    reader = Store(store)
+    version = reader.version(days[-1])
+    assert version is not None
+    manifest = version.manifest.model_dump(mode="json")
+    reader.close()
     later = [n["seconds"] for n in nights[1:]]
     result = {
         "kind": "store_growth",
@@ -176,6 +195,7 @@ def main() -> None:
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "note": args.note,
         "exports": str(args.exports),
+        "store": "s3 (" + args.s3 + ")" if args.s3 else "local disk",
         "dataset": args.dataset,
         "sessions": int((manifest.get("counts") or {}).get("sessions_in_snapshot") or 0),
         "nights": nights,
@@ -191,6 +211,8 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if server is not None:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -178,7 +178,10 @@ KILL_POINTS = {
 }
 # On S3: no rename, no temporary name; the scratch folder is the job's own temporary
 # folder (gone with its container), not in the bucket.
-S3_KILL_POINTS = ["part-uploaded", "catalog-written"]
+# One point on S3 (the new catalog in place, the parts it no longer names not yet
+# deleted: what the next run must clean up in the bucket); the others run the same code
+# on local disk.
+S3_KILL_POINTS = ["catalog-written"]
 
 
 def _ledger_problems(store: str | Path) -> list[str]:

@@ -34,7 +34,7 @@ from scenario_analytics.serve.participants import page_body
 from scenario_analytics.serve.query import SnapshotQuery
 
 AS_OF = date(2026, 11, 26)
-REQUESTS = 250
+REQUESTS = 150
 SUMMARIZE = [f for f in load_sql_files() if f.phase == "summarize"]
 
 
