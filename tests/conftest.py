@@ -289,6 +289,35 @@ def any_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> S
 # -- markers for running subsets: `make check` leaves these out; `make test` runs all ----
 
 _S3_FIXTURES = {"s3", "any_s3", "s3_server", "seaweedfs_server"}
+# Files whose tests run the job end to end (many runs, subprocesses, servers, kills):
+# `make check` leaves them out (`-m "not slow"`), `make test` runs them. The others hold
+# unit tests and small runs: together under a minute on two cores.
+SLOW_FILES = {
+    "test_backfill.py",
+    "test_checks.py",
+    "test_digests.py",
+    "test_faults.py",
+    "test_generate.py",
+    "test_incremental.py",
+    "test_install.py",
+    "test_interrupts.py",
+    "test_jsonl_fast_path.py",
+    "test_ledger.py",
+    "test_object_storage.py",
+    "test_progress.py",
+    "test_properties.py",
+    "test_query_statement.py",
+    "test_refusals.py",
+    "test_reliability_faults.py",
+    "test_reliability_inputs.py",
+    "test_reliability_query.py",
+    "test_reliability_store.py",
+    "test_serve_api.py",
+    "test_serve_openapi.py",
+    "test_serve_ops.py",
+    "test_sharing.py",
+    "test_snapshot.py",
+}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -299,6 +328,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     del config
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
         if "spark" in item.nodeid.lower():
             item.add_marker(pytest.mark.spark)
             item.add_marker(pytest.mark.xdist_group("spark"))

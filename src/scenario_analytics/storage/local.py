@@ -19,7 +19,6 @@ import errno
 import fcntl
 import os
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -39,8 +38,6 @@ from scenario_analytics.storage.base import (
 )
 
 CAS_LOCK = ".cas.lock"
-DEBRIS_SECONDS = 60.0
-_LEASE_TEMPORARY = "..lease.json."  # the lease's (`publish/lease.py`) temporary files
 SCRATCH = ".scratch"  # scratch folders live here, inside the location (renames stay cheap)
 
 
@@ -204,18 +201,23 @@ class LocalStorage(Storage):
     def create(self, key: str, data: bytes) -> str:
         path = self.path(key)
         self._parent(path, key)
-        tmp = temporary_name(path)
-        try:
-            _write_synced(tmp, data)
-            os.link(tmp, path)
-            fsync_folder(path.parent)
-            return _tag(path.stat())
-        except FileExistsError:
-            raise PreconditionFailed(f"{self.describe(key)} exists already") from None
-        except OSError as exc:
-            raise self._failed(key, "write", exc) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        for attempt in range(3):
+            tmp = temporary_name(path)
+            try:
+                _write_synced(tmp, data)
+                os.link(tmp, path)
+                fsync_folder(path.parent)
+                return _tag(path.stat())
+            except FileExistsError:
+                raise PreconditionFailed(f"{self.describe(key)} exists already") from None
+            except FileNotFoundError as exc:
+                if attempt == 2:  # a clean-up removed the temporary file meanwhile: again
+                    raise self._failed(key, "write", exc) from exc
+            except OSError as exc:
+                raise self._failed(key, "write", exc) from exc
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise AssertionError("unreachable")
 
     def replace(self, key: str, data: bytes, etag: str) -> str:
         with self._cas():
@@ -341,24 +343,15 @@ class LocalStorage(Storage):
 
     def debris(self) -> list[str]:
         """Temporary files (`files.temporary_name`: `.<name>.<random>.tmp`) that writes
-        killed half-way left; a job taking the lease writes its temporary file any time,
-        so one of those counts only once it is a minute old."""
-        limit = time.time() - DEBRIS_SECONDS
+        killed half-way left. (Asked under the store's lease, when no other job writes;
+        a job trying to take the lease meanwhile writes its own again: `create`.)"""
         found = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             if Path(dirpath) == self.root and SCRATCH in dirnames:
                 dirnames.remove(SCRATCH)  # scratch folders are `clean_scratch`'s
             for name in filenames:
-                if not (name.startswith(".") and name.endswith(".tmp")):
-                    continue
-                path = Path(dirpath) / name
-                if name.startswith(_LEASE_TEMPORARY):
-                    try:
-                        if path.lstat().st_mtime >= limit:
-                            continue
-                    except FileNotFoundError:
-                        continue
-                found.append(path.relative_to(self.root).as_posix())
+                if name.startswith(".") and name.endswith(".tmp"):
+                    found.append((Path(dirpath) / name).relative_to(self.root).as_posix())
         return sorted(found)
 
     def clean_scratch(self) -> list[str]:
