@@ -33,30 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness.s3server import start_moto, start_seaweedfs  # noqa: E402
+from bench.harness.s3server import read_whole, start_moto, start_seaweedfs  # noqa: E402
 from scenario_analytics.publish.store import Store  # noqa: E402
 
 CLI = [sys.executable, "-m", "scenario_analytics"]
 DATES = ["2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
-
-
-def read_whole(uri: str) -> str | None:
-    """None if the snapshot latest.json names reads whole (or none is published)."""
-    store = Store(uri)
-    try:
-        day = store.latest()
-        if day is None:
-            return None
-        version = store.version(day)
-        if version is None:
-            return f"latest.json names {day}, whose version cannot be read"
-        for rel in version.files():
-            store.fetch(version, rel)
-        return None
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        store.close()
 
 
 def main() -> None:

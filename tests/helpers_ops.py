@@ -98,6 +98,21 @@ def snapshot_files(snapshot: str | Path) -> dict[str, Path]:
     return {rel: store.fetch(version, rel) for rel in sorted(version.files())}
 
 
+def snapshot_bytes(snapshot: str | Path) -> dict[str, Any]:
+    """Every file's bytes (a snapshot on S3 is the local one byte for byte), the manifest
+    without what says when and how long (`VOLATILE`)."""
+    found: dict[str, Any] = {}
+    for rel, path in snapshot_files(snapshot).items():
+        if rel == "manifest.json":
+            manifest = json.loads(path.read_bytes())
+            for key in VOLATILE:
+                manifest.pop(key, None)
+            found[rel] = manifest
+        else:
+            found[rel] = path.read_bytes()
+    return found
+
+
 def snapshot_content(snapshot: str | Path) -> dict[str, Any]:
     """Everything a snapshot holds, comparable across builds: Parquet rows as read,
     other files as bytes, the manifest without its timestamps and durations."""

@@ -18,6 +18,7 @@ from bench.harness.s3server import (  # noqa: E402
     S3Server,
     env_set,
     free_port,
+    read_whole,
     start_moto,
     start_seaweedfs,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "S3Server",
     "env_set",
     "free_port",
+    "read_whole",
     "start_moto",
     "start_seaweedfs",
 ]

@@ -30,7 +30,12 @@ from conftest import (
     session,
     write_exports,
 )
-from helpers_ops import VOLATILE, base_exports, cli_subprocess, snapshot_content, snapshot_files
+from helpers_ops import (
+    base_exports,
+    cli_subprocess,
+    snapshot_bytes,
+    snapshot_content,
+)
 
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import default_sql_dir, load_sql_files, plan_sql_files
@@ -268,23 +273,7 @@ def test_a_run_killed_while_writing_the_ledger_on_s3(
     assert (again.files_parsed, again.files_reused) == (parsed, 7 - parsed)
     assert _ledger_problems(s3.uri) == []  # the next run cleaned up
     fresh = _run(exports, tmp_path / "fresh")
-    assert _comparable(again.path) == _comparable(fresh.path)
-
-
-def _comparable(snapshot: str) -> dict[str, object]:
-    """Every file's bytes (a snapshot on S3 is the local one byte for byte), the manifest
-    without what says when and how long. (Files fetched from S3 are cached under names
-    without their suffix: `snapshot_content` would compare their Parquet as bytes.)"""
-    found: dict[str, object] = {}
-    for rel, path in snapshot_files(snapshot).items():
-        if rel == "manifest.json":
-            manifest = json.loads(path.read_bytes())
-            for key in VOLATILE:
-                manifest.pop(key, None)
-            found[rel] = manifest
-        else:
-            found[rel] = path.read_bytes()
-    return found
+    assert snapshot_bytes(again.path) == snapshot_bytes(fresh.path)
 
 
 def test_a_run_killed_after_the_ledger_is_opened_under_other_sql(

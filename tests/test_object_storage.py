@@ -15,13 +15,12 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from conftest import FIXTURE_SKIPS, S3Place, session, write_exports
-from helpers_ops import VOLATILE, base_exports, cli, snapshot_files
-from helpers_s3 import FaultProxy
+from helpers_ops import base_exports, cli, snapshot_bytes
+from helpers_s3 import FaultProxy, read_whole
 from helpers_serve import serving
 
 from scenario_analytics.errors import ExitCode
@@ -38,20 +37,6 @@ def _run_args(exports: str | Path, store: str | Path, *extra: str) -> list[str]:
             "--max-reject-ratio", "0.5", *extra]  # fmt: skip
 
 
-def _comparable(snapshot: str | Path) -> dict[str, Any]:
-    """Every file's bytes; the manifest without what says when and how long."""
-    found: dict[str, Any] = {}
-    for rel, path in snapshot_files(snapshot).items():
-        if rel == "manifest.json":
-            manifest = json.loads(path.read_bytes())
-            for key in VOLATILE:
-                manifest.pop(key, None)
-            found[rel] = manifest
-        else:
-            found[rel] = path.read_bytes()
-    return found
-
-
 def test_a_run_on_s3_publishes_the_local_snapshot_byte_for_byte(
     any_s3: S3Place, tmp_path: Path
 ) -> None:
@@ -62,7 +47,7 @@ def test_a_run_on_s3_publishes_the_local_snapshot_byte_for_byte(
     remote = cli(*_run_args(remote_exports, any_s3.uri))
     assert remote.exit_code == 0, remote.stderr
     assert remote.stdout.strip() == f"{any_s3.uri}/snapshot_date={AS_OF}"
-    assert _comparable(remote.stdout.strip()) == _comparable(local.stdout.strip())
+    assert snapshot_bytes(remote.stdout.strip()) == snapshot_bytes(local.stdout.strip())
     # The contract's paths are there for warehouses, and latest.json names the date.
     keys = any_s3.keys()
     assert json.loads(keys["latest.json"]) == {
@@ -345,26 +330,6 @@ def test_serve_replicas_follow_the_bucket_and_outlive_an_outage(
         proxy.stop()
 
 
-def _reader_check(uri: str) -> str | None:
-    """Read the snapshot latest.json names, every file against its manifest: None if
-    whole (or none published yet), else what was wrong."""
-    store = Store(uri)
-    try:
-        day = store.latest()
-        if day is None:
-            return None
-        version = store.version(day)
-        if version is None:
-            return f"latest.json names {day}, whose version cannot be read"
-        for rel in version.files():
-            store.fetch(version, rel)  # downloaded and checked against its sha256
-        return None
-    except Exception as exc:  # anything a reader would trip on
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        store.close()
-
-
 def test_a_reader_polling_during_killed_runs_never_sees_a_partial_snapshot(
     s3: S3Place, tmp_path: Path
 ) -> None:
@@ -381,7 +346,7 @@ def test_a_reader_polling_during_killed_runs_never_sees_a_partial_snapshot(
 
     def poll() -> None:
         while not stop.is_set():
-            problem = _reader_check(s3.uri)
+            problem = read_whole(s3.uri)
             seen.append("ok" if problem is None else "bad")
             if problem is not None:
                 problems.append(problem)

@@ -285,3 +285,26 @@ def env_set(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def read_whole(uri: str) -> str | None:
+    """What a reader of the store sees: the snapshot latest.json names, every file of it
+    read and checked against its manifest's sha256. None if whole (or nothing is
+    published yet), else what was wrong (`bench/s3_kills.py`, tests/test_object_storage)."""
+    from scenario_analytics.publish.store import Store
+
+    store = Store(uri)
+    try:
+        day = store.latest()
+        if day is None:
+            return None
+        version = store.version(day)
+        if version is None:
+            return f"latest.json names {day}, whose version cannot be read"
+        for rel in version.files():
+            store.fetch(version, rel)
+        return None
+    except Exception as exc:  # anything a reader would trip on
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        store.close()

@@ -545,10 +545,10 @@ class Store:
 
     def _upload(self, uploads: list[tuple[str, Path, str]]) -> None:
         def one(item: tuple[str, Path, str]) -> None:
+            # A session file is written only when no published version has it (`Sharing`),
+            # so its object is new, or damaged (sharing refused it): written whole either
+            # way, which mends a damaged one for every snapshot that uses it.
             key, path, digest = item
-            if key.startswith(POOL) and self.storage.matches(key, digest):
-                return  # the same content is there (the key is its sha256); a damaged
-                # object (sharing refused it) is written anew, which mends it
             self.storage.upload(key, path, digest, move=True)
 
         with ThreadPoolExecutor(self.storage.concurrency) as pool:
@@ -659,6 +659,16 @@ class Store:
                 reason,
             )
         )
+
+    def _retired(self) -> list[tuple[str, Retired | None]]:
+        """Every entry of `.retired/`, by key (None: unreadable)."""
+        found = []
+        for info in self.storage.objects(RETIRED):
+            try:
+                found.append((info.key, Retired.from_bytes(self.storage.read(info.key)[0])))
+            except ObjectMissing:  # removed meanwhile
+                continue
+        return found
 
     def _write_retired(self, retired: Retired) -> None:
         self.storage.write(retired.key, retired.to_bytes())
@@ -858,13 +868,9 @@ class Store:
         live_objects = {k for r, _ in records.values() for k in r.objects}
         live_prefixes = {r.prefix for r, _ in records.values()}
         retired: list[Retired] = []
-        for info in self.storage.objects(RETIRED):
-            try:
-                entry = Retired.from_bytes(self.storage.read(info.key)[0])
-            except ObjectMissing:
-                continue
+        for key, entry in self._retired():
             if entry is None:
-                self.storage.delete([info.key])
+                self.storage.delete([key])
                 continue
             if grace_seconds is not None:
                 began = entry.until - REPLACED_GRACE_SECONDS
@@ -915,6 +921,8 @@ class Store:
         the records and, unless a run holds the store now, what killed runs left. Only
         reads (files of manifests without sha256 are noted as not verifiable)."""
         found = Verification()
+        aside = {k for _, e in self._retired() if e is not None for k in e.keys}
+        aside |= set(self.storage.debris())  # leftovers (`_leftovers`), not damage
         for day in self.dates():
             record = self.record(day)
             if record is None:
@@ -948,7 +956,7 @@ class Store:
                         snapshot_date=day,
                     )
                 )
-            self._verify_version(version, found)
+            self._verify_version(version, found, aside)
         self._verify_latest(found)
         if self.is_locked():
             found.notes.append("a run holds the store now: leftovers of killed runs not looked for")
@@ -963,7 +971,9 @@ class Store:
                 )
         return found
 
-    def _verify_version(self, version: Version, found: Verification) -> None:
+    def _verify_version(self, version: Version, found: Verification, aside: set[str]) -> None:
+        """One version's files against its manifest; `aside`: keys in a date's folder that
+        are not the version's but no damage (a retired version's, half-written files)."""
         day = version.snapshot_date
 
         def damaged(what: str) -> None:
@@ -993,8 +1003,7 @@ class Store:
             for info in self.storage.objects(folder + "/"):
                 if (
                     info.key not in named
-                    and not self._retired_key(info.key)
-                    and info.key not in self._debris()  # a leftover (`_leftovers`)
+                    and info.key not in aside
                     # a file of a glob whose files the manifest does not list (noted)
                     and not any(fnmatchcase(info.key[len(folder) + 1 :], g) for g in globs)
                 ):
@@ -1004,21 +1013,6 @@ class Store:
                 f"{day.isoformat()}: not verifiable (manifest without sha256): "
                 + ", ".join(unverifiable)
             )
-
-    def _debris(self) -> set[str]:
-        if not hasattr(self, "_debris_keys"):
-            self._debris_keys = set(self.storage.debris())
-        return self._debris_keys
-
-    def _retired_key(self, key: str) -> bool:
-        if not hasattr(self, "_retired_keys"):
-            keys: set[str] = set()
-            for info in self.storage.objects(RETIRED):
-                entry = Retired.from_bytes(self.storage.read(info.key)[0])
-                if entry is not None:
-                    keys |= set(entry.keys)
-            self._retired_keys = keys
-        return key in self._retired_keys
 
     def _check_file(self, version: Version, rel: str, sha256: str | None) -> str | None:
         key = version.key(rel)
@@ -1064,11 +1058,7 @@ class Store:
         records = [r for d in self.dates() if (r := self.record(d)) is not None]
         live_objects = {k for r, _ in records for k in r.objects}
         live_prefixes = {r.prefix for r, _ in records}
-        protected = set()
-        for info in self.storage.objects(RETIRED):
-            entry = Retired.from_bytes(self.storage.read(info.key)[0])
-            if entry is not None:
-                protected |= {*entry.keys, *entry.objects}
+        protected = {k for _, e in self._retired() if e is not None for k in (*e.keys, *e.objects)}
         found = set()
         for info in self.storage.objects(STAGING):
             build = "/".join(info.key.split("/")[:2])
@@ -1116,8 +1106,7 @@ class Store:
                 live |= set(version.keys().values())
         retired_keys: set[str] = set()
         retired = 0
-        for info in self.storage.objects(RETIRED):
-            entry = Retired.from_bytes(self.storage.read(info.key)[0])
+        for _key, entry in self._retired():
             # A published version's own uploads, kept after its move in place, are not a
             # replaced version (they are in the store's total).
             if entry is not None and entry.reason != MOVED_IN_PLACE:
