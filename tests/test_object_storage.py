@@ -374,3 +374,38 @@ def test_a_reader_polling_during_killed_runs_never_sees_a_partial_snapshot(
     assert Store(s3.uri).dates() == [date(2026, 11, d) for d in (20, 21)]
     verified = cli("snapshots", "verify", "--snapshots", s3.uri)
     assert verified.exit_code == 0, verified.stderr
+
+
+def test_the_golden_bodies_from_a_store_on_s3(s3: S3Place) -> None:
+    """The API reference example's and the summary example's golden bodies, from exports
+    and a store in the bucket: the published summary.json and `query`'s answers."""
+    from test_golden import (
+        EXAMPLE_AS_OF,
+        EXAMPLE_CASES,
+        EXAMPLE_EXPORTS,
+        REFERENCE_EXAMPLE_DIR,
+        REFERENCE_SCENARIO,
+    )
+
+    golden = Path(__file__).parent / "data" / "golden"
+    reference = s3.upload_folder(REFERENCE_EXAMPLE_DIR / "exports", "reference")
+    ran = cli("run", "--exports", reference, "--snapshots", s3.uri, "--as-of", "2026-03-31")
+    assert ran.exit_code == 0, ran.stderr
+    key = f"snapshot_date=2026-03-31/api/scenarios/{REFERENCE_SCENARIO}/analytics/summary.json"
+    body = (golden / "reference-example.summary.json").read_bytes()
+    assert s3.keys()[key] == body
+    asked = cli("query", "--snapshots", s3.uri, "procurement-discovery")
+    assert asked.stdout.encode() == body + b"\n" or asked.stdout.encode() == body
+    examples = s3.upload_folder(EXAMPLE_EXPORTS, "example")
+    store = f"s3://{s3.bucket}/example-store"
+    ran = cli("run", "--exports", examples, "--snapshots", store, "--as-of",
+              EXAMPLE_AS_OF.isoformat())  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    for name in ("unfiltered", "group-g1", "dates-nov-15-to-25"):
+        scenario, params, _expected = EXAMPLE_CASES[name]
+        args = [f"--{k.replace('_', '-')}={v}" for k, v in params.items() if v is not True]
+        args += [f"--{k.replace('_', '-')}" for k, v in params.items() if v is True]
+        answer = cli("query", "--snapshots", store, scenario, *args)
+        assert answer.exit_code == 0, answer.stderr
+        expected = (golden / f"summary-example.{name}.json").read_text().strip()
+        assert answer.stdout.strip() == expected, name

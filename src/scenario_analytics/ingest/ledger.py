@@ -412,13 +412,16 @@ class Ledger:
             ).fetchall()
             has_rows |= {(int(file_id), table) for (file_id,) in found}
         scratch = self.storage.scratch(f"ledger-{uuid.uuid4().hex}")
-        written = {}
-        for item in first:
-            entry = write_file_parts(
+        written = {
+            item.content: write_file_parts(
                 self.con, scratch, item, [t for t in tables if (item.file_id, t) in has_rows]
             )
-            self._local.update(upload_parts(self.storage, scratch, entry))
-            written[item.content] = entry
+            for item in first
+        }
+        storage = self.storage
+        with ThreadPoolExecutor(max_workers=max(1, storage.concurrency)) as pool:
+            for local in pool.map(lambda e: upload_parts(storage, scratch, e), written.values()):
+                self._local.update(local)
         shutil.rmtree(scratch, ignore_errors=True)
         self.store_written(files, written, tables, started, cpu)
 

@@ -456,8 +456,22 @@ def _evict(cache: Path, keep_seconds: float) -> None:
             continue
 
 
+_CLIENTS: dict[tuple[object, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def _client(settings: StorageSettings) -> Any:
-    """An S3 client from the AWS chain, with the job's `[storage]` settings on top."""
+    """An S3 client from the AWS chain, with the job's `[storage]` settings on top; one per
+    settings and AWS variables (a client is thread-safe, and making one takes ~0.2 s: a
+    run reads its exports and writes its store with the same one)."""
+    key = (settings, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = _new_client(settings)
+        return _CLIENTS[key]
+
+
+def _new_client(settings: StorageSettings) -> Any:
     region = settings.region or os.environ.get("AWS_REGION") or None
     session = boto3.session.Session(region_name=region)
     config = Config(
