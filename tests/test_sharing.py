@@ -156,6 +156,10 @@ def test_a_night_shares_every_earlier_day_and_writes_its_own(
         assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), name
     for name in ("users.parquet", "summaries.parquet"):
         assert (folders[1] / name).read_bytes() != (folders[2] / name).read_bytes(), name
+    # An unchanged table is copied from the snapshot that has it, not written again (on
+    # local disk a copy is a hard link: the same inode).
+    for name in ("groups.parquet", "group_memberships.parquet", "rejects.parquet"):
+        assert (folders[1] / name).stat().st_ino == (folders[2] / name).stat().st_ino, name
     _verify(store)
 
 

@@ -19,6 +19,7 @@ from scenario_analytics.publish.manifest import Manifest, OutputEntry, listing_s
 from scenario_analytics.publish.records import Record, Retired, pool_key
 from scenario_analytics.publish.snapshot import SESSIONS_GLOB, write_manifest
 from scenario_analytics.publish.store import Store
+from scenario_analytics.settings import StorageSettings
 
 DAY = date(2026, 11, 26)
 PARTITION = "sessions/created_date=2026-11-20/part-0.parquet"
@@ -201,6 +202,27 @@ def test_rebuild_keeps_the_old_version_readable_through_the_grace_period(tmp_pat
     assert _text(store, DAY) == "second"
     assert store.fetch(moved, PARTITION, verify=True).read_bytes() == b"second sessions"
     assert store.verify().whole
+
+
+def test_the_grace_period_is_a_storage_setting(tmp_path: Path) -> None:
+    """`[storage] grace_seconds` (0 here: readers never hold a version long) lets a
+    rebuild move in place at once and the next clean-up delete what it replaced; an entry
+    written with its end (`until`, by an earlier release) is read as retired an hour
+    before it."""
+    store = Store(tmp_path, settings=StorageSettings(grace_seconds=0))
+    publish_version(store, DAY, "first", sessions="first sessions")
+    publish_version(store, DAY, "second", sessions="second sessions")
+    moved = store.version(DAY)
+    assert moved is not None and moved.record.in_place
+    with store.lock():
+        assert pool_key(PARTITION, _sha(b"first sessions")) in store.clean_up()
+    assert not _retired(store) and not (tmp_path / ".staging").exists()
+    assert _text(store, DAY) == "second"
+    old = Retired.from_bytes(
+        json.dumps({"snapshot_date": "2026-11-26", "build": "b", "until": 7200.0}).encode()
+    )
+    assert old is not None and old.since == 3600.0
+    assert Retired.from_bytes(Retired(DAY, "b", 5.0).to_bytes()) == Retired(DAY, "b", 5.0)
 
 
 def test_clean_up_removes_leftovers_of_killed_runs(tmp_path: Path) -> None:

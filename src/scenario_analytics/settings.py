@@ -239,6 +239,13 @@ class StorageSettings(BaseModel):
         "default: a temporary folder removed at exit",
     )
     cache_days: float = Field(7.0, gt=0, description="cached objects unused this long go")
+    grace_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="how long the files of a replaced, pruned or deleted snapshot are kept "
+        "for readers that hold it, before a run deletes them",
+    )
     lease_seconds: int = Field(
         600,
         ge=30,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from scenario_analytics.publish.manifest import Manifest
@@ -138,16 +138,16 @@ class Version:
 
 @dataclass(frozen=True)
 class Retired:
-    """A version no longer published, and what it held: kept until `until` (Unix time),
-    then `keys` that no published version uses are deleted."""
+    """A version no longer published, and what it held: retired at `since` (Unix time);
+    once the store's grace period has passed since then (`[storage] grace_seconds`), its
+    `keys` and `objects` that no published version uses are deleted."""
 
     snapshot_date: date
     build: str
-    until: float
+    since: float
     keys: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()
     reason: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -157,7 +157,7 @@ class Retired:
         body = {
             "snapshot_date": self.snapshot_date.isoformat(),
             "build": self.build,
-            "until": self.until,
+            "retired_at": self.since,
             "reason": self.reason,
             "keys": list(self.keys),
             "objects": list(self.objects),
@@ -168,10 +168,13 @@ class Retired:
     def from_bytes(cls, data: bytes) -> Retired | None:
         try:
             body = json.loads(data)
+            since = body.get("retired_at")
+            if since is None:  # written with its end (an hour after it was retired)
+                since = float(body["until"]) - 3600.0
             return cls(
                 date.fromisoformat(str(body["snapshot_date"])),
                 str(body["build"]),
-                float(body["until"]),
+                float(since),
                 tuple(str(k) for k in body.get("keys", [])),
                 tuple(str(k) for k in body.get("objects", [])),
                 str(body.get("reason", "")),

@@ -40,6 +40,10 @@ class Sharing:
 
     storage: Storage | None = None
     by_digest: dict[tuple[str, str], Candidate] = field(default_factory=dict)
+    # Every other file of those versions by (path, sha256): a new version's file with the
+    # same bytes (a table that did not change) is copied from it in the store instead of
+    # uploaded (on local disk a copy is a hard link: no byte is written twice).
+    by_sha256: dict[tuple[str, str], Candidate] = field(default_factory=dict)
     used: dict[str, Candidate] = field(default_factory=dict)  # rel -> shared partition
     refused: list[str] = field(default_factory=list)  # candidates whose bytes did not match
 
@@ -48,6 +52,9 @@ class Sharing:
         sharing = cls(storage)
         for version in versions:
             files = version.manifest.files()
+            for rel, sha256 in files.items():
+                if sha256 is not None:
+                    sharing.by_sha256.setdefault((rel, sha256), Candidate(version.key(rel), sha256))
             for output in version.manifest.outputs:
                 for rel, digest in (output.partitions or {}).items():
                     sha256 = files.get(rel)
@@ -55,6 +62,17 @@ class Sharing:
                         candidate = Candidate(version.key(rel), sha256)
                         sharing.by_digest.setdefault((rel, digest), candidate)
         return sharing
+
+    def same_file(self, rel: str, sha256: str) -> str | None:
+        """The key of a published version's file with this path and these bytes, whole
+        (checked as `partition` checks), or None."""
+        candidate = self.by_sha256.get((rel, sha256))
+        if candidate is None or self.storage is None:
+            return None
+        try:
+            return candidate.key if self.storage.matches(candidate.key, sha256) else None
+        except StorageError:
+            return None
 
     def partition(self, rel: str, digest: str) -> str | None:
         """The sha256 of a published partition with this content, now used by the new

@@ -33,7 +33,8 @@ Publishing one date (`publish`):
 4. `latest.json` names the newest date (a conditional write too), unless it is pinned.
 
 A replaced or unpublished version is retired, not deleted: a `.retired/` entry lists
-its keys, kept for `REPLACED_GRACE_SECONDS` so that readers holding it keep whole files;
+its keys, kept for the grace period (`[storage] grace_seconds`, an hour by default) so
+that readers holding it keep whole files;
 `clean_up` (at the start of each run, and `snapshots verify --repair`) then deletes the
 keys no published version uses, along with what killed runs left (uploads never
 committed, a move in place not finished: that one is finished instead).
@@ -96,7 +97,6 @@ from scenario_analytics.storage import (
 
 __all__ = ["Store", "snapshot_dir_name", "require_store"]
 
-REPLACED_GRACE_SECONDS = 3600.0
 MOVED_IN_PLACE = "moved in place"  # the reason of a retired entry of a version's uploads
 QUARANTINE_FOLDER = ".quarantine"  # written by quarantine.py
 FORMAT_KEY = ".store.json"
@@ -496,11 +496,18 @@ class Store:
         sha = {**manifest.files(), MANIFEST: manifest_sha256}
         staged = f"{STAGING}{build.name}"
         uploads: list[tuple[str, Path, str]] = []
+        copies: list[tuple[str, str]] = []  # unchanged files: from a published version
         for rel, path in local.items():
             digest = sha.get(rel) or sha256_file(path)
-            key = pool_key(rel, digest) if is_pooled(rel) else f"{staged}/{rel}"
-            uploads.append((key, path, digest))
+            if is_pooled(rel):
+                uploads.append((pool_key(rel, digest), path, digest))
+            elif (same := build.sharing.same_file(rel, digest)) is not None:
+                copies.append((same, f"{staged}/{rel}"))
+            else:
+                uploads.append((f"{staged}/{rel}", path, digest))
         self._upload(uploads)
+        with ThreadPoolExecutor(self.storage.concurrency) as pool:
+            list(pool.map(lambda c: self.storage.copy(*c), copies))
         shutil.rmtree(build.folder, ignore_errors=True)
         # Partitions shared with a version of the first layout are copied into the pool.
         for rel, candidate in build.sharing.used.items():
@@ -568,6 +575,10 @@ class Store:
                 "run is done (safe to retry)",
             ) from None
 
+    def _grace(self, override: float | None = None) -> float:
+        """How long a retired version's files are kept for its readers."""
+        return float(self.settings.grace_seconds if override is None else override)
+
     def _folder_in_use(self, day: date, grace_seconds: float | None = None) -> bool:
         """Whether a retired version of `day` still in its grace period has files in the
         date's folder: readers may be reading them, so they must not be replaced yet."""
@@ -580,10 +591,7 @@ class Store:
                 continue
             if entry is None or not any(k.startswith(folder) for k in entry.keys):
                 continue
-            until = entry.until
-            if grace_seconds is not None:
-                until = entry.until - REPLACED_GRACE_SECONDS + grace_seconds
-            if until > now:
+            if entry.since + self._grace(grace_seconds) > now:
                 return True
         return False
 
@@ -635,7 +643,7 @@ class Store:
             day, record.build, folder, record.manifest_sha256, record.committed_at, record.objects
         )
         staged_keys = tuple(f"{record.prefix}/{r}" for r in wanted)
-        self._write_retired(Retired(day, record.build, time.time() + REPLACED_GRACE_SECONDS,
+        self._write_retired(Retired(day, record.build, time.time(),
                                     staged_keys, (), MOVED_IN_PLACE))  # fmt: skip
         try:
             return self.storage.replace(record_key(day), moved.to_bytes(), etag)
@@ -653,7 +661,7 @@ class Store:
             Retired(
                 version.snapshot_date,
                 version.record.build + "." + uuid.uuid4().hex[:8],
-                time.time() + REPLACED_GRACE_SECONDS,
+                time.time(),
                 tuple(sorted(k for k in keys if not k.startswith(POOL))),
                 tuple(sorted(k for k in keys if k.startswith(POOL))),
                 reason,
@@ -776,7 +784,7 @@ class Store:
                 Retired(
                     day,
                     record.build,
-                    time.time() + REPLACED_GRACE_SECONDS,
+                    time.time(),
                     (),
                     record.objects,
                     reason,
@@ -872,14 +880,13 @@ class Store:
             if entry is None:
                 self.storage.delete([key])
                 continue
-            if grace_seconds is not None:
-                began = entry.until - REPLACED_GRACE_SECONDS
-                entry = Retired(entry.snapshot_date, entry.build, began + grace_seconds,
-                                entry.keys, entry.objects, entry.reason)  # fmt: skip
             retired.append(entry)
-        protected = {k for r in retired if r.until > now for k in (*r.keys, *r.objects)}
+        grace = self._grace(grace_seconds)
+        kept = [r for r in retired if r.since + grace > now]
+        expired = [r for r in retired if r.since + grace <= now]
+        protected = {k for r in kept for k in (*r.keys, *r.objects)}
         doomed: set[str] = set()
-        for entry in (r for r in retired if r.until <= now):
+        for entry in expired:
             live: set[str] = set()
             found = records.get(entry.snapshot_date)
             if found is not None:
@@ -907,7 +914,6 @@ class Store:
                 }
         doomed |= set(self._temporaries())
         self.storage.delete(sorted(doomed))
-        expired = [r for r in retired if r.until <= now]
         self.storage.delete([r.key for r in expired])
         return _summarize_removed(doomed, records)
 
