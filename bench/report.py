@@ -239,7 +239,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
         ),
         _ratio_target(
             "Full run with exports and store on a local S3 server ≤ 1.3× on local disk",
-            big,
+            big_dataset(s3_source(results)),
             "10m",
             "job_full_s3",
             "job_full",
@@ -270,7 +270,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             "duckdb_read_json",
             3.0,
         ),
-        store_target(results),
+        *store_targets(results),
     ]
     for key, limit_ms, title in (
         ("p50_ms", 10.0, "`query` computed requests p50 ≤ 10 ms"),
@@ -330,6 +330,61 @@ def scale_source(results: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if run:
         return run["results"], str(run["source"])
     return results, None
+
+
+def s3_source(results: dict[str, Any]) -> dict[str, Any]:
+    """The results the object storage target comes from: a separate results file (--s3,
+    local and S3 runs taking turns), else this one."""
+    run = results.get("s3_run")
+    return run["results"] if run else results
+
+
+def s3_section(results: dict[str, Any]) -> str:
+    """The full run with exports and store on a local S3 server, beside the same run on
+    local disk, per dataset of the run that measured both."""
+    source = s3_source(results)
+    out = [
+        "## Object storage",
+        "",
+        "`job_full_s3`: the full nightly `run` with the exports and the store in buckets of a",
+        "SeaweedFS server started on 127.0.0.1 (`s3://…` locations, the ledger in the store),",
+        "beside `job_full` on local disk, the two taking turns in each round.",
+    ]
+    run = results.get("s3_run")
+    if run:
+        started, finished = source.get("started_at"), source.get("finished_at")
+        out += [
+            "",
+            f"From `{run['source']}`, a separate run of `bench/run.py` ({started} to "
+            f"{finished} UTC), command `{source.get('command', '')}`.",
+        ]
+    rows = []
+    for dataset in parquet_datasets(source):
+        local, remote = median_seconds(dataset, "job_full"), median_seconds(dataset, "job_full_s3")
+        if local is None or remote is None or not local:
+            continue
+        paired = round_ratios(dataset, "job_full_s3", "job_full")
+        rows.append(
+            [
+                dataset["name"],
+                f"{int(dataset.get('sessions', 0)):,}",
+                seconds(local),
+                seconds(remote),
+                f"{remote / local:.2f}×",
+                ", ".join(f"{r:.2f}" for r in paired) or "—",
+            ]
+        )
+    if not rows:
+        out += ["", "Not measured (`bench/run.py --only job_full,job_full_s3`, or `--s3 FILE`)."]
+        return "\n".join(out)
+    out += [
+        "",
+        table(
+            ["dataset", "sessions", "local disk s", "S3 s", "ratio", "per round"],
+            rows,
+        ),
+    ]
+    return "\n".join(out)
 
 
 def dataset_memory_limit(results: dict[str, Any], dataset: dict[str, Any]) -> str | None:
@@ -410,8 +465,8 @@ STORE_LIMIT = 4.0
 def store_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The store growth measurements to report: a standalone store_growth.py document
     given to report.py (--store), else the one in the results (bench/run.py)."""
-    if results.get("store_run"):
-        return [results["store_run"]]
+    if results.get("store_runs"):
+        return sorted(results["store_runs"], key=lambda r: int(r.get("sessions") or 0))
     runs = [
         {"dataset": d["name"], "sessions": int(d.get("sessions") or 0), **d["store_growth"]}
         for d in results.get("datasets", [])
@@ -429,14 +484,29 @@ def store_label(run: dict[str, Any]) -> str:
     return run["dataset"] + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def store_target(results: dict[str, Any]) -> Target:
-    title = f"Store after {STORE_NIGHTS} nightly runs ≤ 4× one snapshot (ledger included)"
-    bound = f"≤ {STORE_LIMIT:g}×"
+def store_where(run: dict[str, Any]) -> str:
+    """Where a store growth run kept its store: "local disk" or "s3 (server)"."""
+    return str((run.get("result") or {}).get("store") or "local disk")
+
+
+def store_targets(results: dict[str, Any]) -> list[Target]:
+    """The store target of the largest run of each kind of store (local disk, S3)."""
     runs = store_runs(results)
     if not runs:
+        return [store_target(None)]
+    largest: dict[str, dict[str, Any]] = {}
+    for run in runs:  # sorted by sessions: the last of each kind wins
+        largest[store_where(run).split(" ")[0]] = run
+    return [store_target(run) for run in largest.values()]
+
+
+def store_target(run: dict[str, Any] | None) -> Target:
+    title = f"Store after {STORE_NIGHTS} nightly runs ≤ 4× one snapshot (ledger included)"
+    bound = f"≤ {STORE_LIMIT:g}×"
+    if run is None:
         why = "store growth not run (bench/run.py --store-growth, or report.py --store FILE)"
         return Target(title, "—", "—", bound, "—", f"not measured: {why}")
-    run = runs[-1]
+    title += f", store on {store_where(run)}"
     result = run.get("result") or {}
     nights = result.get("nights") or []
     if not nights or not result.get("snapshot_bytes"):
@@ -465,10 +535,12 @@ def store_section(results: dict[str, Any]) -> str:
         "`bench/store_growth.py`: consecutive nightly `run`s into one store, each after one",
         "more day of exports (the dataset's sessions split by the day of `created_at`: all",
         "before the first night in one file, then one file per night), retention off. After",
-        "each night: the store's bytes (every file once, however many snapshots share it by",
-        "hard links; the ledger included), the ledger's, and the newest snapshot's own bytes",
-        "(all its files, shared or not). `bench/run.py --store-growth` runs it after the",
-        "rounds, on the largest Parquet dataset under 100m.",
+        "each night: the store's bytes (every file once, however many snapshots share it:",
+        "what `du` counts on local disk, the sum of the objects' sizes in a bucket; the ledger",
+        "included), the ledger's, and the newest snapshot's own bytes (all its files, shared",
+        "or not). `bench/run.py --store-growth` runs it after the rounds, on the largest",
+        "Parquet dataset under 100m; `--s3 seaweedfs` keeps the store in a bucket of a local",
+        "S3 server.",
     ]
     if not runs:
         out += ["", "Not measured in this run (`bench/run.py --store-growth`, or `--store FILE`)."]
@@ -483,7 +555,11 @@ def store_section(results: dict[str, Any]) -> str:
         facts.append(f"{len(nights)} nights")
         if nights:
             facts.append(f"{nights[0]['day']} to {nights[-1]['day']}")
-        out += ["", f"### store growth at {run['dataset']} ({', '.join(facts)})", ""]
+        out += [
+            "",
+            f"### store growth at {run['dataset']} on {store_where(run)} ({', '.join(facts)})",
+            "",
+        ]
         command = run.get("command")
         command = " ".join(command) if isinstance(command, list) else result.get("command", "")
         if run.get("source"):
@@ -663,11 +739,13 @@ def reproduce(results: dict[str, Any], source: str) -> list[str]:
     if scale:
         lines.append(str(scale["results"].get("command", f".venv/bin/python {SCALE_RUN}")))
         report += f" --scale {scale['source']}"
-    for key, option, tool in (
-        ("serve_run", "--serve", "serve_load.py"),
-        ("store_run", "--store", "store_growth.py"),
-    ):
-        run = results.get(key)
+    s3 = results.get("s3_run")
+    if s3:
+        lines.append(str(s3["results"].get("command", ".venv/bin/python bench/run.py")))
+        report += f" --s3 {s3['source']}"
+    runs = [("--serve", "serve_load.py", results.get("serve_run"))]
+    runs += [("--store", "store_growth.py", run) for run in results.get("store_runs", [])]
+    for option, tool, run in runs:
         if not run:
             continue
         command = (run.get("result") or {}).get("command", f".venv/bin/python bench/{tool}")
@@ -1048,7 +1126,8 @@ def render(results: dict[str, Any], source: str, notes: str | None = None) -> st
         ),
         "",
     ]
-    out += [serve_section(results), "", store_section(results), "", "## Results by dataset"]
+    out += [serve_section(results), "", store_section(results), "", s3_section(results)]
+    out += ["", "## Results by dataset"]
     for dataset in results.get("datasets", []):
         out += ["", dataset_section(dataset)]
     scale, scale_file = scale_source(results)
@@ -1104,7 +1183,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--store",
         type=Path,
-        help="the store growth section from this bench/store_growth.py document instead",
+        action="append",
+        help="the store growth section from this bench/store_growth.py document instead "
+        "(repeat for several: local disk and S3)",
+    )
+    parser.add_argument(
+        "--s3",
+        type=Path,
+        help="the object storage section and target from this bench/run.py results file "
+        "(e.g. --only job_full,job_full_s3)",
     )
     parser.add_argument(
         "--scale",
@@ -1125,18 +1212,25 @@ def main(argv: list[str] | None = None) -> None:
             "exit_code": 0 if document.get("ok") else 1,
             "result": document,
         }
-    if args.store:
-        document = json.loads(args.store.read_text(encoding="utf-8"))
+    for store in args.store or []:
+        document = json.loads(store.read_text(encoding="utf-8"))
         sessions = int(document.get("sessions") or 0)
         name = document.get("dataset") or (
             size_name(sessions) if sessions else Path(str(document.get("exports", "?"))).name
         )
-        results["store_run"] = {
-            "dataset": name,
-            "sessions": sessions,
-            "source": os.path.relpath(args.store.resolve(), ROOT),
-            "exit_code": 0,
-            "result": document,
+        results.setdefault("store_runs", []).append(
+            {
+                "dataset": name,
+                "sessions": sessions,
+                "source": os.path.relpath(store.resolve(), ROOT),
+                "exit_code": 0,
+                "result": document,
+            }
+        )
+    if args.s3:
+        results["s3_run"] = {
+            "source": os.path.relpath(args.s3.resolve(), ROOT),
+            "results": json.loads(args.s3.read_text(encoding="utf-8")),
         }
     if args.scale:
         results["scale_run"] = {

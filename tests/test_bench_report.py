@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -361,11 +362,13 @@ def test_store_target_and_section_from_the_results_file() -> None:
         "result": _store_document(),
     }
     targets = {t.name: t for t in report.evaluate_targets(results)}
-    store = targets["Store after 30 nightly runs ≤ 4× one snapshot (ledger included)"]
+    store = targets[
+        "Store after 30 nightly runs ≤ 4× one snapshot (ledger included), store on local disk"
+    ]
     assert (store.dataset, store.ratio, store.status) == ("10m", "4.30×", "not met")
     assert store.measured == "store 4.30 GiB (ledger 450 MiB) / snapshot 1.00 GiB after 30 nights"
     section = report.store_section(results)
-    assert "### store growth at 10m (10,001,000 sessions, 30 nights" in section
+    assert "### store growth at 10m on local disk (10,001,000 sessions, 30 nights" in section
     first = "| first (empty store; new rows: all before it too) | night-0 | 30.00 | 6,811,000 |"
     assert first + " 1.46 GiB | 450 MiB |" in section
     assert "| later nights, median of 29 | — | 13.50 | 111,000 |" in section
@@ -402,12 +405,50 @@ def test_report_renders_a_separate_store_growth_document(tmp_path: Path) -> None
     page = tmp_path / "PERFORMANCE.md"
     report.main([str(results_file), "--store", str(store_file), "--out", str(page)])
     text = page.read_text(encoding="utf-8")
-    section = text.split("## Store growth")[1].split("## Results by dataset")[0]
-    assert "### store growth at 10m (10,001,000 sessions, 30 nights" in section
+    section = text.split("## Store growth")[1].split("## Object storage")[0]
+    assert "### store growth at 10m on local disk (10,001,000 sessions, 30 nights" in section
     assert "a separate run of `bench/store_growth.py`" in section
-    assert "| Store after 30 nightly runs ≤ 4× one snapshot (ledger included) | 10m |" in text
+    title = "Store after 30 nightly runs ≤ 4× one snapshot (ledger included)"
+    assert f"| {title}, store on local disk | 10m |" in text
     assert "\nbench/store_growth.py --exports bench/data/10m" in text
     assert " --store " in text.split("## Targets")[0]
+
+
+def test_report_renders_store_growth_and_full_runs_on_s3(tmp_path: Path) -> None:
+    """`--store` given twice (local disk and S3) gives a target and a section each; `--s3`
+    a results file of local and S3 runs taking turns: the object storage target from its
+    own ratio, and a section with both times per dataset."""
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(_results()), encoding="utf-8")
+    local, remote = tmp_path / "local.json", tmp_path / "s3.json"
+    local.write_text(json.dumps(_store_document(dataset="1m")), encoding="utf-8")
+    document = _store_document(dataset="1m")
+    document["store"] = "s3 (seaweedfs)"
+    document["nights"][-1]["store_bytes"] = document["store_bytes"] = 3 * 2**30  # 3.00×
+    remote.write_text(json.dumps(document), encoding="utf-8")
+    s3_results = _results()
+    for dataset, (disk, bucket) in zip(s3_results["datasets"][:2], ((2.0, 2.5), (40.0, 46.0))):
+        dataset["contenders"] = {"job_full": _contender(disk), "job_full_s3": _contender(bucket)}
+        for found in dataset["contenders"].values():
+            found.update(summarize_rounds(found["rounds"]))
+    s3_file = tmp_path / "s3-results.json"
+    s3_file.write_text(json.dumps(s3_results), encoding="utf-8")
+    page = tmp_path / "PERFORMANCE.md"
+    argv = [str(results_file), "--store", str(local), "--store", str(remote)]
+    report.main([*argv, "--s3", str(s3_file), "--out", str(page)])
+    text = page.read_text(encoding="utf-8")
+    title = "Store after 30 nightly runs ≤ 4× one snapshot (ledger included)"
+    assert f"| {title}, store on local disk | 1m (target is for 10m) |" in text
+    assert f"| {title}, store on s3 (seaweedfs) | 1m (target is for 10m) |" in text
+    assert "| 3.00× | met |" in text and "| 4.30× | not met |" in text
+    assert "### store growth at 1m on s3 (seaweedfs) (10,001,000 sessions" in text
+    s3_target = "| Full run with exports and store on a local S3 server ≤ 1.3× on local disk | 10m |"
+    assert s3_target in text and "job_full_s3 46.02 s / job_full 40.02 s" in text
+    section = text.split("## Object storage")[1].split("## Results by dataset")[0]
+    assert f"From `{os.path.relpath(s3_file, report.ROOT)}`" in section
+    assert "| 10m | 10,000,000 | 40.02 | 46.02 | 1.15× |" in section
+    reproduce = text.split("## Targets")[0]
+    assert " --s3 " in reproduce and reproduce.count(" --store ") == 2
 
 
 def test_scale_targets_from_the_same_run_or_a_separate_one(tmp_path: Path) -> None:
