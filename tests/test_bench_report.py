@@ -427,7 +427,9 @@ def test_report_renders_store_growth_and_full_runs_on_s3(tmp_path: Path) -> None
     document["nights"][-1]["store_bytes"] = document["store_bytes"] = 3 * 2**30  # 3.00×
     remote.write_text(json.dumps(document), encoding="utf-8")
     s3_results = _results()
-    for dataset, (disk, bucket) in zip(s3_results["datasets"][:2], ((2.0, 2.5), (40.0, 46.0))):
+    for dataset, (disk, bucket) in zip(
+        s3_results["datasets"][:2], ((2.0, 2.5), (40.0, 46.0)), strict=True
+    ):
         dataset["contenders"] = {"job_full": _contender(disk), "job_full_s3": _contender(bucket)}
         for found in dataset["contenders"].values():
             found.update(summarize_rounds(found["rounds"]))
@@ -442,7 +444,9 @@ def test_report_renders_store_growth_and_full_runs_on_s3(tmp_path: Path) -> None
     assert f"| {title}, store on s3 (seaweedfs) | 1m (target is for 10m) |" in text
     assert "| 3.00× | met |" in text and "| 4.30× | not met |" in text
     assert "### store growth at 1m on s3 (seaweedfs) (10,001,000 sessions" in text
-    s3_target = "| Full run with exports and store on a local S3 server ≤ 1.3× on local disk | 10m |"
+    s3_target = (
+        "| Full run with exports and store on a local S3 server ≤ 1.3× on local disk | 10m |"
+    )
     assert s3_target in text and "job_full_s3 46.02 s / job_full 40.02 s" in text
     section = text.split("## Object storage")[1].split("## Results by dataset")[0]
     assert f"From `{os.path.relpath(s3_file, report.ROOT)}`" in section

@@ -426,5 +426,11 @@ def test_a_damaged_snapshot_is_not_served_and_the_previous_one_stays(tmp_path: P
             assert response.status_code == 200
             assert response.headers["x-snapshot-date"] == LATEST.isoformat()
         metrics = httpx.get(server.url + "/metrics").text
-        failed = re.search(r'snapshot_loads_total\{result="failed"\} (\S+)', metrics)
+        failed = re.search(r'snapshot_loads_total\{result="damaged"\} (\S+)', metrics)
         assert failed is not None and float(failed.group(1)) >= 1  # retried, with a delay
+        assert "scenario_analytics_snapshot_problem 1.0" in metrics
+        ready = httpx.get(server.url + "/readyz").json()
+        assert ready["status"] == "ready" and ready["snapshot_date"] == LATEST.isoformat()
+        assert (
+            ready["problem"] == "the snapshot of 2026-11-27 has a damaged file: summaries.parquet"
+        )

@@ -51,6 +51,7 @@ from scenario_analytics.api.served import (
     PoolClosed,
     Served,
     snapshot_not_found,
+    snapshot_unavailable,
 )
 from scenario_analytics.errors import AnalyticsError, ExitCode
 from scenario_analytics.locations import Location
@@ -245,6 +246,8 @@ class Api:
         else:
             snapshot = await self.served.dated(as_of)
         if snapshot is None:
+            if self.served.problem is not None:  # published, but cannot be served now
+                return self._from_answer(snapshot_unavailable(None), None)
             return self._from_answer(snapshot_not_found(None), None)
         if isinstance(snapshot, Answer):
             return self._from_answer(snapshot, None)
@@ -315,6 +318,8 @@ class Api:
         if snapshot is not None:
             headers["X-Snapshot-Date"] = snapshot.label
         status = _STATUS.get(answer.exit_code, 500)
+        if answer.exit_code == ExitCode.FAILURE:  # snapshot_unavailable: try again soon
+            status, headers["Retry-After"] = 503, "1"
         return Response(answer.body, status_code=status, media_type=JSON, headers=headers)
 
 
@@ -401,14 +406,18 @@ def build_api(settings: ServerSettings | None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
-        current = _api().served.current
+        served = _api().served
+        current, problem = served.current, served.problem
         if current is None:
             return JSONResponse(
-                {"status": "unavailable", "reason": "no snapshot is published yet"},
+                {"status": "unavailable", "reason": problem or "no snapshot is published yet"},
                 status_code=503,
                 headers={"Cache-Control": "no-store", "Retry-After": "1"},
             )
-        return JSONResponse({"status": "ready", "snapshot_date": current.label})
+        ready: dict[str, str] = {"status": "ready", "snapshot_date": current.label}
+        if problem is not None:  # serving an older snapshot than latest.json names
+            ready["problem"] = problem
+        return JSONResponse(ready, headers={"Cache-Control": "no-store"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -77,9 +77,16 @@ class Metrics:
         )
         self.snapshot_loads = Counter(
             "scenario_analytics_snapshot_loads",
-            "Snapshot versions loaded (default and as_of), by result (ok, failed; unreachable: "
-            "the store could not be read, the loaded snapshot is still served).",
+            "Snapshot versions loaded (default and as_of), by result (ok; damaged: a file "
+            "does not have its manifest's sha256; failed; unreachable: the store could not "
+            "be read, the loaded snapshot is still served).",
             ["result"],
+            registry=r,
+        )
+        self.snapshot_problem = Gauge(
+            "scenario_analytics_snapshot_problem",
+            "1 while the snapshot latest.json names cannot be served (a damaged file, "
+            "latest.json missing or unreadable, the store unreachable): /readyz says why.",
             registry=r,
         )
         self.keys = Gauge(

@@ -50,7 +50,7 @@ from scenario_analytics.errors import ExitCode
 from scenario_analytics.filters import parse_participants_request, parse_request
 from scenario_analytics.locations import Location
 from scenario_analytics.publish.records import Version
-from scenario_analytics.publish.store import Store
+from scenario_analytics.publish.store import DamagedFile, Store
 from scenario_analytics.serve.query import (
     Answer,
     InvalidSnapshotDate,
@@ -64,6 +64,8 @@ from scenario_analytics.storage import StorageError
 log = logging.getLogger("scenario_analytics.serve")
 
 POLL_SECONDS = 0.25  # how often latest.json and the links are looked at
+# With nothing served and no latest.json: how often to look whether dates are published.
+PUBLISHED_RECHECK_SECONDS = 10.0
 DATED_KEPT = 2  # as_of snapshots kept loaded besides the current one
 DATED_RECHECK_SECONDS = 0.5  # how often a kept as_of snapshot's link is looked at
 # A request no precomputed body answers, and never the same: loads a reader's tables.
@@ -233,6 +235,17 @@ def _open(
     return SnapshotQuery(store, version=version, reads_before_loading=reads, engine=engine)
 
 
+def snapshot_unavailable(day: date | None = None) -> Answer:
+    """503 `snapshot_unavailable`: a snapshot is published but cannot be served now (a
+    damaged file, latest.json unreadable, the store unreachable); the message says no
+    more than that (the server's log and /readyz say which file)."""
+    what = f"The snapshot of {day.isoformat()}" if day else "The newest snapshot"
+    return Answer(
+        ExitCode.FAILURE,
+        error_body("api_error", "snapshot_unavailable", f"{what} cannot be served now"),
+    )
+
+
 def snapshot_not_found(day: date | None) -> Answer:
     """`snapshot_not_found` as the API says it: without the store's path on the server
     (which `query`'s message names for the person at the terminal)."""
@@ -275,6 +288,11 @@ class Served:
         self._poller: asyncio.Task[None] | None = None
         self._retry_at = 0.0
         self._failures = 0
+        # Why the snapshot latest.json names is not the one served (None: it is, or none
+        # is published): /readyz reports it, and with nothing loaded requests get 503.
+        self.problem: str | None = None
+        self._load_error = ""  # why the last `_load` failed
+        self._published_at = (0.0, False)  # (when looked, whether any date is published)
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -330,12 +348,11 @@ class Served:
         except StorageError as exc:
             self.metrics.snapshot_loads.labels("unreachable").inc()
             _log_failure("cannot read the store (serving what is loaded)", exc)
+            self._report("the store cannot be read")
             return
         current = self.current
         if day is None or version is None:
-            if current is not None:
-                log.warning("no snapshot is published any more: not serving %s", current.label)
-                self._switch(None)
+            await loop.run_in_executor(self._loader, self._without_latest, day)
             return
         # A version whose files moved from .staging into its folder is loaded again from
         # there (the copies it was loaded from go an hour later).
@@ -348,6 +365,7 @@ class Served:
             version.record.build,
             version.record.prefix,
         ):
+            self._report(None)
             return
         if time.monotonic() < self._retry_at:
             return
@@ -355,11 +373,51 @@ class Served:
         if loaded is None:
             self._failures += 1
             self._retry_at = time.monotonic() + min(30.0, 0.5 * 2**self._failures)
+            if self._load_error:
+                self._report(f"the snapshot of {day.isoformat()} {self._load_error}")
             return
         self._failures = 0
+        self._report(None)
         self._switch(loaded)
         if self.workers > 0:
             self._warmer.submit(self._warm_up, loaded)
+
+    def _report(self, problem: str | None) -> None:
+        """What keeps the newest snapshot from being served, once per change: logged,
+        on /readyz and as `scenario_analytics_snapshot_problem`."""
+        if problem == self.problem:
+            return
+        self.problem = problem
+        self.metrics.snapshot_problem.set(0 if problem is None else 1)
+        serving = f"; serving {self.current.label}" if self.current is not None else ""
+        if problem is None:
+            log.info("the newest snapshot is served%s", serving)
+        else:
+            log.error("%s%s", problem, serving or "; serving none: answering 503")
+
+    def _without_latest(self, day: date | None) -> None:
+        """On the loader thread: latest.json names no published version (missing, not
+        JSON, or naming a date whose record is gone). The loaded snapshot goes on being
+        served while its own record says it is published: a damaged or deleted
+        latest.json must not take the API down. It goes when it was unpublished."""
+        current = self.current
+        if current is not None:
+            if self.store.record(current.snapshot_date) is not None:
+                self._report("latest.json is missing or unreadable, or names no published date")
+                return
+            log.warning("no snapshot is published any more: not serving %s", current.label)
+            self._switch(None)
+        # Nothing served: 503 if dates are published (latest.json damaged), else 404.
+        looked, published = self._published_at
+        if time.monotonic() - looked > PUBLISHED_RECHECK_SECONDS:
+            published = bool(self.store.dates())
+            self._published_at = (time.monotonic(), published)
+        self._report(
+            "latest.json is missing or unreadable, or names no published date, while "
+            "snapshots are published"
+            if published
+            else None
+        )
 
     def _switch(self, loaded: LoadedSnapshot | None) -> None:
         previous, self.current = self.current, loaded
@@ -398,10 +456,19 @@ class Served:
             loaded = LoadedSnapshot(version, load_bodies(reader.table("summaries")), reader,
                                     self._close)  # fmt: skip
         except SnapshotNotFound:
+            self._load_error = ""
             return None  # unpublished meanwhile
+        except DamagedFile as exc:  # never answer from it; say which file
+            log.error("cannot load the snapshot of %s: %s", day.isoformat(), exc)
+            self.metrics.snapshot_loads.labels("damaged").inc()
+            self._load_error = f"has a damaged file: {exc.rel}"
+            if reader is not None:
+                reader.close()
+            return None
         except Exception as exc:  # a damaged snapshot must not stop the server
             _log_failure(f"cannot load the snapshot of {day.isoformat()}", exc)
             self.metrics.snapshot_loads.labels("failed").inc()
+            self._load_error = f"cannot be loaded ({type(exc).__name__})"
             if reader is not None:
                 reader.close()
             return None
@@ -489,12 +556,12 @@ class Served:
                 version = await loop.run_in_executor(self._loader, self.store.version, day)
             except StorageError as exc:
                 _log_failure(f"cannot read the snapshot of {day.isoformat()}", exc)
-                return snapshot_not_found(day)
+                return snapshot_unavailable(day)
             if version is None:
                 return snapshot_not_found(day)
             loaded = await loop.run_in_executor(self._loader, self._load, version, None)
             if loaded is None:
-                return snapshot_not_found(day)
+                return snapshot_unavailable(day) if self._load_error else snapshot_not_found(day)
             self._dated[day] = loaded
             while len(self._dated) > DATED_KEPT:
                 self._forget(next(iter(self._dated)))

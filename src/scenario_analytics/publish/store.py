@@ -95,7 +95,18 @@ from scenario_analytics.storage import (
     sha256_file,
 )
 
-__all__ = ["Store", "snapshot_dir_name", "require_store"]
+__all__ = ["Store", "DamagedFile", "snapshot_dir_name", "require_store"]
+
+
+class DamagedFile(StorageError):
+    """A snapshot's file whose bytes are not those its manifest records (changed on disk
+    or in the bucket after it was published): it must never answer (exit 1). `rel`: its
+    path in the snapshot."""
+
+    def __init__(self, message: str, rel: str) -> None:
+        super().__init__(message)
+        self.rel = rel
+
 
 MOVED_IN_PLACE = "moved in place"  # the reason of a retired entry of a version's uploads
 QUARANTINE_FOLDER = ".quarantine"  # written by quarantine.py
@@ -168,6 +179,8 @@ class Store:
         self._manifests: dict[tuple[str, str], Manifest] = {}
         self._latest: tuple[LatestFile | None, str] | None = None
         self._builds: dict[str, Build] = {}  # begun, not committed yet
+        # Local copies found whole (`fetch(whole=True)`), with the stat they had then.
+        self._whole: dict[Path, tuple[str, int, int, int]] = {}
 
     @property
     def root(self) -> Location:
@@ -333,14 +346,40 @@ class Store:
                 return day
         return None
 
-    def fetch(self, version: Version, rel: str, *, verify: bool = False) -> Path:
+    def fetch(
+        self, version: Version, rel: str, *, verify: bool = False, whole: bool = False
+    ) -> Path:
         """A local path with one file of a version (downloaded and checked against its
-        sha256 on S3; `verify` re-hashes a local file too)."""
+        sha256 on S3; `verify` re-hashes a local file too). `whole`: the local copy is
+        hashed as it is now, wherever it came from (a cached download too), and a file
+        that does not have the manifest's sha256 raises `DamagedFile` naming it: what a
+        reader that answers from the file (`serve`, `query`) needs."""
         sha256 = version.files().get(rel)
-        return self.storage.fetch(version.key(rel), sha256, verify=verify)
+        path = self.storage.fetch(version.key(rel), sha256, verify=verify)
+        if whole and sha256 is not None and not verify:
+            try:
+                # Hashed once while the file is unchanged (readers of one server share it).
+                stat = path.stat()
+                seen = (sha256, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+                if self._whole.get(path) == seen:
+                    return path
+                actual = sha256_file(path)
+            except OSError as exc:
+                raise StorageError(f"cannot read {version.key(rel)}: {exc.strerror}") from exc
+            if actual == sha256:
+                self._whole[path] = seen
+            else:
+                raise DamagedFile(
+                    f"{rel} of the snapshot of {version.snapshot_date} is damaged: "
+                    f"{self.storage.describe(version.key(rel))} does not have the sha256 its "
+                    "manifest records (`scenario-analytics snapshots verify` checks every file)",
+                    rel,
+                )
+        return path
 
-    def session_paths(self, version: Version) -> list[Path]:
-        """Local paths of a version's session files, in day order (fetched on S3)."""
+    def session_paths(self, version: Version, *, whole: bool = False) -> list[Path]:
+        """Local paths of a version's session files, in day order (fetched on S3;
+        `whole`: each checked as `fetch` does)."""
         names = session_file_names(list(version.files()))
         if not names and any(o.path == SESSIONS_GLOB and o.files is None
                              for o in version.manifest.outputs):  # fmt: skip
@@ -349,7 +388,7 @@ class Store:
             listed = [o.key[len(version.record.prefix) + 1 :] for o in self.storage.objects(prefix)]
             names = session_file_names(listed)
         with ThreadPoolExecutor(self.storage.concurrency) as pool:
-            return list(pool.map(lambda rel: self.fetch(version, rel), names))
+            return list(pool.map(lambda rel: self.fetch(version, rel, whole=whole), names))
 
     def sharing(self, snapshot_date: date) -> Sharing:
         """What a new snapshot of `snapshot_date` may share with published ones: the

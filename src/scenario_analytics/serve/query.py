@@ -257,12 +257,12 @@ class SnapshotQuery:
     def table(self, name: str) -> Path:
         """A local path of one table of the snapshot (fetched once on S3)."""
         if name not in self._tables:
-            self._tables[name] = self._store.fetch(self.version, f"{name}.parquet")
+            self._tables[name] = self._store.fetch(self.version, f"{name}.parquet", whole=True)
         return self._tables[name]
 
     def _session_files(self) -> list[Path]:
         if self._fetched_sessions is None:
-            self._fetched_sessions = self._store.session_paths(self.version)
+            self._fetched_sessions = self._store.session_paths(self.version, whole=True)
         return self._fetched_sessions
 
     def _sessions_sql(self) -> str:
