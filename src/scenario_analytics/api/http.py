@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -66,6 +66,8 @@ SUMMARY_ROUTE = "/rest/v1/scenarios/{scenario_id}/analytics/summary"
 PARTICIPANTS_ROUTE = "/rest/v1/scenarios/{scenario_id}/analytics/participants"
 # A request line longer than this (path and query string) is refused with 414.
 MAX_REQUEST_LINE = 8192
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+API_PREFIX = "/rest/v1/"  # the endpoints: the key is checked before anything else
 MAX_PARAMETERS = 64
 _STATUS = {ExitCode.OK: 200, ExitCode.USAGE: 400, ExitCode.NOT_FOUND: 404}
 # The scenario as sent: the path segment before /analytics/, percent-decoded here (an id
@@ -235,6 +237,8 @@ class Api:
             return key_name
         if key_name:
             info["key"] = key_name
+        if _request_line(request.scope) > MAX_REQUEST_LINE:  # after the key, as documented
+            return _uri_too_long()
         try:
             params = read_query(request.scope.get("query_string", b""))
             as_of = parse_as_of(params.pop("as_of", None))
@@ -460,6 +464,20 @@ def build_api(settings: ServerSettings | None) -> FastAPI:
     return app
 
 
+def _request_line(scope: Mapping[str, Any]) -> int:
+    """The length of the path and query string as sent."""
+    return len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+
+
+def _uri_too_long() -> Response:
+    return _error(
+        414,
+        "invalid_request",
+        "uri_too_long",
+        f"The request line is longer than {MAX_REQUEST_LINE} bytes",
+    )
+
+
 def _internal_error() -> Response:
     return _error(500, "api_error", "internal_error", "Internal error: it is logged")
 
@@ -486,20 +504,17 @@ class Edge:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                # Every answer is JSON (or the metrics' text): never sniffed as another type.
+                message["headers"] = [*message.get("headers", []), NOSNIFF]
             await send(message)
 
         if self.metrics is not None:
             self.metrics.in_flight.inc()
         try:
-            line = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            if line > MAX_REQUEST_LINE:
-                response = _error(
-                    414,
-                    "invalid_request",
-                    "uri_too_long",
-                    f"The request line is longer than {MAX_REQUEST_LINE} bytes",
-                )
-                await response(scope, receive, send_status)
+            # The endpoints check the key first, then the length (`Api.answer`).
+            api = str(scope.get("path", "")).startswith(API_PREFIX)
+            if _request_line(scope) > MAX_REQUEST_LINE and not api:
+                await _uri_too_long()(scope, receive, send_status)
             else:
                 await self.app(scope, receive, send_status)
         except Exception as exc:

@@ -46,7 +46,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("event", "error_type", "frames", "host", "port", "url"):
+        for key in ("event", "error_type", "frames", "host", "port", "url", "reason", "status"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         if record.exc_info and record.exc_info[1] is not None:

@@ -19,6 +19,11 @@ import uvicorn
 
 from scenario_analytics.api.http import ServerSettings, create_app
 from scenario_analytics.api.logs import log_config
+from scenario_analytics.api.protocol import (
+    HEAD_TIMEOUT_SECONDS,
+    GuardedProtocol,
+    default_max_connections,
+)
 from scenario_analytics.errors import InvalidUsageError
 
 log = logging.getLogger("scenario_analytics.serve")
@@ -58,8 +63,16 @@ def check_auth_choice(host: str, keys_given: bool, no_auth: bool, force_no_auth:
         )
 
 
-def run_server(settings: ServerSettings, host: str, port: int, log_level: str = "info") -> int:
-    """Serve until SIGTERM or SIGINT; returns the exit code (0, or 130 after SIGINT)."""
+def run_server(
+    settings: ServerSettings,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    *,
+    header_timeout: float = HEAD_TIMEOUT_SECONDS,
+) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit code (0, or 130 after SIGINT).
+    The connections are guarded (`api/protocol.py`): head size, header lines, time."""
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -68,7 +81,7 @@ def run_server(settings: ServerSettings, host: str, port: int, log_level: str = 
         log_config=log_config(log_level),
         access_log=False,  # the app writes its own access lines (api/logs.py)
         server_header=False,
-        http="httptools",
+        http=GuardedProtocol.configure(header_timeout, default_max_connections()),
         loop="uvloop",
         lifespan="on",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,

@@ -67,6 +67,13 @@ keys_file_option = option(
     help="Seconds in the Cache-Control: private, max-age of successful answers.",
 )
 @option(
+    "--header-timeout",
+    type=click.FloatRange(0.5, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send a request's line and headers (then 408, closed).",
+)
+@option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -90,6 +97,7 @@ def serve_command(
     force_no_auth: bool,
     workers: int,
     cache_max_age: int,
+    header_timeout: float,
     log_level: str,
     print_openapi: bool,
 ) -> None:
@@ -130,7 +138,7 @@ def serve_command(
         cache_max_age=cache_max_age,
         engine=settings.engine,
     )
-    sys.exit(run_server(server, host, port, log_level))
+    sys.exit(run_server(server, host, port, log_level, header_timeout=header_timeout))
 
 
 @click.group(context_settings=CONTEXT, no_args_is_help=True)
