@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers_serve import LATEST, build_store, create_key, serving, summary_path
+from helpers_serve import LATEST, build_store, create_key, run_cli, serving, summary_path
 
 from scenario_analytics.api.protocol import MAX_HEAD_BYTES, MAX_HEADERS
 
@@ -186,3 +186,38 @@ def test_connections_beyond_the_limit_are_closed_and_the_rest_are_served(tmp_pat
         for sock in held:
             sock.close()
         context.__exit__(None, None, None)
+
+
+def test_keys_deleted_refuse_every_key_and_loose_keys_files_are_refused(tmp_path: Path) -> None:
+    store = build_store(tmp_path, days=(LATEST,))
+    keys = tmp_path / "keys.json"
+    key = create_key(keys, "dashboards")
+    # A keys file others can read is refused at start, naming the fix.
+    keys.chmod(0o644)
+    loose = run_cli("serve", "--snapshots", str(store), "--keys-file", str(keys), "--port", "0")
+    assert loose.returncode == 2
+    assert f"chmod 600 {keys}" in loose.stderr and "0644" in loose.stderr
+    keys.chmod(0o600)
+    # No environment variable turns keys off on an address others can reach.
+    forced = run_cli(
+        "serve", "--snapshots", str(store), "--host", "0.0.0.0", "--port", "0",
+        env={"SCENARIO_ANALYTICS_FORCE_NO_AUTH": "1"},
+    )  # fmt: skip
+    assert forced.returncode == 2 and "--keys-file" in forced.stderr
+    with serving(store, "--keys-file", str(keys)) as server:
+        url = server.url + summary_path("sc1")
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(url, headers=headers).status_code == 200
+        saved = keys.read_bytes()
+        keys.unlink()  # deleting the file revokes every key
+        deadline = time.monotonic() + 3
+        while httpx.get(url, headers=headers).status_code != 401:
+            assert time.monotonic() < deadline, "the key still works"
+            time.sleep(0.05)
+        assert any("is gone: every key is refused" in line for line in server.lines)
+        keys.write_bytes(saved)
+        keys.chmod(0o600)
+        deadline = time.monotonic() + 3
+        while httpx.get(url, headers=headers).status_code != 200:
+            assert time.monotonic() < deadline, "the key did not come back"
+            time.sleep(0.05)

@@ -358,6 +358,7 @@ def test_startup_refusals(tmp_path: Path) -> None:
     )
     assert both.returncode == 2
     (tmp_path / "broken.json").write_text('{"keys": [{"name": "x", "sha256": "exec_live_"}]}')
+    (tmp_path / "broken.json").chmod(0o600)  # as keys create leaves it: broken inside
     broken = run_cli(
         "serve", "--snapshots", str(store), "--keys-file", str(tmp_path / "broken.json")
     )

@@ -206,7 +206,9 @@ class Api:
             self._keys_problem = None
         except AnalyticsError as exc:
             if exc.message != self._keys_problem:  # once per problem, not every poll
-                log.error("keys file: %s; the keys loaded before stay in force", exc.message)
+                kept = "" if self.keys.count == 0 else "; the keys loaded before stay in force"
+                log.error("keys file: %s%s", exc.message, kept)
+                self.metrics.keys.set(self.keys.count)
                 self._keys_problem = exc.message
 
     def authenticate(self, request: Request) -> str | Response:

@@ -196,7 +196,13 @@ class KeyRing:
         except FileNotFoundError:
             if self._stamp is None:
                 read_keys(self.path)  # raises: no keys file, and how to create one
-            raise NotFoundError(f"the keys file {self.path} is gone") from None
+            # Deleted: no key is valid any more (deleting the file is how an operator
+            # might revoke them all), until a keys file is there again.
+            self._hashes = []
+            self._stamp = (0, 0, 0)
+            raise NotFoundError(
+                f"the keys file {self.path} is gone: every key is refused until it is back"
+            ) from None
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         if stamp == self._stamp:
             return False

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
+import stat
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -60,6 +62,21 @@ def check_auth_choice(host: str, keys_given: bool, no_auth: bool, force_no_auth:
             f"--no-auth serves anyone who can connect; --host {host} is not a loopback address",
             "use --keys-file, bind to 127.0.0.1, or pass --force-no-auth if a proxy in "
             "front authenticates",
+        )
+
+
+def check_keys_file(path: Path) -> None:
+    """Refuse a keys file others may read (exit 2): the hashes would let them try keys
+    offline. A missing file is left to the server's own message (exit 3)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        raise InvalidUsageError(
+            f"the keys file {path} can be read or written by its group or others "
+            f"(mode {stat.S_IMODE(mode):04o})",
+            f"run `chmod 600 {path}` (keys create makes it 0600)",
         )
 
 

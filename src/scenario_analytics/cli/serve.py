@@ -46,10 +46,11 @@ keys_file_option = option(
     is_flag=True,
     help="Serve without API keys; only on a loopback --host.",
 )
-@option(
+@click.option(  # on the command line only: no environment variable turns keys off
     "--force-no-auth",
     is_flag=True,
-    help="Serve without API keys on any --host (a proxy in front must authenticate).",
+    help="Serve without API keys on any --host (a proxy in front must authenticate). "
+    "Not read from the environment.",
 )
 @option(
     "--workers",
@@ -123,12 +124,14 @@ def serve_command(
       scenario-analytics serve --print-openapi > docs/openapi.json
     """
     from scenario_analytics.api.http import ServerSettings, openapi_document
-    from scenario_analytics.api.server import check_auth_choice, run_server
+    from scenario_analytics.api.server import check_auth_choice, check_keys_file, run_server
 
     if print_openapi:
         click.echo(json.dumps(openapi_document(), indent=2, ensure_ascii=False))
         return
     check_auth_choice(host, keys_file is not None, no_auth, force_no_auth)
+    if keys_file is not None:
+        check_keys_file(keys_file)
     settings = JobSettings.resolve(job, snapshots=snapshots)
     server = ServerSettings(
         store=settings.snapshot_store(),
