@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -221,3 +222,40 @@ def test_keys_deleted_refuse_every_key_and_loose_keys_files_are_refused(tmp_path
         while httpx.get(url, headers=headers).status_code != 200:
             assert time.monotonic() < deadline, "the key did not come back"
             time.sleep(0.05)
+
+
+def test_as_of_dates_are_limited_per_key_and_loaded_without_blocking_others(
+    tmp_path: Path,
+) -> None:
+    """One key asking for more distinct dates a minute than the limit gets 429 with
+    Retry-After; dates it has loaded, the current snapshot and other keys are served
+    meanwhile; four dates cycled by two clients stay loaded (no reloads)."""
+    days = [date(2026, 11, d) for d in (22, 23, 24, 25, 26)]
+    store = build_store(tmp_path, days=days)
+    keys = tmp_path / "keys.json"
+    greedy, other = create_key(keys, "greedy"), create_key(keys, "other")
+    with serving(store, "--keys-file", str(keys)) as server:
+        url = server.url + summary_path("sc1")
+
+        def ask(key: str, day: str | None = None) -> httpx.Response:
+            params = {"as_of": day} if day else {}
+            return httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"})
+
+        past = [d.isoformat() for d in days[:4]]
+        for _ in range(3):  # two clients cycling four dates: loaded once each
+            for day in past:
+                assert ask(greedy, day).status_code == 200
+                assert ask(other, day).status_code == 200
+        text = httpx.get(server.url + "/metrics").text
+        assert 'scenario_analytics_snapshot_loads_total{result="ok"} 5.0' in text
+        # Made-up dates (not published: 404, yet each a look at the store) count too.
+        made_up = [date(2026, 10, d).isoformat() for d in range(1, 30)]
+        statuses = [ask(greedy, day).status_code for day in made_up[:12]]
+        assert statuses.count(404) == 12 - len(past)
+        refused = ask(greedy, made_up[12])
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_dates"
+        assert 1 <= int(refused.headers["retry-after"]) <= 61
+        assert ask(greedy, past[0]).status_code == 200  # loaded: no limit
+        assert ask(greedy).status_code == 200
+        assert ask(other, made_up[12]).status_code == 404  # another key: its own count

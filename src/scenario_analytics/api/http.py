@@ -66,6 +66,7 @@ SUMMARY_ROUTE = "/rest/v1/scenarios/{scenario_id}/analytics/summary"
 PARTICIPANTS_ROUTE = "/rest/v1/scenarios/{scenario_id}/analytics/participants"
 # A request line longer than this (path and query string) is refused with 414.
 MAX_REQUEST_LINE = 8192
+AS_OF_DATES_PER_MINUTE = 12  # distinct as_of dates not loaded yet, per key
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 API_PREFIX = "/rest/v1/"  # the endpoints: the key is checked before anything else
 MAX_PARAMETERS = 64
@@ -105,6 +106,30 @@ def _error(status: int, kind: str, code: str, message: str, **headers: str) -> R
         media_type=JSON,
         headers={"Cache-Control": "no-store", **headers},
     )
+
+
+class DateLimiter:
+    """How many distinct `as_of` dates not loaded yet one client (its key's name; its
+    address without keys) may ask for within a minute: each is a snapshot load, and a
+    client cycling through dates would otherwise evict the ones others use."""
+
+    def __init__(self, per_minute: int = AS_OF_DATES_PER_MINUTE) -> None:
+        self.per_minute = per_minute
+        self._seen: dict[str, dict[date, float]] = {}
+
+    def retry_after(self, client: str, day: date, now: float) -> int | None:
+        """None if `day` may be loaded for `client` now; else the seconds to wait."""
+        if len(self._seen) > 10_000:  # clients long gone
+            self._seen = {c: d for c, d in self._seen.items() if max(d.values()) > now - 60}
+        seen = self._seen.setdefault(client, {})
+        for old in [d for d, t in seen.items() if now - t >= 60]:
+            del seen[old]
+        if day in seen:
+            return None
+        if len(seen) >= self.per_minute:
+            return max(1, int(61 - (now - min(seen.values()))))
+        seen[day] = now
+        return None
 
 
 class _BadQuery(Exception):
@@ -195,6 +220,7 @@ class Api:
             on_poll=self._refresh_keys,
         )
         self.cache_control = f"private, max-age={settings.cache_max_age}"
+        self.dates = DateLimiter()
 
     def _refresh_keys(self) -> None:
         if self.keys is None:
@@ -250,6 +276,18 @@ class Api:
         if as_of is None:
             snapshot = self.served.current
         else:
+            if not self.served.is_loaded(as_of):
+                client = key_name or (request.client.host if request.client else "")
+                wait = self.dates.retry_after(client, as_of, time.monotonic())
+                if wait is not None:
+                    return _error(
+                        429,
+                        "invalid_request",
+                        "too_many_dates",
+                        f"More than {self.dates.per_minute} as_of dates within a minute: "
+                        f"retry in {wait} s",
+                        **{"Retry-After": str(wait)},
+                    )
             snapshot = await self.served.dated(as_of)
         if snapshot is None:
             if self.served.problem is not None:  # published, but cannot be served now

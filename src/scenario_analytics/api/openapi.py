@@ -266,7 +266,14 @@ def responses(body: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
         401: _error("Missing, malformed or unknown API key (`authentication_error`)."),
         404: _error("`scenario_not_found`, or `snapshot_not_found` for `as_of`."),
         414: _error("The request line is longer than 8 KB (`uri_too_long`)."),
-        503: _error("No capacity now (`overloaded`); retry after the Retry-After seconds."),
+        429: _error(
+            "Too many distinct `as_of` dates from one key within a minute (`too_many_dates`); "
+            "retry after the Retry-After seconds."
+        ),
+        503: _error(
+            "No capacity now (`overloaded`), or the snapshot cannot be served now "
+            "(`snapshot_unavailable`: a damaged file); retry after the Retry-After seconds."
+        ),
     }
 
 

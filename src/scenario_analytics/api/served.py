@@ -22,8 +22,11 @@
   one the snapshot is loaded with) reads one scenario at a time; in the background, up to
   `workers` more readers load all sessions into memory (~650 MB each at 10M sessions)
   and then replace it, so that no request waits for that load.
-- **`as_of` snapshots** are loaded on demand, with one reader each, and kept for
-  `DATED_KEPT` dates (least recently used first out).
+- **`as_of` snapshots** are loaded on demand, with one reader each, on their own loader
+  threads: one load per date at a time (requests for it wait for that load), other dates
+  and the current snapshot never wait for it. Up to `DATED_KEPT` dates stay loaded while
+  their precomputed bodies weigh at most `DATED_BYTES` (least recently used first out).
+  How many distinct dates one key may have loaded per minute is limited in `api/http.py`.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ log = logging.getLogger("scenario_analytics.serve")
 POLL_SECONDS = 0.25  # how often latest.json and the links are looked at
 # With nothing served and no latest.json: how often to look whether dates are published.
 PUBLISHED_RECHECK_SECONDS = 10.0
-DATED_KEPT = 2  # as_of snapshots kept loaded besides the current one
+DATED_KEPT = 8  # as_of snapshots kept loaded besides the current one, at most
+DATED_BYTES = 512 * 2**20  # and at most this much of their bodies (~60 MB a 10M snapshot)
 DATED_RECHECK_SECONDS = 0.5  # how often a kept as_of snapshot's link is looked at
 # A request no precomputed body answers, and never the same: loads a reader's tables.
 _WARM_UP = {"start_date": "0001-01-01"}
@@ -185,6 +189,7 @@ class LoadedSnapshot:
         self.version = version
         self.build = version.record.build
         self.bodies = bodies
+        self.body_bytes = sum(len(b.data) + 200 for b in bodies.values())  # with the dict's
         # The reader the snapshot was loaded with. Besides computing (until warmed-up
         # readers replace it), the event loop calls its `check` (parsing and dict look-ups
         # built at open, never changed after: no SQL) for every request.
@@ -278,7 +283,8 @@ class Served:
         self.on_poll = on_poll
         self.current: LoadedSnapshot | None = None
         self._dated: OrderedDict[date, LoadedSnapshot] = OrderedDict()
-        self._dated_lock: asyncio.Lock | None = None  # made on the event loop
+        self._date_locks: dict[date, asyncio.Lock] = {}  # one load per date at a time
+        self._dated_loader = ThreadPoolExecutor(2, thread_name_prefix="sa-load-as-of")
         self._compute = ThreadPoolExecutor(workers, thread_name_prefix="sa-query")
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="sa-load")
         self._warmer = ThreadPoolExecutor(1, thread_name_prefix="sa-warm")
@@ -291,7 +297,6 @@ class Served:
         # Why the snapshot latest.json names is not the one served (None: it is, or none
         # is published): /readyz reports it, and with nothing loaded requests get 503.
         self.problem: str | None = None
-        self._load_error = ""  # why the last `_load` failed
         self._published_at = (0.0, False)  # (when looked, whether any date is published)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -315,7 +320,7 @@ class Served:
             if snapshot is not None:
                 snapshot.retire()
         loop = asyncio.get_running_loop()
-        for pool in (self._warmer, self._loader, self._compute):
+        for pool in (self._warmer, self._loader, self._dated_loader, self._compute):
             await loop.run_in_executor(None, pool.shutdown)
         self.store.close()  # its downloads (on S3) go too
 
@@ -370,11 +375,11 @@ class Served:
         if time.monotonic() < self._retry_at:
             return
         loaded = await loop.run_in_executor(self._loader, self._load, version, sys.maxsize)
-        if loaded is None:
+        if isinstance(loaded, str):
             self._failures += 1
             self._retry_at = time.monotonic() + min(30.0, 0.5 * 2**self._failures)
-            if self._load_error:
-                self._report(f"the snapshot of {day.isoformat()} {self._load_error}")
+            if loaded:
+                self._report(f"the snapshot of {day.isoformat()} {loaded}")
             return
         self._failures = 0
         self._report(None)
@@ -445,8 +450,9 @@ class Served:
                 f", was {previous.label}" if previous is not None else "",
             )
 
-    def _load(self, version: Version, reads: int | None) -> LoadedSnapshot | None:
-        """On the loader thread: the bodies and the first reader of one snapshot version."""
+    def _load(self, version: Version, reads: int | None) -> LoadedSnapshot | str:
+        """On a loader thread: the bodies and the first reader of one snapshot version; or
+        why not ("" when it was unpublished meanwhile, else what /readyz says)."""
         started = time.perf_counter()
         day = version.snapshot_date
         reader: SnapshotQuery | None = None
@@ -456,22 +462,19 @@ class Served:
             loaded = LoadedSnapshot(version, load_bodies(reader.table("summaries")), reader,
                                     self._close)  # fmt: skip
         except SnapshotNotFound:
-            self._load_error = ""
-            return None  # unpublished meanwhile
+            return ""  # unpublished meanwhile
         except DamagedFile as exc:  # never answer from it; say which file
             log.error("cannot load the snapshot of %s: %s", day.isoformat(), exc)
             self.metrics.snapshot_loads.labels("damaged").inc()
-            self._load_error = f"has a damaged file: {exc.rel}"
             if reader is not None:
                 reader.close()
-            return None
+            return f"has a damaged file: {exc.rel}"
         except Exception as exc:  # a damaged snapshot must not stop the server
             _log_failure(f"cannot load the snapshot of {day.isoformat()}", exc)
             self.metrics.snapshot_loads.labels("failed").inc()
-            self._load_error = f"cannot be loaded ({type(exc).__name__})"
             if reader is not None:
                 reader.close()
-            return None
+            return f"cannot be loaded ({type(exc).__name__})"
         self.metrics.snapshot_loads.labels("ok").inc()
         log.info("loaded snapshot %s in %.3f s", day.isoformat(), time.perf_counter() - started)
         return loaded
@@ -528,44 +531,58 @@ class Served:
                 return exc.answer
             except SnapshotNotFound:
                 return snapshot_not_found(day)
-        # One lock for all dates: loads are rare, and a lock per date asked for would
-        # grow with every date a client makes up.
-        if self._dated_lock is None:
-            self._dated_lock = asyncio.Lock()
-        async with self._dated_lock:
-            kept = self._dated.get(day)
-            now = time.monotonic()
-            loop = asyncio.get_running_loop()
-            if kept is not None and now - kept.checked > DATED_RECHECK_SECONDS:
-                try:
-                    record = await loop.run_in_executor(self._loader, self.store.record, day)
-                except StorageError:
-                    record = (kept.version.record, "")  # unreachable: keep what is loaded
-                if record is None or (record[0].build, record[0].prefix) != (
-                    kept.build,
-                    kept.version.record.prefix,
-                ):
-                    self._forget(day)
-                    kept = None
-                else:
-                    kept.checked = now
-            if kept is not None:
-                self._dated.move_to_end(day)
-                return kept
+        # One lock per date while it is asked for (a client cannot grow the dict: the
+        # dates one key asks for are limited per minute, and a lock no one holds goes).
+        lock = self._date_locks.setdefault(day, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._dated_locked(day)
+        finally:
+            if not lock.locked() and self._date_locks.get(day) is lock:
+                del self._date_locks[day]
+
+    def is_loaded(self, day: date) -> bool:
+        """Whether `day` is answered without a load (current, or kept)."""
+        current = self.current
+        return (current is not None and current.snapshot_date == day) or day in self._dated
+
+    async def _dated_locked(self, day: date) -> LoadedSnapshot | Answer:
+        kept = self._dated.get(day)
+        now = time.monotonic()
+        loop = asyncio.get_running_loop()
+        if kept is not None and now - kept.checked > DATED_RECHECK_SECONDS:
             try:
-                version = await loop.run_in_executor(self._loader, self.store.version, day)
-            except StorageError as exc:
-                _log_failure(f"cannot read the snapshot of {day.isoformat()}", exc)
-                return snapshot_unavailable(day)
-            if version is None:
-                return snapshot_not_found(day)
-            loaded = await loop.run_in_executor(self._loader, self._load, version, None)
-            if loaded is None:
-                return snapshot_unavailable(day) if self._load_error else snapshot_not_found(day)
-            self._dated[day] = loaded
-            while len(self._dated) > DATED_KEPT:
-                self._forget(next(iter(self._dated)))
-            return loaded
+                record = await loop.run_in_executor(self._dated_loader, self.store.record, day)
+            except StorageError:
+                record = (kept.version.record, "")  # unreachable: keep what is loaded
+            if record is None or (record[0].build, record[0].prefix) != (
+                kept.build,
+                kept.version.record.prefix,
+            ):
+                self._forget(day)
+                kept = None
+            else:
+                kept.checked = now
+        if kept is not None:
+            self._dated.move_to_end(day)
+            return kept
+        try:
+            version = await loop.run_in_executor(self._dated_loader, self.store.version, day)
+        except StorageError as exc:
+            _log_failure(f"cannot read the snapshot of {day.isoformat()}", exc)
+            return snapshot_unavailable(day)
+        if version is None:
+            return snapshot_not_found(day)
+        loaded = await loop.run_in_executor(self._dated_loader, self._load, version, None)
+        if isinstance(loaded, str):
+            return snapshot_unavailable(day) if loaded else snapshot_not_found(day)
+        self._dated[day] = loaded
+        while len(self._dated) > 1 and (
+            len(self._dated) > DATED_KEPT
+            or sum(s.body_bytes for s in self._dated.values()) > DATED_BYTES
+        ):
+            self._forget(next(iter(self._dated)))
+        return loaded
 
     def _forget(self, day: date) -> None:
         snapshot = self._dated.pop(day, None)
