@@ -4,7 +4,9 @@ never takes down a server that has a snapshot loaded. Against a real `serve`."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,3 +121,25 @@ def test_a_server_started_without_latest_json_says_why(tmp_path: Path) -> None:
         assert response.json()["error"]["code"] == "snapshot_unavailable"
         reason = httpx.get(server.url + "/readyz").json()["reason"]
         assert "latest.json" in reason and "snapshots are published" in reason
+
+
+def test_store_files_are_not_readable_by_others(tmp_path: Path) -> None:
+    """Tables hold emails and names: every file a run writes into the store is 0640
+    under the usual umask 022 (group-readable for the job's readers), 0600 under 077."""
+    for umask, wanted in ((0o022, 0o640), (0o077, 0o600)):
+        root = tmp_path / f"umask-{umask:03o}"
+        root.mkdir()
+        previous = os.umask(umask)  # inherited by the runs build_store starts
+        try:
+            store = build_store(root, days=(LATEST,))
+        finally:
+            os.umask(previous)
+        modes = {
+            p.relative_to(store).as_posix(): stat.S_IMODE(p.stat().st_mode)
+            for p in store.rglob("*")
+            if p.is_file()
+        }
+        for name in ("users.parquet", "participants.parquet", "rejects.parquet"):
+            assert modes[f"snapshot_date=2026-11-26/{name}"] == wanted, name
+        assert any(k.startswith(".objects/sessions/") for k in modes)
+        assert {k: m for k, m in modes.items() if m != wanted} == {}

@@ -8,8 +8,34 @@ recognize), fsync it, rename it over the file.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
+
+OBJECT_MODE = 0o640  # a store's files (see `object_mode`)
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells (/proc), else by
+    setting and restoring it under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def object_mode() -> int:
+    """0640 under the process's umask: the mode of the files a store holds (some hold
+    emails and names): group-readable for the job's readers, never others."""
+    return OBJECT_MODE & ~current_umask()
 
 
 def temporary_name(path: Path) -> Path:
@@ -26,7 +52,7 @@ def write_atomically(
     itself survives a power loss."""
     tmp = temporary_name(path)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if private else os.O_TRUNC)
-    fd = os.open(tmp, flags, 0o600 if private else 0o666)
+    fd = os.open(tmp, flags, 0o600 if private else object_mode())
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

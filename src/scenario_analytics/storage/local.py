@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.files import fsync_folder, temporary_name, write_atomically
+from scenario_analytics.files import fsync_folder, object_mode, temporary_name, write_atomically
 from scenario_analytics.locations import Location
 from scenario_analytics.settings import StorageSettings
 from scenario_analytics.storage.base import (
@@ -234,7 +234,7 @@ class LocalStorage(Storage):
     def _cas(self) -> Iterator[None]:
         """The folder's compare-and-swap lock (held only around one comparison and write)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / CAS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / CAS_LOCK, os.O_RDWR | os.O_CREAT, object_mode())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -244,6 +244,7 @@ class LocalStorage(Storage):
     def upload(self, key: str, source: Path, sha256: str, *, move: bool = False) -> None:
         target = self.path(key)
         if source.resolve() == target.resolve():
+            _settle(target)
             return  # written in place (a scratch folder inside the location)
         self._parent(target, key)
         size = source.stat().st_size
@@ -258,6 +259,7 @@ class LocalStorage(Storage):
                     shutil.copyfile(source, tmp)
             else:
                 shutil.copyfile(source, tmp)
+            _settle(tmp)
             _fsync_file(tmp)
             if tmp.stat().st_size != size:
                 raise StorageError(f"{self.describe(key)}: the copy has another size")
@@ -281,6 +283,7 @@ class LocalStorage(Storage):
                 if isinstance(exc, FileNotFoundError):
                     raise
                 shutil.copyfile(src, tmp)
+                _settle(tmp)
                 _fsync_file(tmp)
             os.replace(tmp, dst)
         except FileNotFoundError:
@@ -374,8 +377,14 @@ class LocalStorage(Storage):
         return None
 
 
+def _settle(path: Path) -> None:
+    """The mode of every file in the store: 0640 under the process's umask (tables hold
+    emails and names: the job's group may read them, others not; umask 077 gives 0600)."""
+    os.chmod(path, object_mode())
+
+
 def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, object_mode())
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
