@@ -77,7 +77,7 @@ def _assert_store_whole(store: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_store_whole(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
-    _write_exports(exports, 200_000)
+    _write_exports(exports, 60_000)
     store = tmp_path / "store"
     started = time.monotonic()
     subprocess.run(_run_cmd(exports, store, "2026-03-01"), check=True, capture_output=True)
