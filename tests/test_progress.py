@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from helpers_ops import base_exports, cli
 
 from scenario_analytics.cli.progress import JsonLog, PlainLog, TerminalProgress, clock
+from scenario_analytics.engine.spark.session import log_file
 from scenario_analytics.events import Event
 from scenario_analytics.faults import KILL_AT, PAUSE_AT, STAGES
 
@@ -349,3 +351,19 @@ def test_a_failed_run_in_json_tells_its_error_in_the_summary(tmp_path: Path) -> 
     summary = json.loads(line)
     assert (summary["event"], summary["status"], summary["exit_code"]) == ("summary", "failed", 1)
     assert "missing" in str(summary["error"])
+
+
+def test_the_jvm_log_goes_after_a_command_that_succeeded_and_stays_after_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scenario-analytics-spark-<pid>.log` (the Spark JVM's own output, named when the
+    engine starts) is removed when the command succeeds, kept when it fails."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    log = log_file()
+    assert log.parent == tmp_path
+    log.write_text("the JVM's lines\n")
+    failed = cli("snapshots", "list", "--snapshots", str(tmp_path / "none" / "store"))
+    assert failed.exit_code == 2 and log.exists()
+    done = cli("generate", "--out", str(tmp_path / "exports"), "--sessions", "20")
+    assert done.exit_code == 0, done.stderr
+    assert not log.exists()

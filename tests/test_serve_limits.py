@@ -259,3 +259,27 @@ def test_as_of_dates_are_limited_per_key_and_loaded_without_blocking_others(
         assert ask(greedy, past[0]).status_code == 200  # loaded: no limit
         assert ask(greedy).status_code == 200
         assert ask(other, made_up[12]).status_code == 404  # another key: its own count
+
+
+def test_a_port_in_use_or_an_address_not_here_is_exit_1_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    store = build_store(tmp_path, days=(LATEST,))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_cli("serve", "--snapshots", str(store), "--no-auth", "--port", str(port))
+    assert busy.returncode == 1
+    assert f"scenario-analytics: error: port {port} is in use on 127.0.0.1 — " in busy.stderr
+    foreign = run_cli(
+        "serve", "--snapshots", str(store), "--force-no-auth", "--host", "192.0.2.7",
+        "--port", "0",
+    )  # fmt: skip
+    assert foreign.returncode == 1, foreign.stderr
+    assert "192.0.2.7 is not an address of this machine" in foreign.stderr
+    # A store folder that does not exist: served (a first run may come), with a warning.
+    with serving(tmp_path / "nostore", "--no-auth") as server:
+        assert httpx.get(server.url + "/readyz").status_code == 503
+        time.sleep(0.2)
+        assert any("does not exist (yet)" in line for line in server.lines)

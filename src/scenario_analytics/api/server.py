@@ -10,9 +10,11 @@ down; the handlers installed here take that second delivery, so the exit code is
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 import stat
 from pathlib import Path
 from types import FrameType
@@ -26,7 +28,7 @@ from scenario_analytics.api.protocol import (
     GuardedProtocol,
     default_max_connections,
 )
-from scenario_analytics.errors import InvalidUsageError
+from scenario_analytics.errors import AnalyticsError, InvalidUsageError
 
 log = logging.getLogger("scenario_analytics.serve")
 
@@ -80,6 +82,34 @@ def check_keys_file(path: Path) -> None:
         )
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or an error that says what to do (exit 1): uvicorn's own
+    bind exits 3, the code for "not found", with only the OS's message."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AnalyticsError(
+                f"port {port} is in use on {host}",
+                "stop what listens there, or choose another --port (0: any free port)",
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise AnalyticsError(
+                f"{host} is not an address of this machine",
+                "use 127.0.0.1 (this machine only), 0.0.0.0 (every address) or one of its "
+                "addresses",
+            ) from None
+        raise AnalyticsError(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(
     settings: ServerSettings,
     host: str,
@@ -105,8 +135,14 @@ def run_server(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = uvicorn.Server(config)
-    sock = config.bind_socket()
+    sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
+    if settings.store.is_local and not settings.store.local_path.exists():
+        log.warning(
+            "the store %s does not exist (yet): /readyz answers 503 until a run publishes "
+            "there; check --snapshots",
+            settings.store,
+        )
     log.info(
         "listening on %s port %d",
         bound_host,

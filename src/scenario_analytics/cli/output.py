@@ -20,6 +20,7 @@ import duckdb
 from scenario_analytics import interrupts
 from scenario_analytics.cli.options import DEBUG
 from scenario_analytics.cli.progress import PREFIX, JsonLog, PlainLog, TerminalProgress
+from scenario_analytics.engine.spark.session import log_file as spark_log_file
 from scenario_analytics.errors import AnalyticsError, ExitCode, Interrupted
 from scenario_analytics.events import Event, Report
 
@@ -55,7 +56,11 @@ def handle_errors(func: F) -> F:
         debug = click.get_current_context().meta.get(DEBUG, False)
         as_json = kwargs.get("log_format") == "json"
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            # Done: the Spark JVM's own log (named when it started) is not needed. After
+            # a failure it stays where the job said it is.
+            spark_log_file().unlink(missing_ok=True)
+            return result
         except Interrupted as exc:
             if debug:
                 traceback.print_exc()
