@@ -197,3 +197,20 @@ def test_json_log_format_makes_every_line_json(tmp_path: Path, extra: list[str])
     report = json.loads(line)
     assert report["rejects_by_reason"] == {"malformed_record": 1}
     assert all(json.loads(event) for event in result.stderr.splitlines())
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "backfill"])
+def test_a_date_after_today_is_the_same_usage_error_for_every_command(
+    tmp_path: Path, command: str
+) -> None:
+    exports = _exports(tmp_path, {"sessions.json": _sessions(3, 0)})
+    store = ["--snapshots", str(tmp_path / "store")]
+    dates = {
+        "validate": ["--as-of", "2030-01-01"],
+        "run": [*store, "--as-of", "2030-01-01"],
+        "backfill": [*store, "--from", "2030-01-01", "--to", "2030-01-01"],
+    }[command]
+    result = CliRunner().invoke(main, [command, "--exports", str(exports), *dates])
+    assert result.exit_code == 2, result.stderr
+    assert "invalid_date:" in result.stderr and "2030-01-01 is after today" in result.stderr
+    assert "--skip-check" not in result.stderr

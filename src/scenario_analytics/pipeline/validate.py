@@ -16,7 +16,7 @@ from scenario_analytics.events import Report, ignore
 from scenario_analytics.ingest.ledger import Ledger
 from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
-from scenario_analytics.pipeline.stages import accepted_rows, summarized_failure
+from scenario_analytics.pipeline.stages import accepted_rows, check_as_of, summarized_failure
 from scenario_analytics.pipeline.staging import (
     LoadResult,
     check_reject_ratio,
@@ -59,6 +59,10 @@ def validate(
         check_reject_ratio(result, 0.01)
     """
     day = as_of or filters.utc_yesterday()
+    # The date rule of run, backfill and query: after today is a usage error (exit 2).
+    # Today itself is allowed: validate publishes nothing, and its checks say how
+    # complete the day so far is.
+    check_as_of(day, allow_partial_day=True)
     if rejects_out is not None and rejects_out.suffix.lower() not in (".parquet", ".csv"):
         raise InvalidUsageError(
             f"--rejects-out {rejects_out}: the file name must end in .parquet or .csv",
