@@ -369,6 +369,11 @@ def test_startup_refusals(tmp_path: Path) -> None:
 def test_keys_commands_and_revocation_while_serving(tmp_path: Path) -> None:
     store = build_store(tmp_path, days=(LATEST,))
     keys = tmp_path / "etc" / "keys.json"
+    # A folder that does not exist (a typo, say) is refused, and not created.
+    missing = run_cli("keys", "create", "--keys-file", str(keys), "--name", "dashboards")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert not (tmp_path / "etc").exists()
+    (tmp_path / "etc").mkdir(mode=0o700)
     created = run_cli("keys", "create", "--keys-file", str(keys), "--name", "dashboards")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()

@@ -110,8 +110,13 @@ def _write_keys(path: Path, entries: list[KeyEntry]) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Two `keys` commands at once on one file take turns (flock on a sibling file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Two `keys` commands at once on one file take turns (flock on a sibling file). The
+    file's folder must exist: a typo in it must not leave new folders behind (exit 2)."""
+    if not path.parent.is_dir():
+        raise InvalidUsageError(
+            f"the folder of the keys file, {path.parent}, does not exist",
+            "create it (readable by the server's user only), or name another keys file",
+        )
     fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
