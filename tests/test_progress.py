@@ -367,3 +367,39 @@ def test_the_jvm_log_goes_after_a_command_that_succeeded_and_stays_after_a_failu
     done = cli("generate", "--out", str(tmp_path / "exports"), "--sessions", "20")
     assert done.exit_code == 0, done.stderr
     assert not log.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "wanted"),
+    [
+        (
+            ["run", "--as-of", "2026-13-01", "--log-format", "json"],
+            {},
+            "'2026-13-01' is not a date",
+        ),
+        (["run", "--job", "nope.toml", "--log-format=json"], {}, "'nope.toml' does not exist"),
+        (
+            ["run"],
+            {"SCENARIO_ANALYTICS_MAX_REJECT_RATIO": "2", "SCENARIO_ANALYTICS_LOG_FORMAT": "json"},
+            "not in the range",
+        ),
+        (["snapshots", "verify", "--bogus", "--log-format", "json"], {}, "No such option"),
+    ],
+)
+def test_usage_errors_are_json_lines_when_json_logs_are_asked_for(
+    args: list[str], env: dict[str, str], wanted: str
+) -> None:
+    result = cli(*args, env=env)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    event = json.loads(lines[0])
+    assert event["event"] == "error" and event["exit_code"] == 2
+    assert wanted in event["message"] and "--help`" in event["message"]
+
+
+def test_usage_errors_stay_plain_text_otherwise() -> None:
+    result = cli("run", "--as-of", "2026-13-01")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: ") and " run [OPTIONS]" in result.stderr
+    assert "Error: Invalid value for '--as-of'" in result.stderr

@@ -8,17 +8,23 @@ options come from `options.py` (where each also gets its environment variable), 
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 import click
 
 from scenario_analytics.cli.diff import diff_command
 from scenario_analytics.cli.generate import generate_command
 from scenario_analytics.cli.jobs import backfill_command, run_command, validate_command
-from scenario_analytics.cli.options import CONTEXT, debug_option
+from scenario_analytics.cli.options import CONTEXT, debug_option, envvar
+from scenario_analytics.cli.progress import JsonLog
 from scenario_analytics.cli.query import query_command
 from scenario_analytics.cli.serve import keys_command, serve_command
 from scenario_analytics.cli.snapshots import snapshots_command
 from scenario_analytics.engine.sql_files import load_sql_files
 from scenario_analytics.errors import AnalyticsError
+from scenario_analytics.events import Event
 from scenario_analytics.publish.fingerprint import sql_version
 from scenario_analytics.version import __version__
 
@@ -40,7 +46,47 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(context_settings=CONTEXT, no_args_is_help=True)
+class Command(click.Group):
+    """The command group, whose usage errors (a malformed option, a missing --job file,
+    an out-of-range variable) stay JSON lines when `--log-format json` (or
+    `SCENARIO_ANALYTICS_LOG_FORMAT=json`) is asked for: a log pipeline sees them too.
+    Click prints them as plain text before any command runs."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        argv = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.ClickException as exc:
+            if not json_logs_asked(argv):
+                exc.show()
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if isinstance(ctx, click.Context) else "scenario-analytics"
+            message = exc.format_message()
+            if isinstance(exc, click.UsageError):
+                message += f" — see `{command} --help`"
+            JsonLog(sys.stderr)(
+                Event(command.split()[-1], "error", message, data={"exit_code": exc.exit_code})
+            )
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+def json_logs_asked(argv: list[str]) -> bool:
+    """`--log-format json` on the command line (either spelling), or in the environment."""
+    for n, arg in enumerate(argv):
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and argv[n + 1 : n + 2] == ["json"]
+        ):
+            return True
+    return os.environ.get(envvar("--log-format"), "") == "json"
+
+
+@click.group(cls=Command, context_settings=CONTEXT, no_args_is_help=True)
 @click.option(
     "--version",
     is_flag=True,
