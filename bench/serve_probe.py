@@ -152,19 +152,21 @@ def main(argv: list[str] | None = None) -> int:
         handle.seek(target.stat().st_size // 3)
         handle.write(os.urandom(2048))
     server = Server(store, keys)
-    answers: list[tuple[int, str]] = []
-    for params in ({}, {"start_date": "2026-11-20"}) * 5:
-        response = httpx.get(server.url + path, params=params, headers=auth)
-        answers.append((response.status_code, response.headers.get("x-snapshot-date", "")))
-    older = httpx.get(server.url + path, params={"as_of": DAYS[-2]}, headers=auth).status_code
-    cases["damaged_file"] = {
-        "answers_from_damaged": sum(1 for s, d in answers if s == 200 and d == newest),
-        "statuses": sorted({s for s, _ in answers}),
-        "5xx_not_503": sum(1 for s, _ in answers if s >= 500 and s != 503),
-        "older_date_status": older,
-        "readyz": httpx.get(server.url + "/readyz").json(),
-    }
-    server.stop()
+    try:
+        answers: list[tuple[int, str]] = []
+        for params in ({}, {"start_date": "2026-11-20"}) * 5:
+            response = httpx.get(server.url + path, params=params, headers=auth)
+            answers.append((response.status_code, response.headers.get("x-snapshot-date", "")))
+        older = httpx.get(server.url + path, params={"as_of": DAYS[-2]}, headers=auth)
+        cases["damaged_file"] = {
+            "answers_from_damaged": sum(1 for s, d in answers if s == 200 and d == newest),
+            "statuses": sorted({s for s, _ in answers}),
+            "5xx_not_503": sum(1 for s, _ in answers if s >= 500 and s != 503),
+            "older_date_status": older.status_code,
+            "readyz": httpx.get(server.url + "/readyz").json(),
+        }
+    finally:
+        server.stop()
     target.write_bytes(original)  # repaired, for the other cases
 
     server = Server(store, keys)
