@@ -14,12 +14,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# --no-compile: pip would byte-compile every installed module (pyspark's thousands: ~20 s
+# of a fresh clone's set-up); Python compiles what is imported, when it is first imported.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,spark]'
 	touch $(STAMP) $@
 
 # The suite on both cores; the Spark tests together on one worker (one JVM), the wheel
@@ -57,7 +59,7 @@ run: $(STAMP)
 	@echo "  curl 'http://127.0.0.1:8080/rest/v1/scenarios/procurement-discovery/analytics/participants?page_size=2'"
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[bench]'
 	touch $(STAMP) $@
 
 ## make bench: heavy measurements (not part of make test): datasets 1m, 10m, 2m-jsonl,
