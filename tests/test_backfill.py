@@ -151,6 +151,8 @@ def test_backfill_of_older_days_keeps_latest(tmp_path: Path) -> None:
     _run(exports, store, "2026-11-26")
     assert _backfill(exports, store, DAYS[0], DAYS[-1])[0] == 0
     assert Store(store).latest().isoformat() == "2026-11-26"  # type: ignore[union-attr]
+    code, _lines, err = _backfill(exports, store, DAYS[0], DAYS[0])
+    assert code == 0 and "summary: 1 day (0 published, 1 skipped as up to date)" in err
 
 
 def test_bad_range_gate_and_lock(tmp_path: Path) -> None:

@@ -173,7 +173,8 @@ def backfill(
         "pruned": [d.isoformat() for d in result.pruned],
     }
     text = (
-        f"summary: {len(result.days)} days ({len(result.published)} published, "
+        f"summary: {len(result.days)} day{'' if len(result.days) == 1 else 's'} "
+        f"({len(result.published)} published, "
         f"{len(result.skipped)} skipped as up to date)"
     )
     rows: int | None = None
