@@ -29,7 +29,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 PYTEST_PARALLEL := -n 2 --dist loadgroup
 
 ## make test: lint, strict type checks, the layering contracts and the whole test suite
-## (Spark and the S3 servers included), the checks beside the tests: about 5 minutes here,
+## (Spark and the S3 servers included), the checks beside the tests: 6-7 minutes here,
 ## ending with the 25 slowest tests
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
