@@ -57,7 +57,10 @@ class Command(click.Group):
             return super().main(*args, **kwargs)
         argv = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
         try:
-            return super().main(*args, **{**kwargs, "standalone_mode": False})
+            done = super().main(*args, **{**kwargs, "standalone_mode": False})
+            # As in standalone mode: the exit code of `ctx.exit(n)`, else 0 (a command's
+            # return value is not an exit status).
+            sys.exit(done if isinstance(done, int) else 0)
         except click.ClickException as exc:
             if not json_logs_asked(argv):
                 exc.show()
