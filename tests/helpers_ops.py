@@ -103,14 +103,16 @@ def snapshot_bytes(snapshot: str | Path) -> dict[str, Any]:
     without what says when and how long (`VOLATILE`)."""
     found: dict[str, Any] = {}
     for rel, path in snapshot_files(snapshot).items():
-        if rel == "manifest.json":
-            manifest = json.loads(path.read_bytes())
-            for key in VOLATILE:
-                manifest.pop(key, None)
-            found[rel] = manifest
-        else:
-            found[rel] = path.read_bytes()
+        found[rel] = _lasting_manifest(path) if rel == "manifest.json" else path.read_bytes()
     return found
+
+
+def _lasting_manifest(path: Path) -> dict[str, Any]:
+    """A manifest without what says when and how long (`VOLATILE`)."""
+    manifest: dict[str, Any] = json.loads(path.read_bytes())
+    for key in VOLATILE:
+        manifest.pop(key, None)
+    return manifest
 
 
 def snapshot_content(snapshot: str | Path) -> dict[str, Any]:
@@ -119,10 +121,7 @@ def snapshot_content(snapshot: str | Path) -> dict[str, Any]:
     content: dict[str, Any] = {}
     for rel, path in snapshot_files(snapshot).items():
         if rel == "manifest.json":
-            manifest = json.loads(path.read_text())
-            for key in VOLATILE:
-                manifest.pop(key, None)
-            content[rel] = manifest
+            content[rel] = _lasting_manifest(path)
         elif rel.endswith(".parquet"):
             content[rel] = duckdb.sql(
                 f"SELECT * FROM read_parquet('{path}', hive_partitioning = false)"

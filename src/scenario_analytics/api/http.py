@@ -70,7 +70,8 @@ AS_OF_DATES_PER_MINUTE = 12  # distinct as_of dates not loaded yet, per key
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 API_PREFIX = "/rest/v1/"  # the endpoints: the key is checked before anything else
 MAX_PARAMETERS = 64
-_STATUS = {ExitCode.OK: 200, ExitCode.USAGE: 400, ExitCode.NOT_FOUND: 404}
+# FAILURE: a snapshot that is published but cannot be served now (`snapshot_unavailable`).
+_STATUS = {ExitCode.OK: 200, ExitCode.USAGE: 400, ExitCode.NOT_FOUND: 404, ExitCode.FAILURE: 503}
 # The scenario as sent: the path segment before /analytics/, percent-decoded here (an id
 # may hold `/` as %2F, or bytes that are not UTF-8, which then match no scenario).
 _SCENARIO = re.compile(rb"^/rest/v1/scenarios/(.*)/analytics/[a-z]+$", re.DOTALL)
@@ -362,8 +363,8 @@ class Api:
         if snapshot is not None:
             headers["X-Snapshot-Date"] = snapshot.label
         status = _STATUS.get(answer.exit_code, 500)
-        if answer.exit_code == ExitCode.FAILURE:  # snapshot_unavailable: try again soon
-            status, headers["Retry-After"] = 503, "1"
+        if status == 503:  # snapshot_unavailable: try again soon
+            headers["Retry-After"] = "1"
         return Response(answer.body, status_code=status, media_type=JSON, headers=headers)
 
 
