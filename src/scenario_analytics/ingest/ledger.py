@@ -66,7 +66,7 @@ from typing import Any
 
 import duckdb
 
-from scenario_analytics.engine.database import quote_ident, quote_literal
+from scenario_analytics.engine.database import insertion_order_kept, quote_ident, quote_literal
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.ingest.entities import ExportFile
 from scenario_analytics.storage import ObjectMissing, Storage, StorageError, sha256_file
@@ -80,6 +80,19 @@ OLD_LEDGER_NAMES = (".ledger.duckdb", ".ledger.duckdb.wal")
 CATALOG_FORMAT = 2
 # ZSTD level 1, as the snapshot's tables: the ledger is written for every new file.
 _PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, PARQUET_VERSION V2"
+# A part's rows by user, then position: a user's sessions repeat their email, names and
+# id, which then compress to runs (10M sessions: a 1.26M-row part 36.7 -> 28.0 MB, the
+# ledger a quarter smaller, for +0.25 s of sorting per such part). Readers never rely on
+# the order: every later step keys on (file_id, pos). By position alone where a table
+# has no user.
+_PART_ORDER = ("user_id", "pos")
+
+
+def _part_order(columns: set[str]) -> str:
+    keys = [c for c in _PART_ORDER if c in columns]
+    return f" ORDER BY {', '.join(keys)}" if keys else ""
+
+
 # What a table, entity, format or sha256 in a part's name may hold: the catalog is read
 # from disk, and a name from it must not reach outside the ledger's folder.
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -555,11 +568,13 @@ def _write_part(
     """One file's rows of one table, written into a local folder and hashed."""
     final = folder / entry.part_path(Part(table, 0, 0, ""))
     final.parent.mkdir(parents=True, exist_ok=True)
-    ((count,),) = con.execute(
-        f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} "
-        f"WHERE file_id = ?) TO {quote_literal(str(final))} ({_PARQUET})",
-        [file_id],
-    ).fetchall()
+    columns = {str(c) for c, *_ in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    with insertion_order_kept(con):
+        ((count,),) = con.execute(
+            f"COPY (SELECT * EXCLUDE (file_id) FROM {quote_ident(table)} WHERE file_id = ?"
+            f"{_part_order(columns)}) TO {quote_literal(str(final))} ({_PARQUET})",
+            [file_id],
+        ).fetchall()
     with final.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
