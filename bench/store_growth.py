@@ -124,7 +124,16 @@ def main() -> None:
     parser.add_argument(
         "--s3", choices=["seaweedfs", "moto"], help="put the store in a bucket of this server"
     )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=0,
+        help="the store's grace period for readers of replaced versions (default 0: nights "
+        "run 24 hours apart, far beyond the default hour, so each night's clean-up removes "
+        "what the night before replaced; here they run seconds apart)",
+    )
     args = parser.parse_args()
+    os.environ["SCENARIO_ANALYTICS_STORAGE_GRACE_SECONDS"] = str(args.grace_seconds)
     server = None
     if args.s3:
         server = start_seaweedfs() if args.s3 == "seaweedfs" else start_moto()
@@ -194,6 +203,7 @@ def main() -> None:
         "ended_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "note": args.note,
+        "grace_seconds": args.grace_seconds,
         "exports": str(args.exports),
         "store": "s3 (" + args.s3 + ")" if args.s3 else "local disk",
         "dataset": args.dataset,

@@ -21,11 +21,11 @@ from helpers_summary import GOLDEN_DIR, ask, loads, run_snapshot, session_record
 from scenario_analytics.cli import main
 from scenario_analytics.errors import ExitCode, InvalidUsageError
 from scenario_analytics.filters import SummaryRequest, parse_request
-from scenario_analytics.serve import query as query_module
-from scenario_analytics.serve.materialize import (
+from scenario_analytics.publish.materialize import (
     create_filters_table,
     materialized_requests,
 )
+from scenario_analytics.serve import query as query_module
 from scenario_analytics.serve.query import SnapshotNotFound, SnapshotQuery
 from scenario_analytics.settings import ExtraRequest, MaterializeSettings, load_job
 

@@ -28,8 +28,8 @@ from scenario_analytics.filters import (
     parse_request,
 )
 from scenario_analytics.generate.exports import generate_exports
+from scenario_analytics.publish.materialize import create_filters_table
 from scenario_analytics.serve import query as query_module
-from scenario_analytics.serve.materialize import create_filters_table
 from scenario_analytics.serve.participants import page_body
 from scenario_analytics.serve.query import SnapshotQuery
 

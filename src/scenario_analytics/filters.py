@@ -3,7 +3,7 @@ participants endpoint's own parameters (sorting and paging, `parse_participants_
 
 Everything else is derived from `FILTERS`: the request parser and the canonical request
 key (below), the columns of the `filters` table the summarize SQL reads and
-of `summaries.parquet` (`serve/materialize.py`, `publish/snapshot.py`), the keys a job
+of `summaries.parquet` (`publish/materialize.py`, `publish/snapshot.py`), the keys a job
 file's `materialize.requests` accepts (`settings.py`), and the options of `query`
 (`cli/options.py`). A new parameter is one entry here, plus the SQL that applies it
 (`sql/0130_filter_participants.sql`) and the reference model of the tests.

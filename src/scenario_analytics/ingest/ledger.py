@@ -69,9 +69,9 @@ import duckdb
 from scenario_analytics.engine.database import insertion_order_kept, quote_ident, quote_literal
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.ingest.entities import ExportFile
+from scenario_analytics.layout import LEDGER_NAME
 from scenario_analytics.storage import ObjectMissing, Storage, StorageError, sha256_file
 
-LEDGER_NAME = ".ledger"  # a folder in the store
 CATALOG_NAME = "catalog.json"
 CATALOG_KEY = f"{LEDGER_NAME}/{CATALOG_NAME}"
 # The ledger of earlier versions: one DuckDB file (and its write-ahead log).

@@ -19,37 +19,23 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from scenario_analytics import interrupts
-from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.ingest.discover import ExportsFolder
+from scenario_analytics.pipeline.runner import Job, Published
 from scenario_analytics.pipeline.stages import (
     JobOptions,
-    Prepared,
     check_as_of,
     files_summary,
-    load_validated,
-    make_day,
-    open_job_engine,
-    prepare,
-    prune,
-    publish_day,
-    release_day,
-    staging_removed,
     summarized_failure,
 )
 from scenario_analytics.pipeline.staging import (
     Inputs,
     LoadResult,
     boundary,
-    compress_history,
     day_data_digest,
-    find_exports,
 )
 from scenario_analytics.publish.manifest import Manifest
-from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import (
     JobSettings,
     check_store_and_exports,
@@ -220,29 +206,9 @@ def _backfill(
     options: BackfillOptions, report: Report, started: float, on_day: _InOrder
 ) -> BackfillResult:
     days = backfill_days(options.start, options.end)
-    # Listed before the lease: a folder that fails discovery creates no store.
-    folder = find_exports(options.exports, options.ignore, report, options.storage)
-    store = options.open_store()
-    try:
-        return _backfill_locked(options, report, started, on_day, days, folder, store)
-    finally:
-        store.close()
-        folder.storage.close()
-
-
-def _backfill_locked(
-    options: BackfillOptions,
-    report: Report,
-    started: float,
-    on_day: _InOrder,
-    days: list[date],
-    folder: ExportsFolder,
-    store: Store,
-) -> BackfillResult:
     results: dict[date, DayResult] = {}
-    loaded: LoadResult | None = None
-    with store.lock("backfill"), staging_removed(store):
-        prepared = prepare(store, folder, report)
+    with Job.leased_by(options, report, "backfill") as job:
+        store = job.store
         if options.stale:
             published = set(store.dates())
             for day in days:
@@ -258,7 +224,7 @@ def _backfill_locked(
                     )
             days = [d for d in days if d in published]
         on_day.expect(days)
-        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
+        fingerprint = job.fingerprint()
         manifests = {day: store.manifest(day) for day in days}
 
         def skip(day: date, manifest: Manifest, why: str) -> None:
@@ -282,103 +248,95 @@ def _backfill_locked(
                     continue
             todo.append(day)
         if todo:
-            loaded, built = _backfill_days(options, prepared, fingerprint, manifests, todo,
-                                           report, skip, on_day)  # fmt: skip
+            built = _backfill_days(job, options, fingerprint, manifests, todo, skip, on_day)
             results.update((d.snapshot_date, d) for d in built)
         # Every day of the range is protected, published or up to date: the paths the
         # backfill prints must exist, and a resumed backfill must end as a whole one.
-        pruned = prune(store, options.keep, report, protect=days)
+        pruned = job.prune(days)
     return BackfillResult(
-        [results[d] for d in days], time.monotonic() - started, prepared.inputs, loaded, pruned
+        [results[d] for d in days], time.monotonic() - started, job.inputs, job.loaded, pruned
     )
 
 
 def _backfill_days(
+    job: Job,
     options: BackfillOptions,
-    prepared: Prepared,
     fingerprint: dict[str, str],
     manifests: dict[date, Manifest | None],
     todo: list[date],
-    report: Report,
     skip: Callable[[date, Manifest, str], None],
     on_day: Callable[[DayResult], None],
-) -> tuple[LoadResult, list[DayResult]]:
+) -> list[DayResult]:
     """Load once, skip the days whose data digest still matches, build the others."""
-    prepared = open_job_engine(options.engine, prepared, report)
-    con = connect(options.engine)
+    report = job.report
     done: list[DayResult] = []
-    try:
-        loading = time.monotonic()
-        loaded = load_validated(con, prepared, options, todo[0], report)
-        stale = []
-        for day in todo:
-            manifest = manifests[day]
-            if (
-                not options.force
-                and manifest is not None
-                and manifest.data_digest == day_data_digest(loaded, fingerprint, day)
-            ):
-                skip(day, manifest, "the data it uses is unchanged; ")
-            else:
-                stale.append(day)
-        todo = stale
-        if not todo:
-            return loaded, done
-        if len(todo) > 1:
-            compress_history(con, prepared.engine)
-        shared = time.monotonic()
-        report(
+    loading = time.monotonic()
+    loaded = job.load(todo[0])
+    stale = []
+    for day in todo:
+        manifest = manifests[day]
+        if (
+            not options.force
+            and manifest is not None
+            and manifest.data_digest == day_data_digest(loaded, fingerprint, day)
+        ):
+            skip(day, manifest, "the data it uses is unchanged; ")
+        else:
+            stale.append(day)
+    todo = stale
+    if not todo:
+        return done
+    if len(todo) > 1:
+        job.compress_history()
+    shared = time.monotonic()
+    report(
+        Event(
+            "backfill",
+            "start",
+            f"building {len(todo)} day{'s' if len(todo) > 1 else ''}, "
+            f"{todo[0].isoformat()} to {todo[-1].isoformat()}",
+            done=0,
+            total=len(todo),
+            unit="days",
+        )
+    )
+
+    def told(published: Published) -> None:
+        done.append(DayResult.of(published.snapshot_date, "published", published.path,
+                                 published.manifest, published.seconds))  # fmt: skip
+        on_day(done[-1])
+
+    rows = 0
+    for n, day in enumerate(todo, start=1):
+        # A day's manifest counts the shared loading once, then its own time.
+        published = job.publish_day(day, time.monotonic() - (shared - loading), told)
+        manifest = published.manifest
+        rows += manifest.counts.sessions_in_snapshot
+        boundary(
+            report,
             Event(
                 "backfill",
-                "start",
-                f"building {len(todo)} day{'s' if len(todo) > 1 else ''}, "
-                f"{todo[0].isoformat()} to {todo[-1].isoformat()}",
-                done=0,
+                "progress",
+                f"{day.isoformat()} done ({n}/{len(todo)} days), "
+                f"{manifest.counts.sessions_in_snapshot:,} sessions",
+                rows=rows,
+                done=n,
                 total=len(todo),
                 unit="days",
-            )
+                snapshot_date=day,
+            ),
+            "day-published",
         )
-        rows = 0
-        for n, day in enumerate(todo, start=1):
-            began = time.monotonic()
-            # A day's manifest counts the shared loading once, then its own time.
-            day_started = began - (shared - loading)
-            build, manifest = make_day(con, prepared, loaded, options, day, day_started, report)
-            release_day(con, prepared.plan, prepared.engine)
-            with interrupts.deferred():  # published and told, or not at all
-                public = publish_day(prepared.store, build, manifest, began, report)
-                result = DayResult.of(day, "published", public, manifest, time.monotonic() - began)
-                on_day(result)
-            rows += manifest.counts.sessions_in_snapshot
-            done.append(result)
-            boundary(
-                report,
-                Event(
-                    "backfill",
-                    "progress",
-                    f"{day.isoformat()} done ({n}/{len(todo)} days), "
-                    f"{manifest.counts.sessions_in_snapshot:,} sessions",
-                    rows=rows,
-                    done=n,
-                    total=len(todo),
-                    unit="days",
-                    snapshot_date=day,
-                ),
-                "day-published",
-            )
-        built = time.monotonic() - shared
-        report(
-            Event(
-                "backfill",
-                "done",
-                f"built {len(todo)} day{'s' if len(todo) > 1 else ''} in {built:.1f}s "
-                f"({built / len(todo):.1f}s a day, after {shared - loading:.1f}s of loading)",
-                rows=rows,
-                seconds=built,
-                data={"days": len(todo), "loading_seconds": round(shared - loading, 3)},
-            )
+    built = time.monotonic() - shared
+    report(
+        Event(
+            "backfill",
+            "done",
+            f"built {len(todo)} day{'s' if len(todo) > 1 else ''} in {built:.1f}s "
+            f"({built / len(todo):.1f}s a day, after {shared - loading:.1f}s of loading)",
+            rows=rows,
+            seconds=built,
+            data={"days": len(todo), "loading_seconds": round(shared - loading, 3)},
         )
-    finally:
-        con.close()
-        prepared.engine.close()
-    return loaded, done
+    )
+    return done

@@ -12,32 +12,18 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-import duckdb
-
-from scenario_analytics import interrupts
-from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.engines import check_engine
 from scenario_analytics.events import Event, Report, ignore
-from scenario_analytics.ingest.discover import ExportsFolder
+from scenario_analytics.pipeline.runner import Job
 from scenario_analytics.pipeline.stages import (
     JobOptions,
-    Prepared,
     check_as_of,
     files_summary,
-    load_validated,
-    make_day,
-    open_job_engine,
-    prepare,
-    prune,
-    publish_day,
-    release_day,
-    staging_removed,
     summarized_failure,
 )
-from scenario_analytics.pipeline.staging import LoadResult, boundary, compress_history, find_exports
+from scenario_analytics.pipeline.staging import LoadResult, boundary
 from scenario_analytics.pipeline.stale import StaleDay, report_stale, stale_days
 from scenario_analytics.publish.manifest import Manifest
-from scenario_analytics.publish.store import Store
 from scenario_analytics.settings import (
     JobSettings,
     check_store_and_exports,
@@ -141,49 +127,22 @@ def run(options: RunOptions, report: Report = ignore) -> RunResult:
 
 
 def _run(options: RunOptions, report: Report, started: float) -> RunResult:
-    # Listed before the lease: a folder that fails discovery creates no store.
-    folder = find_exports(options.exports, options.ignore, report, options.storage)
-    store = options.open_store()
-    try:
-        return _run_locked(options, report, started, folder, store)
-    finally:
-        store.close()
-        folder.storage.close()
-
-
-def _run_locked(
-    options: RunOptions, report: Report, started: float, folder: ExportsFolder, store: Store
-) -> RunResult:
-    with store.lock("run"), staging_removed(store):
-        prepared = open_job_engine(options.engine, prepare(store, folder, report), report)
-        con = connect(options.engine)
-        restated: list[tuple[date, str]] = []
-        try:
-            loaded = load_validated(con, prepared, options, options.as_of, report)
-            fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
-            earlier = [d for d in store.dates() if d < options.as_of]
-            stale = stale_days(store, earlier, fingerprint, loaded, undigested=False)
-            first = options.as_of - timedelta(days=options.restate_days)
-            restate = [d for d in stale if d.snapshot_date >= first]
-            report_stale(
-                report, [d for d in stale if d not in restate], options.exports, options.snapshots
-            )
-            build, manifest = make_day(
-                con, prepared, loaded, options, options.as_of, started, report
-            )
-            with interrupts.deferred():  # published and said so, or not at all
-                public = publish_day(store, build, manifest, started, report)
-            if restate:
-                restated = _restate(con, prepared, loaded, options, restate, report)
-        finally:
-            con.close()
-            prepared.engine.close()
-        protect = [options.as_of, *(d for d, _ in restated)]
-        pruned = prune(store, options.keep, report, protect=protect)
+    with Job.leased_by(options, report, "run") as job:
+        loaded = job.load(options.as_of)
+        earlier = [d for d in job.store.dates() if d < options.as_of]
+        stale = stale_days(job.store, earlier, job.fingerprint(), loaded, undigested=False)
+        first = options.as_of - timedelta(days=options.restate_days)
+        restate = [d for d in stale if d.snapshot_date >= first]
+        report_stale(
+            report, [d for d in stale if d not in restate], options.exports, options.snapshots
+        )
+        published = job.publish_day(options.as_of, started)
+        restated = _restate(job, options, restate) if restate else []
+        pruned = job.prune([options.as_of, *(d for d, _ in restated)])
     return RunResult(
         options.as_of,
-        public,
-        manifest,
+        published.path,
+        published.manifest,
         time.monotonic() - started,
         loaded=loaded,
         pruned=pruned,
@@ -191,19 +150,11 @@ def _run_locked(
     )
 
 
-def _restate(
-    con: duckdb.DuckDBPyConnection,
-    prepared: Prepared,
-    loaded: LoadResult,
-    options: RunOptions,
-    days: list[StaleDay],
-    report: Report,
-) -> list[tuple[date, str]]:
+def _restate(job: Job, options: RunOptions, days: list[StaleDay]) -> list[tuple[date, str]]:
     """Rebuild the out-of-date snapshots `days` after the as-of date's is published, as a
-    backfill of them would (`make_day` for each), oldest first. latest.json stays on the
-    newest date."""
+    backfill of them would, oldest first. latest.json stays on the newest date."""
     shown = ", ".join(d.snapshot_date.isoformat() for d in days)
-    report(
+    job.report(
         Event(
             "restate",
             "start",
@@ -215,18 +166,13 @@ def _restate(
             data={"restate": [d.snapshot_date.isoformat() for d in days]},
         )
     )
-    release_day(con, prepared.plan, prepared.engine)
-    compress_history(con, prepared.engine)
+    job.compress_history()
     done: list[tuple[date, str]] = []
     for n, stale in enumerate(days, start=1):
-        began = time.monotonic()
         day = stale.snapshot_date
-        build, manifest = make_day(con, prepared, loaded, options, day, began, report)
-        release_day(con, prepared.plan, prepared.engine)
-        with interrupts.deferred():
-            done.append((day, publish_day(prepared.store, build, manifest, began, report)))
+        done.append((day, job.publish_day(day).path))
         boundary(
-            report,
+            job.report,
             Event(
                 "restate",
                 "progress",

@@ -7,15 +7,14 @@
 
 `check` compares the day with history (the completeness checks); `build` and
 `summarize` run the SQL of one as-of date; `write` fills a local folder (a `Build`);
-`publish` uploads and commits it (`publish/store.py`). Also the frame of a run: its
-options, the store's lease and builds, the engine, the refusal that leaves a
-quarantine, the summary of a failure.
+`publish` uploads and commits it (`publish/store.py`). Also what every command shares
+around them: its options, the refusal that leaves a quarantine, the summary of a
+failure. The resources a job holds while these run, and their order, are `runner.py`'s.
 Each stage ends with an event (`events.py`) and a fault checkpoint (`faults.py`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -26,8 +25,8 @@ from typing import Any, NoReturn
 import duckdb
 
 from scenario_analytics import filters, interrupts
-from scenario_analytics.engine.engines import DUCKDB, SqlEngine, open_engine
-from scenario_analytics.engine.sql_files import SqlFile, SqlPlan, load_sql_files, plan_sql_files
+from scenario_analytics.engine.engines import DUCKDB, SqlEngine
+from scenario_analytics.engine.sql_files import SqlFile, SqlPlan
 from scenario_analytics.errors import (
     DataQualityError,
     Interrupted,
@@ -36,9 +35,8 @@ from scenario_analytics.errors import (
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.ingest.discover import ExportsFolder
 from scenario_analytics.ingest.entities import ENTITIES
-from scenario_analytics.ingest.ledger import Catalog, Ledger
+from scenario_analytics.ingest.ledger import Ledger
 from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
 from scenario_analytics.pipeline.staging import (
@@ -47,11 +45,9 @@ from scenario_analytics.pipeline.staging import (
     boundary,
     check_reject_ratio,
     day_data_digest,
-    empty_inputs,
     release_sessions,
     report_validated,
     run_sql,
-    scan_exports,
     stage_exports,
 )
 from scenario_analytics.publish.fingerprint import (
@@ -64,6 +60,7 @@ from scenario_analytics.publish.manifest import (
     Manifest,
     SqlFileEntry,
 )
+from scenario_analytics.publish.materialize import create_filters_table, materialized_requests
 from scenario_analytics.publish.quarantine import quarantine
 from scenario_analytics.publish.snapshot import (
     SESSIONS_FOLDER,
@@ -72,7 +69,6 @@ from scenario_analytics.publish.snapshot import (
     write_tables,
 )
 from scenario_analytics.publish.store import Build, Store
-from scenario_analytics.serve.materialize import create_filters_table, materialized_requests
 from scenario_analytics.settings import (
     CHECKS,
     ChecksSettings,
@@ -81,7 +77,6 @@ from scenario_analytics.settings import (
     MaterializeSettings,
     StorageSettings,
 )
-from scenario_analytics.storage import StorageError
 from scenario_analytics.version import __version__
 
 
@@ -373,41 +368,6 @@ class Prepared:
     engine: SqlEngine = DUCKDB
 
 
-def prepare(store: Store, exports: ExportsFolder, report: Report) -> Prepared:
-    """Under the store's lease: clean up after killed runs, read the SQL, hash the exports
-    (listed before the lease by `find_exports`; on S3, an export the ledger knows unchanged
-    is not downloaded)."""
-    for leftover in store.clean_up():
-        report(Event("lock", "info", f"removed leftover {leftover}"))
-    boundary(report, Event("lock", "info", f"holding the store {store.describe()}"), "locked")
-    plan = plan_sql_files(load_sql_files())
-    try:
-        catalog = Catalog.read(store.storage)
-    except (ValueError, StorageError):
-        catalog = None  # unreadable: the ledger says so when it opens
-    inputs = scan_exports(exports, report, known=catalog.known_sha256 if catalog else None)
-    checkpoint("scanned")
-    return Prepared(store, plan, inputs)
-
-
-def open_job_engine(settings: EngineSettings, prepared: Prepared, report: Report) -> Prepared:
-    """`prepared` with the engine the settings name (Spark starts here: `--engine spark`)."""
-    if settings.name == "duckdb":
-        return prepared
-    started = time.monotonic()
-    engine = open_engine(settings, prepared.plan.all, prepared.store.new_scratch, empty_inputs)
-    report(
-        Event(
-            "lock",
-            "info",
-            f"engine {engine.name}: started in {time.monotonic() - started:.1f}s"
-            + (f" (its own log: {engine.log})" if engine.log else ""),
-            seconds=time.monotonic() - started,
-        )
-    )
-    return dataclasses.replace(prepared, engine=engine)
-
-
 def open_ledger(
     con: duckdb.DuckDBPyConnection,
     store: Store,
@@ -681,15 +641,3 @@ def _summarize_interrupt(
             data=data,
         )
     )
-
-
-@contextmanager
-def staging_removed(store: Store) -> Iterator[None]:
-    """Whatever stops a run or backfill (an error, an interrupt), the builds it had not
-    committed go too (their local folders and uploads); only a killed run leaves them,
-    for the next one's `clean_up`."""
-    try:
-        yield
-    except BaseException:
-        store.abandon_builds()
-        raise

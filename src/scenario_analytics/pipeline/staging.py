@@ -62,7 +62,7 @@ from scenario_analytics.publish.manifest import (
     CheckResult,
     InputEntry,
 )
-from scenario_analytics.serve.materialize import create_filters_table
+from scenario_analytics.publish.materialize import create_filters_table
 from scenario_analytics.settings import (
     EngineSettings,
     MaterializeSettings,

@@ -24,13 +24,12 @@ from pathlib import Path
 
 import duckdb
 
-from scenario_analytics.engine.database import connect
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.ingest.discover import ExportsFolder
 from scenario_analytics.locations import Location
-from scenario_analytics.pipeline.stages import JobOptions, open_ledger, prepare
-from scenario_analytics.pipeline.staging import LoadResult, find_exports, stage_exports
+from scenario_analytics.pipeline.runner import Job
+from scenario_analytics.pipeline.stages import JobOptions
+from scenario_analytics.pipeline.staging import LoadResult
 from scenario_analytics.publish.fingerprint import data_digest
 from scenario_analytics.publish.snapshot import sessions_relation
 from scenario_analytics.publish.store import Store
@@ -231,21 +230,9 @@ def find_stale(options: StaleOptions, report: Report = ignore) -> list[StaleDay]
             print(day.snapshot_date, day.reason, day.sessions)
     """
     check_store_and_exports(options.exports, options.snapshots)
-    folder = find_exports(options.exports, options.ignore, report, options.storage)
-    store = options.open_store()
-    try:
-        return _find_stale(options, report, folder, store)
-    finally:
-        store.close()
-        folder.storage.close()
-
-
-def _find_stale(
-    options: StaleOptions, report: Report, folder: ExportsFolder, store: Store
-) -> list[StaleDay]:
-    with store.lock("snapshots stale"):
-        prepared = prepare(store, folder, report)
-        fingerprint = prepared.inputs.fingerprint(prepared.plan.all, options.materialize)
+    with Job.leased_by(options, report, "snapshots stale", builds=False) as job:
+        store = job.store
+        fingerprint = job.fingerprint()
         days = [
             d
             for d in store.dates()
@@ -257,16 +244,12 @@ def _find_stale(
         ]
         if not maybe:
             return []
-        con = connect(options.engine)
-        try:
-            ledger = open_ledger(con, store, prepared.plan, options.full_refresh, report)
-            loaded = stage_exports(con, prepared.inputs, prepared.plan, ledger, report)
-            found = stale_days(store, maybe, fingerprint, loaded)
-            if options.examples is None:
-                return found
-            return [_with_changes(con, store, day, options.examples, report) for day in found]
-        finally:
-            con.close()
+        loaded = job.stage()
+        found = stale_days(store, maybe, fingerprint, loaded)
+        if options.examples is None:
+            return found
+        con = job.connection()
+        return [_with_changes(con, store, day, options.examples, report) for day in found]
 
 
 def _with_changes(

@@ -9,20 +9,15 @@ from datetime import date
 from pathlib import Path
 
 from scenario_analytics import filters
-from scenario_analytics.engine.database import connect
-from scenario_analytics.engine.sql_files import load_sql_files, plan_sql_files
 from scenario_analytics.errors import InvalidUsageError
 from scenario_analytics.events import Report, ignore
-from scenario_analytics.ingest.ledger import Ledger
 from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.checks import evaluate_checks, require_passed
+from scenario_analytics.pipeline.runner import Job
 from scenario_analytics.pipeline.stages import accepted_rows, check_as_of, summarized_failure
 from scenario_analytics.pipeline.staging import (
     LoadResult,
     check_reject_ratio,
-    find_exports,
-    scan_exports,
-    stage_exports,
 )
 from scenario_analytics.publish.quarantine import write_rejects
 from scenario_analytics.publish.store import require_store
@@ -70,31 +65,30 @@ def validate(
         )
     store = require_store(snapshots, storage) if snapshots is not None else None
     # No summary of its own, but an interrupt's, saying where it stopped.
-    with summarized_failure(report, "validate", time.monotonic(), publishes=False) as tracked:
-        con = connect(engine)
-        folder = None
-        try:
-            plan = plan_sql_files(load_sql_files())
-            folder = find_exports(exports, ignore_globs, tracked, storage)
-            inputs = scan_exports(folder, tracked)
-            loaded = stage_exports(con, inputs, plan, Ledger(con, None, ""), tracked)
-            if rejects_out is not None:
-                write_rejects(con, rejects_out)
-            earlier = [d for d in store.dates() if d < day] if store is not None else []
-            previous = store.manifest(earlier[-1]) if store is not None and earlier else None
-            results = evaluate_checks(
-                con,
-                accepted_rows(loaded),
-                day,
-                previous,
-                checks or ChecksSettings(),
-                skip_checks,
-                history=store is not None,
-            )
-            return replace(loaded, checks=results, as_of=day)
-        finally:
-            con.close()
-            if folder is not None:
-                folder.storage.close()
-            if store is not None:
-                store.close()
+    with (
+        summarized_failure(report, "validate", time.monotonic(), publishes=False) as tracked,
+        Job.unleased(
+            exports,
+            tracked,
+            engine or EngineSettings(),
+            tuple(ignore_globs),
+            storage or StorageSettings(),
+            store,
+        ) as job,  # fmt: skip
+    ):
+        loaded = job.stage()
+        con = job.connection()
+        if rejects_out is not None:
+            write_rejects(con, rejects_out)
+        earlier = [d for d in store.dates() if d < day] if store is not None else []
+        previous = store.manifest(earlier[-1]) if store is not None and earlier else None
+        results = evaluate_checks(
+            con,
+            accepted_rows(loaded),
+            day,
+            previous,
+            checks or ChecksSettings(),
+            skip_checks,
+            history=store is not None,
+        )
+        return replace(loaded, checks=results, as_of=day)

@@ -62,7 +62,7 @@ from scenario_analytics.errors import (
     StoreLockedError,
 )
 from scenario_analytics.faults import checkpoint
-from scenario_analytics.ingest.ledger import LEDGER_NAME
+from scenario_analytics.layout import LEDGER_NAME
 from scenario_analytics.locations import Location
 from scenario_analytics.publish.fingerprint import sql_version
 from scenario_analytics.publish.lease import LEASE_KEY, Lease, read_holder

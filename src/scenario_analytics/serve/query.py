@@ -41,10 +41,10 @@ from scenario_analytics.filters import (
     parse_request,
 )
 from scenario_analytics.locations import Location
+from scenario_analytics.publish.materialize import ONE_FILTER_QUERY, one_filter_params
 from scenario_analytics.publish.records import Version
 from scenario_analytics.publish.snapshot import sessions_relation
 from scenario_analytics.publish.store import Store
-from scenario_analytics.serve.materialize import ONE_FILTER_QUERY, one_filter_params
 from scenario_analytics.serve.participants import PAGE_COLUMNS, page_body
 from scenario_analytics.settings import EngineSettings
 
