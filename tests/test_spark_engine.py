@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 from helpers_ops import snapshot_files
+from helpers_spark import standalone_cluster
 from helpers_summary import ENGINES, run_snapshot
 
 from scenario_analytics.cli import main
@@ -226,31 +227,61 @@ def assert_same_snapshot(duck: str | Path, spark: str | Path) -> None:
         assert digest == hashlib.sha256(right[name].read_bytes()).hexdigest(), name
 
 
+def _spark_job_file(folder: Path, master: str, **extra_conf: str) -> Path:
+    """A job file naming the Spark engine on `master`, with the tests' conf for tiny data
+    (helpers_summary.ENGINES) and `extra_conf`."""
+    conf = {**ENGINES["spark"].spark.conf, **extra_conf}
+    if not master.startswith("local"):
+        # Executors of their own: the same quick JIT settings as the driver's.
+        conf["spark.executor.extraJavaOptions"] = conf["spark.driver.extraJavaOptions"]
+        conf["spark.executor.memory"] = "1g"
+    lines = ["[engine]", 'name = "spark"', "[engine.spark]", f"master = {json.dumps(master)}",
+             "[engine.spark.conf]"]  # fmt: skip
+    lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in conf.items()]
+    job = folder / "spark-job.toml"
+    job.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return job
+
+
 @pytest.fixture(scope="module")
 def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The sample with rows of every reject reason added (`_bad_rows`), by the library on
-    DuckDB and by the command, in a process of its own, on Spark: with --log-format json,
-    every line on stderr is one JSON object (Spark's own log stays off it,
-    `engine/spark/log4j2.properties`). One Spark run for both: each costs ~15 s."""
+    DuckDB and by the command, in a process of its own, on a standalone Spark cluster (a
+    master and a worker, each its own JVM: helpers_spark) with paths relative to the
+    working folder, as a user types them (an executor resolves a relative path from its
+    own work folder: the job hands Spark absolute ones). With --log-format json, every
+    line on stderr is one JSON object (Spark's own log stays off it,
+    `engine/spark/log4j2.properties`). One Spark run for both: each costs ~20 s."""
     root = tmp_path_factory.mktemp("engines")
     exports = root / "exports"
     shutil.copytree(SAMPLE, exports)
     _bad_rows(exports)
     duck = run_snapshot(exports, root / "duckdb", SAMPLE_AS_OF, max_reject_ratio=0.05)
-    args = ["run", "--exports", exports, "--snapshots", root / "spark", "--as-of", SAMPLE_AS_OF,
-            "--max-reject-ratio", 0.05, "--engine", "spark", "--spark-master", "local[2]",
-            "--log-format", "json"]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "scenario_analytics", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SCENARIO_ANALYTICS_SKIP_CHECK": "stale_exports"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    with standalone_cluster(root / "cluster") as cluster:
+        job = _spark_job_file(root, cluster.master)
+        args = ["run", "--job", job.name, "--exports", "exports", "--snapshots", "spark",
+                "--as-of", SAMPLE_AS_OF, "--max-reject-ratio", 0.05,
+                "--log-format", "json"]  # fmt: skip
+        env = {key: value for key, value in os.environ.items() if key != "PYSPARK_PYTHON"}
+        done = subprocess.run(
+            [sys.executable, "-m", "scenario_analytics", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={
+                **env,
+                "SCENARIO_ANALYTICS_SKIP_CHECK": "stale_exports",
+                "SPARK_LOCAL_IP": "127.0.0.1",
+            },  # fmt: skip
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        # The executors really ran the tasks: the worker started an executor for the job.
+        assert list((cluster.logs / "work").glob("app-*/*/stderr")), "no executor ran"
     events = [json.loads(line) for line in done.stderr.splitlines()]  # each line is JSON
     assert any(e.get("message", "").startswith("engine spark: started in") for e in events)
     published = json.loads(done.stdout)
-    return {"duckdb": duck, "spark": Path(published["path"])}
+    assert published["path"] == "spark/snapshot_date=2026-11-26"  # relative, as given
+    return {"duckdb": duck, "spark": root / published["path"]}
 
 
 def test_sample_run_on_spark_equals_duckdb_file_for_file(sample_runs: dict[str, Path]) -> None:
@@ -331,6 +362,27 @@ def test_backfill_on_spark_equals_duckdb(tmp_path: Path) -> None:
     assert sorted(stores["spark"]) == [date(2026, 11, d) for d in (25, 26)]
     for day, path in stores["duckdb"].items():
         assert_same_snapshot(path, stores["spark"][day])
+    _sessions_recipe_reads_every_snapshot(tmp_path / "spark")
+
+
+def _sessions_recipe_reads_every_snapshot(store: Path) -> None:
+    """docs/DATA_DICTIONARY.md's Spark recipe for the sessions across snapshots, run as
+    written: each snapshot's rows are its session files' rows, with its date."""
+    text = (ROOT / "docs" / "DATA_DICTIONARY.md").read_text("utf-8")
+    block = text.split("**Spark, across snapshots**", 1)[1].split("```python\n", 1)[1]
+    namespace: dict[str, Any] = {}
+    exec(block.split("```", 1)[0], namespace)  # noqa: S102 (the documented code itself)
+    spark = open_session(ENGINES["spark"].spark)
+    frame = namespace["sessions_by_snapshot"](spark, str(store))
+    counts = {str(d): n for d, n in frame.groupBy("snapshot_date").count().collect()}
+    for day in ("2026-11-25", "2026-11-26"):
+        files = snapshot_files(store / f"snapshot_date={day}")
+        rows = sum(pq.ParquetFile(p).metadata.num_rows
+                   for rel, p in files.items() if rel.startswith("sessions/"))  # fmt: skip
+        assert counts[day] == rows > 0
+    (field,) = [f for f in frame.schema.fields if f.name == "created_date"]
+    assert field.dataType.simpleString() == "date"
+    assert frame.schema["score"].dataType.simpleString() == "decimal(9,4)"
 
 
 # -- settings and errors ------------------------------------------------------------------
@@ -392,6 +444,50 @@ def test_spark_without_java_is_a_clear_usage_error(
     result = _run_on_spark(tmp_path / "s")
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "--engine spark needs Java, which is not found" in result.stderr
+
+
+def test_executors_without_the_package_are_one_clear_error(tmp_path: Path) -> None:
+    """Executors whose Python lacks the package (here: `spark.pyspark.python` names a
+    bare virtual environment's) fail the probe task before any file is staged: exit 1,
+    one `error:` line naming the setting to fix, no traceback, nothing published."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    python = bare / "bin" / "python"
+    job = _spark_job_file(tmp_path, "local[1]", **{"spark.pyspark.python": str(python)})
+    done = subprocess.run(
+        [sys.executable, "-m", "scenario_analytics", "run", "--job", str(job), "--exports",
+         str(SAMPLE), "--snapshots", str(tmp_path / "store"), "--as-of", "2026-11-26",
+         "--max-reject-ratio", "0.05", "--skip-check", "stale_exports"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-3000:]
+    (error,) = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert error.startswith(
+        "scenario-analytics: error: Spark's executors cannot run this package: "
+        "ModuleNotFoundError: No module named 'scenario_analytics' — the executors run "
+        f"their Python workers with {python}: "
+    ), done.stderr[-3000:]
+    assert "spark.pyspark.python ([engine.spark.conf] in the job file)" in error
+    assert "Traceback" not in done.stderr and "Py4J" not in done.stderr
+    assert not list((tmp_path / "store").glob("snapshot_date=*"))
+
+
+def test_a_task_error_is_one_line_of_the_python_error_inside() -> None:
+    java = (
+        "An error occurred while calling o42.collectAndServe.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in "
+        "stage 0.0 failed 4 times\norg.apache.spark.api.python.PythonException: Traceback "
+        '(most recent call last):\n  File "worker.py", line 1\nModuleNotFoundError: No '
+        "module named 'scenario_analytics'\n\tat org.apache.spark.api.python.X(X.scala:1)"
+    )
+    assert runner.task_error(RuntimeError(java)) == (
+        "ModuleNotFoundError: No module named 'scenario_analytics'"
+    )
+    missing = 'java.io.IOException: Cannot run program "/nope/python": error=2, No such file'
+    assert runner.task_error(RuntimeError("Job aborted\n" + missing)) == (
+        'Cannot run program "/nope/python": error=2, No such file'
+    )
+    assert runner.task_error(RuntimeError("plain failure\nmore")) == "plain failure"
 
 
 def test_exact_decimals_hold_on_spark() -> None:

@@ -127,4 +127,9 @@ def open_engine(
     schemas = duckdb_schemas(files, empty_inputs)
     engine = SparkEngine(open_session(settings.spark), work(), files, schemas)
     engine.log = log_file() if log_file().exists() else None
+    try:
+        engine.probe()
+    except BaseException:
+        engine.close()
+        raise
     return engine

@@ -536,9 +536,14 @@ def _stage_in_tasks(
     files = inputs.files
     started, cpu = time.monotonic(), time.process_time()
     first = first_of_each_content(parsed)
+    # Absolute: an executor resolves a relative path from its own work folder.
+    here = Path.cwd()
     where = TaskStorage(
-        inputs.folder.storage.location, ledger.storage.location, ledger.storage.settings
+        inputs.folder.storage.location.resolved(here),
+        ledger.storage.location.resolved(here),
+        ledger.storage.settings,
     )
+    first = [_absolute(item, here) for item in first]
     staged = engine.run_tasks(
         functools.partial(stage_file, per_file=plan.per_file, where=where), first
     )
@@ -563,6 +568,14 @@ def _stage_in_tasks(
         "staged",
     )
     return rows
+
+
+def _absolute(item: InputFile, here: Path) -> InputFile:
+    """`item` with its local file's path absolute (for a task on another machine)."""
+    path = item.export.path
+    if path is None or path.is_absolute():
+        return item
+    return dataclasses.replace(item, export=dataclasses.replace(item.export, path=here / path))
 
 
 def _create_export_files(con: duckdb.DuckDBPyConnection) -> None:

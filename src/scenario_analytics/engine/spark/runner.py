@@ -20,6 +20,8 @@ Files that make only views and session variables (`0100`) run on both engines.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import time
 import uuid
@@ -32,8 +34,9 @@ import duckdb
 
 from scenario_analytics.engine.database import insertion_order_kept, quote_ident, quote_literal
 from scenario_analytics.engine.spark.translate import translate_files, translate_query
-from scenario_analytics.engine.sql_files import SqlFile, run_sql_files
+from scenario_analytics.engine.sql_files import SqlFile, load_sql_files, run_sql_files
 from scenario_analytics.errors import AnalyticsError
+from scenario_analytics.version import __version__
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -73,7 +76,9 @@ class SparkEngine:
         schemas: dict[str, list[tuple[str, str]]],
     ) -> None:
         self.spark = spark
-        self.work = work
+        # Executors resolve a relative path from their own work folders: every path
+        # handed to Spark is absolute.
+        self.work = work.absolute()
         self.translated = {f.name: f for f in translate_files(files)}
         self.schemas = schemas
         self.on_spark: set[str] = set()  # tables Spark made (never sent back to it)
@@ -123,7 +128,41 @@ class SparkEngine:
             return []
         context = self.spark.sparkContext
         context.setJobDescription(f"scenario-analytics: {len(items)} tasks")
-        return context.parallelize(list(items), len(items)).map(function).collect()
+        try:
+            return context.parallelize(list(items), len(items)).map(function).collect()
+        except Exception as exc:  # pyspark's errors share no base class we can name
+            raise AnalyticsError(
+                f"a task failed on Spark's executors: {task_error(exc)}",
+                "the executors' own logs (the Spark UI, or the workers' work folders) "
+                "have the whole error",
+            ) from exc
+
+    def probe(self) -> None:
+        """One tiny task before any work: the executors' Python imports this package and
+        says its version and SQL digest, which must be the driver's. A cluster whose
+        executors lack the package, or run another version of it, is one clear error
+        here, not four failed attempts of every file's task later."""
+        context = self.spark.sparkContext
+        context.setJobDescription("scenario-analytics: checking the executors' Python")
+        python = context.pythonExec
+        hint = (
+            f"the executors run their Python workers with {python}: install the same "
+            f"scenario-analytics ({__version__}) there, or point spark.pyspark.python "
+            "([engine.spark.conf] in the job file) or PYSPARK_PYTHON at a Python that has "
+            'it (docs/ENGINES.md, "On a cluster")'
+        )
+        try:
+            ((version, digest),) = context.parallelize([0], 1).map(executor_identity).collect()
+        except Exception as exc:  # pyspark's errors share no base class we can name
+            raise AnalyticsError(
+                f"Spark's executors cannot run this package: {task_error(exc)}", hint
+            ) from exc
+        if (version, digest) != executor_identity(0):
+            raise AnalyticsError(
+                f"Spark's executors run scenario-analytics {version} (SQL {digest[:12]}), "
+                f"this driver {__version__} (SQL {executor_identity(0)[1][:12]})",
+                hint,
+            )
 
     def fetch(self, con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
         """A query's rows, computed on Spark (its tables are there, or sent there)."""
@@ -175,7 +214,7 @@ class SparkEngine:
     def _register_parts(self, table: str, parts: list[tuple[str, int]]) -> None:
         from pyspark.sql import functions as F
 
-        paths = sorted({path for path, _ in parts})
+        paths = sorted({str(Path(path).absolute()) for path, _ in parts})
         # A part's file name is unique within its table (it starts with the sha256 of
         # the content it holds), and Spark gives it as is (a path comes as a URI).
         ids = self.spark.createDataFrame(
@@ -270,6 +309,34 @@ def duckdb_schemas(
         return schemas
     finally:
         con.close()
+
+
+def executor_identity(_: int) -> tuple[str, str]:
+    """This package's version and a digest of its SQL files, where it runs (a probe
+    task: imported on the executor by name, so a missing package fails right here)."""
+    files = load_sql_files()
+    digest = hashlib.sha256("".join(f"{f.name} {f.sha256}\n" for f in files).encode())
+    return __version__, digest.hexdigest()
+
+
+# What a failed task's error says, in the order they are looked for: the last line of a
+# Python traceback (`ModuleNotFoundError: No module named ...`), or the JVM's failure to
+# start the Python it was given.
+_TASK_ERRORS = (
+    re.compile(r'Cannot run program "[^"]*"[^\n]*'),
+    re.compile(r"^(?:[A-Za-z_]\w*(?:Error|Exception)): [^\n]+$", re.MULTILINE),
+)
+
+
+def task_error(exc: Exception) -> str:
+    """One line out of a failed Spark task's error (a Java stack trace with a Python
+    traceback inside)."""
+    text = str(exc)
+    for pattern in _TASK_ERRORS:
+        found = pattern.findall(text)
+        if found:
+            return str(found[-1] if pattern is _TASK_ERRORS[1] else found[0]).strip()
+    return _first_line(exc)
 
 
 def _first_line(exc: Exception) -> str:

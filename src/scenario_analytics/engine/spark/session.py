@@ -60,6 +60,20 @@ def require_spark() -> None:
         raise InvalidUsageError("--engine spark needs Java, which is not found", INSTALL_HINT)
 
 
+def workers_python(settings: SparkSettings) -> str:
+    """The Python that Spark's executors start their workers with: tasks parse export
+    files with this package, so by default this very Python (the same path on every
+    machine of the cluster: one image, or the same install). The job file's
+    `spark.pyspark.python` (`[engine.spark.conf]`) or the `PYSPARK_PYTHON` variable
+    overrides it; PySpark sends it with every task (else workers run `python3` from
+    their PATH, which rarely has the package)."""
+    return (
+        settings.conf.get("spark.pyspark.python")
+        or os.environ.get("PYSPARK_PYTHON")
+        or sys.executable
+    )
+
+
 def log_file() -> Path:
     """Where the Spark JVM this process starts writes its output and its own log."""
     return Path(tempfile.gettempdir()) / f"scenario-analytics-spark-{os.getpid()}.log"
@@ -80,20 +94,20 @@ def open_session(settings: SparkSettings) -> SparkSession:
     builder = SparkSession.builder.appName("scenario-analytics")
     if settings.master:
         builder = builder.master(settings.master)
-    if (settings.master or "").startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
-        # Tasks parse export files with this package: on this machine, in this Python
-        # (PySpark starts its workers with PYSPARK_PYTHON, else `python3` on PATH).
-        os.environ["PYSPARK_PYTHON"] = sys.executable
+    if SparkContext._active_spark_context is None:
+        os.environ["PYSPARK_PYTHON"] = workers_python(settings)
     conf = {**DEFAULT_CONF, **settings.conf, **START_CONF, **REQUIRED_CONF}
     java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
     given = settings.conf.get("spark.driver.extraJavaOptions")
     conf["spark.driver.extraJavaOptions"] = f"{given} {java_options}" if given else java_options
     for key, value in conf.items():
         builder = builder.config(key, value)
-    if SparkContext._active_spark_context is None:
+    if SparkContext._active_spark_context is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
         with _stderr_to(log_file()):
             session = builder.getOrCreate()
     else:
+        # A JVM that exists already (spark-submit started it and passed its gateway's port)
+        # writes where its starter sent it: no log file of ours to name.
         session = builder.getOrCreate()
     for key, value in REQUIRED_CONF.items():
         # A session spark-submit made before us keeps its conf: set what the SQL needs.
