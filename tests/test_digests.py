@@ -122,7 +122,7 @@ def test_a_directory_row_a_day_uses_makes_it_stale(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.stderr.splitlines()]
     (warning,) = [e for e in events if e["event"] == "warning"]
     assert warning["stale"] == [DAYS[3]]
-    assert warning["command"].endswith(f"--from {DAYS[3]} --to {DAYS[3]} --stale")
+    assert f"backfill --from {DAYS[3]} --to {DAYS[3]} --stale --exports " in warning["command"]
 
 
 def test_an_old_manifest_without_a_data_digest_is_not_up_to_date(tmp_path: Path) -> None:

@@ -259,9 +259,10 @@ def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     duck = run_snapshot(exports, root / "duckdb", SAMPLE_AS_OF, max_reject_ratio=0.05)
     with standalone_cluster(root / "cluster") as cluster:
         job = _spark_job_file(root, cluster.master)
-        args = ["run", "--job", job.name, "--exports", "exports", "--snapshots", "spark",
-                "--as-of", SAMPLE_AS_OF, "--max-reject-ratio", 0.05,
-                "--log-format", "json"]  # fmt: skip
+        # docs/ENGINES.md's command ("On a cluster"); the job file adds the tests' conf.
+        args = ["run", "--job", job.name, "--engine", "spark", "--spark-master", cluster.master,
+                "--exports", "exports", "--snapshots", "spark", "--as-of", SAMPLE_AS_OF,
+                "--max-reject-ratio", 0.05, "--log-format", "json"]  # fmt: skip
         env = {key: value for key, value in os.environ.items() if key != "PYSPARK_PYTHON"}
         done = subprocess.run(
             [sys.executable, "-m", "scenario_analytics", *map(str, args)],

@@ -298,10 +298,11 @@ def test_verify_names_a_damaged_file_and_repair_keeps_it(
     assert problems(result) == [
         "scenario-analytics: problem: 2026-11-21: summaries.parquet is damaged: its sha256 is "
         "not the manifest's — rebuild it with `scenario-analytics backfill --from 2026-11-21 "
-        "--to 2026-11-21 --force`",
+        f"--to 2026-11-21 --force --exports EXPORTS --snapshots {store}`",
         f"scenario-analytics: problem: 2026-11-22: {body.relative_to(folder(store, DAYS[2]))} "
         "is damaged: its sha256 is not the manifest's — rebuild it with `scenario-analytics "
-        "backfill --from 2026-11-22 --to 2026-11-22 --force`",
+        "backfill --from 2026-11-22 --to 2026-11-22 --force --exports EXPORTS --snapshots "
+        f"{store}`",
     ]
     assert error_line(result).startswith("scenario-analytics: error: 2 problems in the store")
     assert "rebuild 2026-11-21, 2026-11-22 with" in error_line(result)
@@ -351,9 +352,9 @@ def test_a_dangling_latest_json_and_repair(store: Path) -> None:
     assert result.exit_code == ExitCode.FAILURE
     assert problems(result) == [
         "scenario-analytics: problem: latest.json names 2026-11-30, which has no published "
-        "snapshot — `scenario-analytics snapshots verify --repair` fixes it"
+        f"snapshot — `scenario-analytics snapshots verify --repair --snapshots {store}` fixes it"
     ]
-    assert "verify --repair` fixes 1 of them" in error_line(result)
+    assert f"verify --repair --snapshots {store}` fixes 1 of them" in error_line(result)
 
     repaired = snapshots(store, "verify", "--repair")
     assert repaired.exit_code == 0, repaired.stderr
@@ -396,7 +397,7 @@ def test_a_removed_folder_and_a_removed_commit_record(
     assert found[0] == (
         "scenario-analytics: problem: 2026-11-21: manifest.json is missing, unreadable or not "
         "the one its commit record names — rebuild it with `scenario-analytics backfill "
-        "--from 2026-11-21 --to 2026-11-21 --force`"
+        f"--from 2026-11-21 --to 2026-11-21 --force --exports EXPORTS --snapshots {store}`"
     )
     assert "latest.json names 2026-11-23, which has no published snapshot" in found[1]
     assert f"{own[0]} is left over from a killed run" in found[2]
@@ -457,7 +458,7 @@ def test_repair_removes_leftovers_and_keeps_a_pin(store: Path) -> None:
     # Each named once, as a leftover to repair (none makes a snapshot damaged).
     assert [p.split(": problem: ")[1] for p in problems(result)] == [
         f"{what} is left over from a killed run — `scenario-analytics snapshots verify "
-        "--repair` fixes it (so does the next run)"
+        f"--repair --snapshots {store}` fixes it (so does the next run)"
         for what in leftovers
     ]
     repaired = snapshots(store, "verify", "--repair")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from scenario_analytics import filters
+from scenario_analytics.cli.hints import given_options
 from scenario_analytics.cli.options import (
     CONTEXT,
     LOCATION,
@@ -151,6 +153,7 @@ def run_command(
         skip_checks=skip_checks,
         allow_partial_day=allow_partial_day,
     )
+    options = dataclasses.replace(options, rerun=tuple(given_options()))
     with reporter(log_format) as report:
         result = run(options, report)
     if log_format == "json":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from scenario_analytics.cli import hints
 from scenario_analytics.cli.options import (
     CONTEXT,
     bundle,
@@ -250,7 +251,7 @@ def verify_command(repair: bool, snapshots: Location | None, job: Path | None) -
     for note in found.notes:
         log(f"note: {note}")
     for problem in found.problems:
-        log(f"problem: {problem}")
+        log(f"problem: {hints.with_options(str(problem))}")
     counts = f"{_count(found.snapshots, 'snapshot')}, {_count(found.files, 'file')} re-hashed"
     if found.whole:
         log(f"the store {store.describe()} is whole ({counts})")
@@ -259,21 +260,18 @@ def verify_command(repair: bool, snapshots: Location | None, job: Path | None) -
     repairable = sum(p.repairable for p in found.problems)
     if repairable:
         next_steps.append(
-            f"`scenario-analytics snapshots verify --repair` fixes {repairable} of them"
+            f"`{hints.command(['snapshots', 'verify', '--repair'])}` fixes {repairable} of them"
             if not repair
             else f"{repairable} remain after --repair: look at them by hand"
         )
     if len(found.damaged) == 1:
         day = found.damaged[0].isoformat()
-        next_steps.append(
-            f"rebuild {day} with `scenario-analytics backfill --from {day} --to {day} --force`"
-        )
+        rebuild = hints.command(["backfill", "--from", day, "--to", day, "--force"], exports=True)
+        next_steps.append(f"rebuild {day} with `{rebuild}`")
     elif found.damaged:
         dates = ", ".join(d.isoformat() for d in found.damaged)
-        next_steps.append(
-            f"rebuild {dates} with `scenario-analytics backfill --from D --to D --force` "
-            "for each date D"
-        )
+        rebuild = hints.command(["backfill", "--from", "D", "--to", "D", "--force"], exports=True)
+        next_steps.append(f"rebuild {dates} with `{rebuild}` for each date D")
     fail(
         f"{_count(len(found.problems), 'problem')} in the store {store.describe()} ({counts}) — "
         + "; ".join(next_steps),
@@ -406,14 +404,15 @@ def stale_command(
         return
     for line in _stale_lines(found):
         click.echo(line)
+    rebuild = (
+        hints.command(["backfill", "--stale", "--from", found[0].snapshot_date.isoformat(),
+                       "--to", found[-1].snapshot_date.isoformat()], exports=True)
+        if found
+        else ""
+    )  # fmt: skip
     log(
         f"{len(found)} snapshot{'' if len(found) == 1 else 's'} out of date"
-        + (
-            f"; rebuild with: scenario-analytics backfill --stale --from "
-            f"{found[0].snapshot_date.isoformat()} --to {found[-1].snapshot_date.isoformat()}"
-            if found
-            else ""
-        )
+        + (f"; rebuild with: {rebuild}" if found else "")
     )
 
 

@@ -133,9 +133,7 @@ def _run(options: RunOptions, report: Report, started: float) -> RunResult:
         stale = stale_days(job.store, earlier, job.fingerprint(), loaded, undigested=False)
         first = options.as_of - timedelta(days=options.restate_days)
         restate = [d for d in stale if d.snapshot_date >= first]
-        report_stale(
-            report, [d for d in stale if d not in restate], options.exports, options.snapshots
-        )
+        report_stale(report, [d for d in stale if d not in restate], options.rerun_options())
         published = job.publish_day(options.as_of, started)
         restated = _restate(job, options, restate) if restate else []
         pruned = job.prune([options.as_of, *(d for d, _ in restated)])

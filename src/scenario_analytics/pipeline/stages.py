@@ -308,6 +308,14 @@ class JobOptions:
     skip_checks: frozenset[str] = frozenset()  # checks not run this time (--skip-check)
     allow_partial_day: bool = False  # accept today (UTC) as an as-of date
     storage: StorageSettings = field(default_factory=StorageSettings)  # [storage]
+    # What a command printed for the user to copy repeats so that it runs with these
+    # settings (the command line's options: `cli/hints.py`); empty: --exports, --snapshots.
+    rerun: tuple[str, ...] = ()
+
+    def rerun_options(self) -> list[str]:
+        if self.rerun:
+            return list(self.rerun)
+        return ["--exports", str(self.exports), "--snapshots", str(self.snapshots)]
 
     def __post_init__(self) -> None:
         # Library callers may pass paths or text; the job works with locations.

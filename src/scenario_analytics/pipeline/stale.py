@@ -17,6 +17,7 @@ arrived late. Here:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -26,7 +27,6 @@ import duckdb
 
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.filters import as_of_end
-from scenario_analytics.locations import Location
 from scenario_analytics.pipeline.runner import Job
 from scenario_analytics.pipeline.stages import JobOptions
 from scenario_analytics.pipeline.staging import LoadResult
@@ -167,18 +167,15 @@ def session_changes(
     return SessionChanges(**counts, examples=shown)
 
 
-def report_stale(
-    report: Report, stale: list[StaleDay], exports: Location, snapshots: Location
-) -> None:
-    """The warning of a run whose exports make earlier snapshots out of date."""
+def report_stale(report: Report, stale: list[StaleDay], rerun: list[str]) -> None:
+    """The warning of a run whose exports make earlier snapshots out of date, with the
+    backfill that rebuilds them (repeating `rerun`, the options in force)."""
     if not stale:
         return
     dates = [d.snapshot_date.isoformat() for d in stale]
     shown = ", ".join(dates[:10]) + (f", ... ({len(dates)} days)" if len(dates) > 10 else "")
-    command = (
-        f"scenario-analytics backfill --exports {exports} --snapshots {snapshots} "
-        f"--from {dates[0]} --to {dates[-1]} --stale"
-    )
+    command = shlex.join(["scenario-analytics", "backfill", "--from", dates[0], "--to",
+                          dates[-1], "--stale", *rerun])  # fmt: skip
     report(
         Event(
             "check",
