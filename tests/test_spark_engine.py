@@ -551,3 +551,31 @@ def test_a_big_driver_table_is_never_sent_to_spark(
     monkeypatch.setattr(runner, "MAX_DRIVER_ROWS", 3)  # the sample has 7 export files
     with pytest.raises(AnalyticsError, match="table export_files has 7 rows: too many to send"):
         run_snapshot(SAMPLE, tmp_path / "s", SAMPLE_AS_OF, max_reject_ratio=0.05, engine="spark")
+
+
+def test_a_spark_error_the_engine_did_not_name_is_one_line_too() -> None:
+    """An error of pyspark's or Py4J's that reaches the command (not one the engine turned
+    into the job's own) ends as one `error:` line and exit 1, its traceback only with
+    --debug."""
+    import click
+
+    from scenario_analytics.cli.output import handle_errors
+
+    class Py4JJavaError(Exception):  # as py4j.protocol names it
+        pass
+
+    Py4JJavaError.__module__ = "py4j.protocol"
+
+    @click.command()
+    @click.option("--debug", is_flag=True)
+    @handle_errors
+    def failing(debug: bool) -> None:
+        raise Py4JJavaError("An error occurred while calling o31.sql.\n: java.lang.Boom")
+
+    result = CliRunner().invoke(failing, [])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "scenario-analytics: error: Spark failed: An error occurred while calling o31.sql. — "
+        "Spark's own log has the rest (the run's \"engine spark: started\" line names it); "
+        "--debug shows the traceback"
+    ]

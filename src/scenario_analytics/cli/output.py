@@ -90,6 +90,20 @@ def handle_errors(func: F) -> F:
                 int(ExitCode.FAILURE),
                 as_json,
             )
+        except Exception as exc:
+            # Spark's errors (pyspark's and Py4J's share no base class the engine could
+            # name) wherever the engine did not turn them into the job's own already.
+            if not type(exc).__module__.startswith(("pyspark", "py4j")):
+                raise
+            if debug:
+                traceback.print_exc()
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            fail(
+                f"Spark failed: {what} — Spark's own log has the rest (the run's "
+                '"engine spark: started" line names it); --debug shows the traceback',
+                int(ExitCode.FAILURE),
+                as_json,
+            )
 
     return wrapper  # type: ignore[return-value]
 
