@@ -409,3 +409,16 @@ def test_the_golden_bodies_from_a_store_on_s3(s3: S3Place) -> None:
         assert answer.exit_code == 0, answer.stderr
         expected = (golden / f"summary-example.{name}.json").read_text().strip()
         assert answer.stdout.strip() == expected, name
+
+
+def test_a_failed_first_run_leaves_nothing_in_the_bucket(s3: S3Place, tmp_path: Path) -> None:
+    """As on local disk (tests/test_refusals.py): the prefix a failed first run wrote its
+    ledger parts and lease under is empty again."""
+    exports = base_exports(tmp_path / "exports")
+    (exports / "sessions" / "broken.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
+    result = cli(
+        *_run_args(exports, s3.uri, *[a for c in FIXTURE_SKIPS for a in ("--skip-check", c)])
+    )
+    assert result.exit_code == ExitCode.FAILURE, result.stderr
+    assert "removed s3://" in result.stderr
+    assert s3.keys() == {}  # nothing under the store's prefix

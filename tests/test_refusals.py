@@ -18,7 +18,14 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import Result
-from conftest import CSV_SESSION_HEADER, csv_session, flat_session, session, write_exports
+from conftest import (
+    CSV_SESSION_HEADER,
+    FIXTURE_SKIPS,
+    csv_session,
+    flat_session,
+    session,
+    write_exports,
+)
 from helpers_ops import base_exports, cli, snapshot_files
 
 from scenario_analytics.errors import ExitCode
@@ -639,3 +646,57 @@ def test_a_memory_size_is_accepted(tmp_path: Path, value: str) -> None:
     store = tmp_path / "store"
     published(exports, store, FIRST, "--job", str(_job(tmp_path, value)))
     assert latest(store) == FIRST
+
+
+# -- a failed first run leaves no store (issue #28) ----------------------------------------
+
+SKIP_ARGS = [arg for check in sorted(FIXTURE_SKIPS) for arg in ("--skip-check", check)]
+
+
+def _truncated_gzip(exports: Path) -> None:
+    (exports / "sessions" / "broken.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
+
+
+def test_a_failed_first_run_leaves_no_store_behind(tmp_path: Path) -> None:
+    """A store that did not exist before a failed run does not exist after it: the folder
+    the run made, its ledger and lease go (the ledger had parts of the good files); an
+    empty folder given as the store stays, empty; a store that holds anything is kept."""
+    exports = base_exports(tmp_path / "exports")
+    _truncated_gzip(exports)
+    store = tmp_path / "st_v1"
+    result = cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of",
+                 "2026-11-26", "--max-reject-ratio", "0.5", *SKIP_ARGS)  # fmt: skip
+    assert result.exit_code == ExitCode.FAILURE, result.stderr
+    assert "cannot read export file sessions/broken.jsonl.gz" in result.stderr
+    assert f"removed {store}: the run that made it failed before publishing" in result.stderr
+    assert not store.exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("run", "--exports", str(exports), "--snapshots", str(empty), "--as-of",
+                 "2026-11-26", "--max-reject-ratio", "0.5", *SKIP_ARGS)  # fmt: skip
+    assert result.exit_code == ExitCode.FAILURE
+    assert empty.is_dir() and not list(empty.iterdir())
+
+    # A store with a published snapshot keeps everything, the ledger too.
+    (exports / "sessions" / "broken.jsonl.gz").unlink()
+    assert cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of",
+               "2026-11-25", "--max-reject-ratio", "0.5", *SKIP_ARGS).exit_code == 0  # fmt: skip
+    _truncated_gzip(exports)
+    before = sorted(p.relative_to(store) for p in store.rglob("*") if p.is_file())
+    result = cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of",
+                 "2026-11-26", "--max-reject-ratio", "0.5", *SKIP_ARGS)  # fmt: skip
+    assert result.exit_code == ExitCode.FAILURE
+    assert "removed" not in result.stderr
+    after = sorted(p.relative_to(store) for p in store.rglob("*") if p.is_file())
+    assert [p for p in before if p not in after] == []
+
+
+def test_a_refused_first_run_keeps_its_evidence(tmp_path: Path) -> None:
+    """A refusal's quarantine is the evidence an operator reads: the store it is in stays."""
+    exports = base_exports(tmp_path / "exports")
+    store = tmp_path / "store"
+    result = cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of",
+                 "2026-11-26", "--max-reject-ratio", "0", *SKIP_ARGS)  # fmt: skip
+    assert result.exit_code == ExitCode.DATA_QUALITY, result.stderr
+    assert list((store / ".quarantine").iterdir())

@@ -36,6 +36,7 @@ from scenario_analytics import interrupts
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.engines import SqlEngine, open_engine
 from scenario_analytics.engine.sql_files import SqlPlan, load_sql_files, plan_sql_files
+from scenario_analytics.errors import AnalyticsError
 from scenario_analytics.events import Event, Report
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.ingest.discover import ExportsFolder
@@ -105,15 +106,24 @@ class Job:
         # Listed before the lease: a folder that fails discovery creates no store.
         folder = find_exports(options.exports, options.ignore, report, options.storage)
         store = options.open_store()
+        before = store.state() if builds else "used"  # "missing", "empty": this job makes it
+        discarded = False
         try:
-            with store.lock(command), staging_removed(store) if builds else nullcontext():
-                prepared = prepare(store, folder, report)
-                job = cls(options, report, prepared, folder, True, options.engine)
+            with store.lock(command):
                 try:
-                    yield job
-                finally:
-                    job.release_engine()
+                    with staging_removed(store) if builds else nullcontext():
+                        prepared = prepare(store, folder, report)
+                        job = cls(options, report, prepared, folder, True, options.engine)
+                        try:
+                            yield job
+                        finally:
+                            job.release_engine()
+                except BaseException:
+                    discarded = before != "used" and _discard(store, report)
+                    raise
         finally:
+            if discarded:  # the lease is gone now: the folder too, if the run made it
+                store.storage.remove_location(keep_folder=before == "empty")
             store.close()
             folder.storage.close()
 
@@ -297,3 +307,16 @@ def staging_removed(store: Store) -> Iterator[None]:
     except BaseException:
         store.abandon_builds()
         raise
+
+
+def _discard(store: Store, report: Report) -> bool:
+    """A failed first run leaves no store behind (unless it published or quarantined:
+    `Store.discard_new`); best effort, the job's own error is the one to report."""
+    try:
+        if not store.discard_new():
+            return False
+    except (AnalyticsError, OSError):
+        return False
+    report(Event("lock", "info", f"removed {store.describe()}: the run that made it failed "
+                 "before publishing anything"))  # fmt: skip
+    return True

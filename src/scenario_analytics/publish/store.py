@@ -438,6 +438,34 @@ class Store:
             self._lease = None
             lease.release()
 
+    def state(self) -> str:
+        """What is at the location before a run: "missing" (a local folder that does not
+        exist), "empty" (an empty folder, or nothing under an S3 prefix) or "used"."""
+        try:
+            self.storage.check(create=False)
+        except StorageError:
+            return "missing"
+        try:
+            used = bool(self.storage.objects("")) or bool(self.storage.list_folders(""))
+        except StorageError:
+            return "used"
+        return "used" if used else "empty"
+
+    def discard_new(self) -> list[str]:
+        """After a failed run on a store it made (`state()` was not "used" before it), still
+        under its lease: delete what it left (ledger parts, the format mark, scratch) but
+        the lease, unless something was published or a refusal left its evidence
+        (`.quarantine/`). Once the lease is released, `storage.remove_location()` removes
+        the folder. A store that did not exist before a failed run does not exist after
+        it. Returns the keys removed."""
+        if self.storage.objects(COMMITS) or self.storage.objects(QUARANTINE_FOLDER + "/"):
+            return []
+        self._check_lease()  # under the lease: no other run writes here meanwhile
+        removed = self.storage.clean_scratch()
+        keys = [o.key for o in self.storage.objects("") if o.key != LEASE_KEY]
+        self.storage.delete(keys)
+        return removed + keys
+
     def _check_lease(self) -> None:
         if self._lease is None:
             raise AnalyticsError("internal error: the store is written without its lease")

@@ -187,6 +187,12 @@ class Storage(ABC):
         """Keep only these objects' downloads in the cache folder (a long-running reader
         that no longer needs the others)."""
 
+    def remove_location(self, *, keep_folder: bool = False) -> None:  # noqa: B027
+        """Remove the location itself once it holds nothing but the storage's own lock
+        (a local folder a failed first run made, `Store.discard_new`; with `keep_folder`
+        an empty folder given before stays); never one that holds anything. Object
+        storage has no folders: nothing to do."""
+
     def clean_scratch(self) -> list[str]:
         """Remove scratch folders and half-written files (`debris`) that killed jobs left
         (only under the store's lease: then none is in use). Returns what it removed."""

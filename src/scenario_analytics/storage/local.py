@@ -357,6 +357,17 @@ class LocalStorage(Storage):
                     found.append((Path(dirpath) / name).relative_to(self.root).as_posix())
         return sorted(found)
 
+    def remove_location(self, *, keep_folder: bool = False) -> None:
+        # The compare-and-swap lock file is the last thing a job leaves; a job starting
+        # here meanwhile would have written its lease, and the folder then stays.
+        if [o.key for o in self.objects("")] == [CAS_LOCK]:
+            (self.root / CAS_LOCK).unlink(missing_ok=True)
+        if not keep_folder:
+            try:
+                self.root.rmdir()  # only an empty folder
+            except OSError:
+                pass
+
     def clean_scratch(self) -> list[str]:
         removed = self.debris()
         self.delete(removed)
