@@ -153,6 +153,9 @@ def test_backfill_of_older_days_keeps_latest(tmp_path: Path) -> None:
     assert Store(store).latest().isoformat() == "2026-11-26"  # type: ignore[union-attr]
     code, _lines, err = _backfill(exports, store, DAYS[0], DAYS[0])
     assert code == 0 and "summary: 1 day (0 published, 1 skipped as up to date)" in err
+    # The range's last day, not called the store's newest (2026-11-26 is; issue #28).
+    assert f"; last day of the range {store / ('snapshot_date=' + DAYS[0])} (" in err
+    assert "newest" not in err
 
 
 def test_bad_range_gate_and_lock(tmp_path: Path) -> None:

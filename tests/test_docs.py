@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -74,3 +75,87 @@ def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     assert str(Path("snapshots") / "snapshot_date=2026-11-26") in result.stdout
     assert lines[-1] == "user_emails=a%40x.com,b%40x.com"
     assert '"scenario_not_found"' in lines[-2]
+
+
+# -- docs/DATA_DICTIONARY.md and the names the docs give ------------------------------------
+
+DOCS = Path(__file__).parents[1] / "docs"
+RANKS = ("gold", "silver", "bronze", "unranked")
+
+
+def _dictionary_columns(table: str) -> dict[str, str]:
+    """A table's `| column | type | meaning |` rows in the data dictionary, by column."""
+    text = (DOCS / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    section = text.split(f"## `{table}.parquet`", 1)[1].split("\n## ", 1)[0]
+    found: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        names = re.findall(r"`(\w+)`", cells[0])
+        if "…" in cells[0]:  # `gold_count` … `unranked_count`: one per rank
+            suffix = names[0].removeprefix("gold")
+            names = [rank + suffix for rank in RANKS]
+        kinds = [k.strip() for k in re.split(r",\s*(?![^()]*\))", cells[1])]
+        for n, name in enumerate(names):
+            found[name] = kinds[n] if len(kinds) == len(names) else kinds[0]
+    return found
+
+
+@pytest.fixture(scope="module")
+def sample_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from datetime import date
+
+    from scenario_analytics.pipeline.run import RunOptions, run
+
+    store = tmp_path_factory.mktemp("dictionary") / "store"
+    sample = Path(__file__).parents[1] / "data" / "sample"
+    skips = frozenset({"stale_exports"})
+    options = RunOptions(exports=sample, snapshots=store, as_of=date(2026, 11, 26),
+                         max_reject_ratio=0.05, skip_checks=skips)  # fmt: skip
+    return Path(run(options).path)
+
+
+@pytest.mark.parametrize("table", ["summaries", "participants"])
+def test_the_data_dictionary_gives_each_column_its_type(sample_snapshot: Path, table: str) -> None:
+    """Every column of the table is in the dictionary with its exact DuckDB type (issue
+    #28: `participants.lift` was documented as DECIMAL)."""
+    import duckdb
+
+    path = sample_snapshot / f"{table}.parquet"
+    actual = {
+        str(name): str(kind)
+        for name, kind, *_ in duckdb.sql(
+            f"DESCRIBE SELECT * FROM read_parquet('{path}', hive_partitioning = false)"
+        ).fetchall()
+    }
+    assert _dictionary_columns(table) == actual
+
+
+def test_every_python_name_the_docs_give_exists() -> None:
+    """`scenario_analytics.x.y` in README and docs/ names a module or an attribute that is
+    there (issue #28: `scenario_analytics.requests.parse_request` was not)."""
+    import importlib
+
+    texts = [README, *(p.read_text(encoding="utf-8") for p in sorted(DOCS.glob("*.md")))]
+    names = sorted(
+        {m for text in texts for m in re.findall(r"\bscenario_analytics(?:\.\w+)+", text)}
+    )
+    assert names
+    missing = []
+    for name in names:
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                found: object = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            try:
+                for attribute in parts[cut:]:
+                    found = getattr(found, attribute)
+            except AttributeError:
+                missing.append(name)
+            break
+        else:
+            missing.append(name)
+    assert missing == []

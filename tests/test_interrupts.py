@@ -181,7 +181,7 @@ def published(tmp_path: Path) -> tuple[Path, Path]:
 
 RUN_PAUSES = [
     ("loaded", signal.SIGINT, "after load"),
-    ("staged", signal.SIGTERM, "after stage"),
+    ("staged", signal.SIGTERM, "after staging"),
     ("built", signal.SIGINT, f"after build ({NEW})"),
     ("written", signal.SIGTERM, f"after write ({NEW})"),
 ]
@@ -315,7 +315,7 @@ def test_validate_interrupted(tmp_path: Path) -> None:
     stopped = _stop("staged", signal.SIGINT, *args)
     _assert_stopped_cleanly(stopped, signal.SIGINT)
     assert (
-        stopped.error == "scenario-analytics: error: interrupted (SIGINT) after stage — run again"
+        stopped.error == "scenario-analytics: error: interrupted (SIGINT) after staging — run again"
     )
     assert stopped.stdout == ""  # no report of a half-read folder
     in_json = _stop("loaded", signal.SIGTERM, *args, "--log-format", "json")

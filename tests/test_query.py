@@ -206,6 +206,10 @@ def test_invalid_date(store: Path, value: str) -> None:
     result = query("--snapshots", store, "sc-a", "--start-date", value)
     error = assert_error(result, ExitCode.USAGE, "invalid_date")
     assert error["type"] == "invalid_request"
+    # What to do is about the form, not about picking an earlier day (issue #28).
+    assert result.stderr.rstrip().endswith(
+        "— give a date as YYYY-MM-DD (a whole UTC day) or a date-time such as 2026-11-20T08:00:00Z"
+    ), result.stderr
     result = query("--snapshots", store, "sc-a", "--end-date", value)
     assert_error(result, ExitCode.USAGE, "invalid_date")
 

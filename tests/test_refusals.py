@@ -508,6 +508,20 @@ def test_rejects_out_holds_every_rejected_row_in_both_formats(tmp_path: Path) ->
     assert all(text for text in raw.values())
 
 
+def test_rejects_out_in_a_missing_folder_is_a_usage_error_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """Not found out after the whole validation and blamed on free space (issue #28)."""
+    exports = rejects_exports(tmp_path / "exports")
+    result = cli("validate", "--exports", str(exports), "--rejects-out", "nodir/rej.csv")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.splitlines() == [
+        f"scenario-analytics: error: --rejects-out nodir/rej.csv: the folder "
+        f"{Path.cwd() / 'nodir'} does not exist — create it, or name a file in a folder "
+        "that exists"
+    ]
+
+
 def test_rejects_out_is_written_when_the_gate_refuses(tmp_path: Path) -> None:
     exports = rejects_exports(tmp_path / "exports")
     out = tmp_path / "rejects.csv"

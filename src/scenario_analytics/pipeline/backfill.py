@@ -175,7 +175,8 @@ def backfill(
         data.update(files_data)
     if newest is not None:
         text += (
-            f"; newest snapshot {newest.path} ({newest.sessions:,} sessions, "
+            # The range's last day: the store may hold newer ones.
+            f"; last day of the range {newest.path} ({newest.sessions:,} sessions, "
             f"{newest.scenarios:,} scenarios)"
         )
     text += f"; {result.seconds:.1f}s"

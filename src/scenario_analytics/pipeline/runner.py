@@ -317,6 +317,6 @@ def _discard(store: Store, report: Report) -> bool:
             return False
     except (AnalyticsError, OSError):
         return False
-    report(Event("lock", "info", f"removed {store.describe()}: the run that made it failed "
-                 "before publishing anything"))  # fmt: skip
+    report(Event("cleanup", "info", f"removed {store.describe()}: the run that made it "
+                 "failed before publishing anything"))  # fmt: skip
     return True

@@ -561,6 +561,11 @@ def files_summary(loaded: LoadResult) -> tuple[str, dict[str, object]]:
     return text, data
 
 
+# A stage's name in a sentence ("interrupted while staging"), where its event name reads
+# badly there; the JSON log keeps the event's name (`interrupted_stage`).
+_STAGE_WORDS = {"stage": "staging"}
+
+
 class StageTracker:
     """The job's report, passed on, remembering where the job is (its last event, apart
     from the whole job's own) and the days it published: what an interrupt says."""
@@ -571,7 +576,9 @@ class StageTracker:
         self.published: list[date] = []
 
     def __call__(self, event: Event) -> None:
-        if event.stage not in ("run", "backfill", "validate"):
+        # Where the job got to: not the whole job's events, nor the clean-up after a
+        # failure (`runner.py`), which come after the place it stopped.
+        if event.stage not in ("run", "backfill", "validate", "cleanup"):
             self.last = event
         if event.stage == "publish" and event.kind == "done" and event.snapshot_date:
             self.published.append(event.snapshot_date)
@@ -583,7 +590,8 @@ class StageTracker:
         if last is None:
             return "while starting"
         day = f" ({last.snapshot_date.isoformat()})" if last.snapshot_date else ""
-        return f"{'after' if last.kind == 'done' else 'while'} {last.stage}{day}"
+        words = _STAGE_WORDS.get(last.stage, last.stage)
+        return f"{'after' if last.kind == 'done' else 'while'} {words}{day}"
 
 
 @contextmanager

@@ -63,6 +63,13 @@ def validate(
             f"--rejects-out {rejects_out}: the file name must end in .parquet or .csv",
             "name the file for the format you want",
         )
+    if rejects_out is not None and not rejects_out.absolute().parent.is_dir():
+        # Said before the work, not after it as a failed write.
+        raise InvalidUsageError(
+            f"--rejects-out {rejects_out}: the folder {rejects_out.absolute().parent} does "
+            "not exist",
+            "create it, or name a file in a folder that exists",
+        )
     store = require_store(snapshots, storage) if snapshots is not None else None
     # No summary of its own, but an interrupt's, saying where it stopped.
     with (

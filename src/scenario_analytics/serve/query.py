@@ -105,6 +105,8 @@ class Answer:
         """What to do next about an error answer; "" if not one."""
         if self.exit_code == ExitCode.OK:
             return ""
+        if self.code == "invalid_date" and "ISO 8601" in self.body:
+            return _FORMAT_HINT  # the value's form is the problem, not its date
         return _HINTS.get(self.code, "see `scenario-analytics query --help`")
 
 
@@ -114,6 +116,11 @@ _HINTS = {
     "snapshot_not_found": "run `scenario-analytics run` first, or pick a published --as-of date",
     "invalid_date": "give a date in the past (`scenario-analytics snapshots` lists them)",
 }
+
+
+_FORMAT_HINT = (
+    "give a date as YYYY-MM-DD (a whole UTC day) or a date-time such as 2026-11-20T08:00:00Z"
+)
 
 
 def error_body(kind: str, code: str, message: str) -> str:
