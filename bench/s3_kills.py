@@ -57,7 +57,8 @@ def main() -> None:
         bucket = server.new_bucket()
         exports = work / "exports"
         subprocess.run([*CLI, "generate", "--out", str(exports), "--sessions",
-                        str(args.sessions), "--seed", "3"], check=True, env=env)  # fmt: skip
+                        str(args.sessions), "--seed", "3", "--end-date", "2026-11-26"],
+                       check=True, env=env)  # fmt: skip
         client = server.client()
         for path in sorted(p for p in exports.rglob("*") if p.is_file()):
             key = f"exports/{path.relative_to(exports).as_posix()}"

@@ -127,7 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="serve-probe-"))
     exports, store, keys = work / "exports", work / "store", work / "keys.json"
-    cli("generate", "--out", str(exports), "--sessions", str(args.sessions), "--seed", "3")
+    cli(
+        "generate",
+        "--out",
+        str(exports),
+        "--sessions",
+        str(args.sessions),
+        "--seed",
+        "3",
+        "--end-date",
+        "2026-11-26",
+    )
     for day in DAYS:
         cli("run", "--exports", str(exports), "--snapshots", str(store), "--as-of", day,
             "--skip-check", "stale_exports")  # fmt: skip

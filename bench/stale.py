@@ -4,7 +4,8 @@
     .venv/bin/python bench/stale.py --exports /tmp/b10m --as-of 2026-11-26 --work /tmp/stale-bench
 
 `--exports` is a generated dataset (`scenario-analytics generate --out DIR --sessions
-10000000 --seed 1`); `--as-of` its last day. The script hard-links the exports into
+10000000 --seed 1 --end-date 2026-11-26`, as `bench/run.py` makes them); `--as-of` its
+last day. The script hard-links the exports into
 `--work`, backfills the 30 days up to `--as-of` (timed, for reference), adds a late file
 of `--late` sessions created on the first of those days (so all 30 snapshots are
 stale), then times:

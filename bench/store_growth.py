@@ -5,7 +5,8 @@
     .venv/bin/python bench/store_growth.py ... --s3 seaweedfs     # the store in a bucket
 
 `--exports` is a generated dataset (`scenario-analytics generate --out DIR --sessions
-10000000 --seed 1`); `--as-of` its last day. The script splits the dataset's session
+10000000 --seed 1 --end-date 2026-11-26`, as `bench/run.py` makes them); `--as-of` its
+last day. The script splits the dataset's session
 files by the day of `created_at`: everything before the first of the `--nights` days into
 one base file, and one file per night. The other exports are hard-linked. Night 1 starts
 from an empty store with the base file and its day's file; each later night adds its

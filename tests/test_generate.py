@@ -544,3 +544,28 @@ def test_scores_improve_with_practice(realistic: GenerateReport) -> None:
             total += 1
             improving += sum(scores[-third:]) > sum(scores[:third])
     assert total > 50 and improving > 0.7 * total
+
+
+def test_generated_exports_make_a_default_nightly_run_publish(tmp_path: Path) -> None:
+    """`generate` ends its data yesterday (UTC) unless told otherwise, so `run` with its
+    default as-of date publishes, every check run (issue #28: the data always ended on
+    2026-11-26, and the default run exited 4, stale_exports); `--end-date` pins the window."""
+    from helpers_ops import cli
+
+    from scenario_analytics.filters import utc_yesterday
+
+    exports, store = tmp_path / "exports", tmp_path / "store"
+    done = cli("generate", "--out", str(exports), "--sessions", "3000", "--seed", "3")
+    assert done.exit_code == 0, done.stderr
+    done = cli("run", "--exports", str(exports), "--snapshots", str(store))
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.strip() == str(store / f"snapshot_date={utc_yesterday().isoformat()}")
+
+    pinned = cli("generate", "--out", str(tmp_path / "pinned"), "--sessions", "300",
+                 "--end-date", "2026-11-26")  # fmt: skip
+    assert pinned.exit_code == 0, pinned.stderr
+    library = generate_exports(tmp_path / "library", 300)  # the library's fixed window
+    assert {**json.loads(pinned.stdout), "out": ""} == {**library.to_json(), "out": ""}
+    for path in sorted(p for p in (tmp_path / "library").rglob("*") if p.is_file()):
+        twin = tmp_path / "pinned" / path.relative_to(tmp_path / "library")
+        assert twin.read_bytes() == path.read_bytes(), path

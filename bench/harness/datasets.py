@@ -72,6 +72,9 @@ def ensure_dataset(spec: DatasetSpec, data_dir: Path) -> Dataset:
                 str(SEED),
                 "--format",
                 spec.fmt,
+                # The as-of date every bench command uses: the data ends on it.
+                "--end-date",
+                "2026-11-26",
             ],
             ROOT,
             f"generate {spec.name}",

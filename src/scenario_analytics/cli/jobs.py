@@ -133,7 +133,8 @@ def run_command(
       scenario-analytics run --exports /data/exports --snapshots /data/snapshots
       scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26
       scenario-analytics run --job jobs/nightly.toml --restate-days 7
-      scenario-analytics run --job jobs/sample.toml --engine spark --spark-master 'local[2]'
+      scenario-analytics run --job jobs/sample.toml --as-of 2026-11-26 --engine spark \\
+        --spark-master 'local[2]'
       SCENARIO_ANALYTICS_JOB=jobs/nightly.toml scenario-analytics run
     """
     settings = _publishing_settings(

@@ -113,7 +113,13 @@ class _Plan:
 
 
 def _plan(
-    sessions: int, seed: int, fmt: str, bad_rows: float, start_date: str | None, days: int
+    sessions: int,
+    seed: int,
+    fmt: str,
+    bad_rows: float,
+    start_date: str | None,
+    days: int,
+    end_date: date | None = None,
 ) -> _Plan:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -125,8 +131,11 @@ def _plan(
         raise ValueError(f"bad_rows must be a share between 0 and 1, got {bad_rows}")
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
+    if start_date is not None and end_date is not None:
+        raise ValueError("give start_date or end_date, not both")
     if start_date is None:
-        start = date.fromordinal(DEFAULT_END_DATE.toordinal() - (days - 1))
+        end = end_date or DEFAULT_END_DATE
+        start = date.fromordinal(end.toordinal() - (days - 1))
     else:
         try:
             start = date.fromisoformat(start_date)
@@ -296,16 +305,18 @@ def generate_exports(
     *,
     start_date: str | None = None,
     days: int = 90,
+    end_date: date | None = None,
 ) -> GenerateReport:
     """Write a synthetic exports folder to `out` and report what it holds.
 
     `sessions` good sessions with distinct ids are spread over `days` days starting on
-    `start_date` (default: the window ending on 2026-11-26); about 1% of them are written a
+    `start_date`, or ending on `end_date` (default: the window ending on 2026-11-26, so
+    that the output does not depend on the clock); about 1% of them are written a
     second time in a later part file, and `round(bad_rows * sessions)` extra rows (at least
     one per reason the format can express when `bad_rows > 0`) must be rejected by the
     loader, spread evenly over the reasons.
     """
-    plan = _plan(sessions, seed, fmt, bad_rows, start_date, days)
+    plan = _plan(sessions, seed, fmt, bad_rows, start_date, days, end_date)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
