@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -200,3 +201,36 @@ def test_the_warehouse_recipes_read_the_same_history(tmp_path: Path) -> None:
     frame = namespace["frame"].rows()  # type: ignore[attr-defined]
     assert sorted((str(d), s, int(n)) for d, s, n in frame) == expected
     assert str(namespace["frame"].schema["snapshot_date"]) == "Date"  # type: ignore[attr-defined]
+
+
+def _normalized(lines: list[str]) -> list[str]:
+    """Lines without what changes from run to run: seconds, and the order of the slowest
+    tables (by their time)."""
+    out = []
+    for line in lines:
+        line = re.sub(r"\d+\.\d+s\b", "N.Ns", line)
+        out.append(re.sub(r"\(slowest: [^)]*\)", "(slowest: …)", line))
+    return out
+
+
+def test_the_make_run_transcript_is_a_fresh_clone_s(tmp_path: Path) -> None:
+    """README's `make run` transcript is what its two commands print on a fresh clone (the
+    first run: every file parsed), timings aside (issue #28: it was a second run's)."""
+    start = README.index("$ make run\n")
+    block = README[start : README.index("\nServe both endpoints over HTTP", start)]
+    shown = block.splitlines()[1:]
+    commands = [line for line in shown if line.startswith(".venv/bin/scenario-analytics ")]
+    assert len(commands) == 2
+    root = Path(__file__).parents[1]
+    shutil.copytree(root / "data" / "sample", tmp_path / "data" / "sample")
+    shutil.copytree(root / "jobs", tmp_path / "jobs")
+    # As a user's shell has it: none of the tests' SCENARIO_ANALYTICS_* settings.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_ANALYTICS_")}
+    printed: list[str] = []
+    for command in commands:
+        words = command.split()[1:]
+        done = subprocess.run([sys.executable, "-m", "scenario_analytics", *words],
+                              cwd=tmp_path, capture_output=True, text=True, env=clean)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        printed += [command, *done.stderr.splitlines(), *done.stdout.splitlines()]
+    assert _normalized(printed) == _normalized(shown)
