@@ -446,10 +446,9 @@ class Store:
         except StorageError:
             return "missing"
         try:
-            used = bool(self.storage.objects("")) or bool(self.storage.list_folders(""))
-        except StorageError:
+            return "empty" if self.storage.is_empty() else "used"
+        except AnalyticsError:  # unreadable: certainly not ours to remove
             return "used"
-        return "used" if used else "empty"
 
     def discard_new(self) -> list[str]:
         """After a failed run on a store it made (`state()` was not "used" before it), still

@@ -187,6 +187,11 @@ class Storage(ABC):
         """Keep only these objects' downloads in the cache folder (a long-running reader
         that no longer needs the others)."""
 
+    def is_empty(self) -> bool:
+        """Whether the location holds nothing at all (read without walking it: a store's
+        first run is told from this; a location that does not exist is `check`'s)."""
+        return not self.list_folders("") and not self.objects("")
+
     def remove_location(self, *, keep_folder: bool = False) -> None:  # noqa: B027
         """Remove the location itself once it holds nothing but the storage's own lock
         (a local folder a failed first run made, `Store.discard_new`; with `keep_folder`

@@ -357,6 +357,12 @@ class LocalStorage(Storage):
                     found.append((Path(dirpath) / name).relative_to(self.root).as_posix())
         return sorted(found)
 
+    def is_empty(self) -> bool:
+        try:
+            return not any(self.root.iterdir())
+        except OSError as exc:
+            raise self._failed(".", "list", exc) from exc
+
     def remove_location(self, *, keep_folder: bool = False) -> None:
         # The compare-and-swap lock file is the last thing a job leaves; a job starting
         # here meanwhile would have written its lease, and the folder then stays.

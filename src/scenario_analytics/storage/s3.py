@@ -196,6 +196,13 @@ class S3Storage(Storage):
                     )
         return sorted(found, key=lambda o: o.key.encode())
 
+    def is_empty(self) -> bool:
+        with self._call("list", "."):
+            response = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1
+            )
+        return not response.get("Contents")
+
     def list_folders(self, prefix: str = "") -> list[str]:
         names = []
         with self._call("list", prefix or "."):
