@@ -83,10 +83,9 @@ def handle_errors(func: F) -> F:
             # DuckDB's own I/O errors (a full disk under the store's ledger or spill files).
             if debug:
                 traceback.print_exc()
-            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             fail(
-                f"{what} — check free space and permissions, then run again (--debug shows "
-                "the traceback)",
+                f"{_first_line(exc)} — check free space and permissions, then run again "
+                "(--debug shows the traceback)",
                 int(ExitCode.FAILURE),
                 as_json,
             )
@@ -97,15 +96,19 @@ def handle_errors(func: F) -> F:
                 raise
             if debug:
                 traceback.print_exc()
-            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             fail(
-                f"Spark failed: {what} — Spark's own log has the rest (the run's "
+                f"Spark failed: {_first_line(exc)} — Spark's own log has the rest (the run's "
                 '"engine spark: started" line names it); --debug shows the traceback',
                 int(ExitCode.FAILURE),
                 as_json,
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def interruptible(func: F) -> F:
