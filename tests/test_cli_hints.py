@@ -140,3 +140,18 @@ def test_options_from_the_environment_are_not_repeated() -> None:
         "--snapshots s\n"
     )
     assert runner.invoke(show, ["--job", "j.toml"]).output == "--job j.toml\n"
+
+
+def test_the_commands_in_error_hints_repeat_the_options_they_take(tmp_path: Path) -> None:
+    """Any command an error line names (`query`'s "run … first", a store's "snapshots
+    verify --repair") repeats the options given that it takes; help and patterns with
+    placeholders (`keys create --keys-file FILE`) are left as written."""
+    missing = tmp_path / "nowhere"
+    done = cli("query", "--snapshots", str(missing), "sc1")
+    assert done.exit_code == 3
+    assert (
+        f"run `scenario-analytics run --exports EXPORTS --snapshots {missing}` first" in done.stderr
+    ), done.stderr
+    done = cli("serve", "--snapshots", str(missing), "--port", "1")
+    assert done.exit_code == 2
+    assert "`scenario-analytics keys create --keys-file FILE --name NAME`" in done.stderr

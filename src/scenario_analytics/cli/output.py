@@ -18,6 +18,7 @@ import click
 import duckdb
 
 from scenario_analytics import interrupts
+from scenario_analytics.cli import hints
 from scenario_analytics.cli.options import DEBUG
 from scenario_analytics.cli.progress import PREFIX, JsonLog, PlainLog, TerminalProgress
 from scenario_analytics.engine.spark.session import log_file as spark_log_file
@@ -36,10 +37,13 @@ def fail(message: str, exit_code: int, as_json: bool = False) -> None:
     """`error: what — what next` on stderr, then exit. With `--log-format json` every line
     stays JSON: the error is the `error` of the summary a run or backfill ended with, or
     else an `error` event."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        # A command the message names for the user to run repeats the options in force.
+        message = hints.with_options(message, ctx)
     if not as_json:
         click.echo(f"{PREFIX}error: {message}", err=True)
         sys.exit(exit_code)
-    ctx = click.get_current_context(silent=True)
     used = ctx.meta.get(JSON_LOG) if ctx is not None else None
     told = isinstance(used, JsonLog) and used.last is not None and "error" in used.last.data
     if not told:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from scenario_analytics.cli import hints
 from scenario_analytics.cli.options import (
     CONTEXT,
     LOCATION,
@@ -30,7 +31,7 @@ def _emit(answer: Answer) -> None:
     """The body on stdout; for an error, also one line on stderr."""
     click.echo(answer.body)
     if answer.exit_code != ExitCode.OK:
-        log(f"error: {answer.message} — {answer.hint}")
+        log(f"error: {answer.message} — {hints.with_options(answer.hint)}")
 
 
 @click.command(context_settings=CONTEXT)
