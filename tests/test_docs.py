@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -234,3 +235,45 @@ def test_the_make_run_transcript_is_a_fresh_clone_s(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         printed += [command, *done.stderr.splitlines(), *done.stdout.splitlines()]
     assert _normalized(printed) == _normalized(shown)
+
+
+def test_every_command_the_readme_shows_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's `$ .venv/bin/scenario-analytics …` commands, in the README's order, on a
+    fresh layout of the repository after `make run`'s commands: each exits as its
+    transcript shows (non-zero where an `error:` line follows it), and the answers it
+    prints as JSON (`query`) or as a report (`diff`) are the README's, byte for byte.
+    (`serve … &` and `curl` are `tests/test_serve_api.py`'s.)"""
+    root = Path(__file__).parents[1]
+    shutil.copytree(root / "data" / "sample", tmp_path / "data" / "sample")
+    shutil.copytree(root / "jobs", tmp_path / "jobs")
+    monkeypatch.chdir(tmp_path)
+    clean: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("SCENARIO_ANALYTICS_")
+    }
+    runner = CliRunner()
+    start = README.index("$ make run\n")
+    setup = README[start : README.index("\nServe both endpoints over HTTP", start)]
+    for line in setup.splitlines():
+        if line.startswith(".venv/bin/scenario-analytics "):
+            assert runner.invoke(main, shlex.split(line)[1:], env=clean).exit_code == 0
+    lines = README[start:].splitlines()
+    ran = 0
+    for n, line in enumerate(lines):
+        if not line.startswith("$ .venv/bin/scenario-analytics ") or line.endswith("&"):
+            continue
+        shown: list[str] = []
+        for following in lines[n + 1 :]:
+            if following.startswith(("$ ", "```")):
+                break
+            shown.append(following)
+        result = runner.invoke(main, shlex.split(line)[2:], env=clean)
+        failed = any(s.startswith("scenario-analytics: error:") for s in shown)
+        assert (result.exit_code != 0) == failed, (line, result.stderr)
+        words = shlex.split(line)[2:]
+        if words[0] in ("query", "diff"):
+            printed = result.stdout.splitlines()
+            assert printed == [s for s in shown if not s.startswith("scenario-analytics: ")], line
+        ran += 1
+    assert ran >= 9
