@@ -295,6 +295,7 @@ _S3_FIXTURES = {"s3", "any_s3", "s3_server", "seaweedfs_server"}
 SLOW_FILES = {
     "test_backfill.py",
     "test_checks.py",
+    "test_cli_hints.py",
     "test_digests.py",
     "test_faults.py",
     "test_generate.py",
@@ -313,8 +314,10 @@ SLOW_FILES = {
     "test_reliability_query.py",
     "test_reliability_store.py",
     "test_serve_api.py",
+    "test_serve_limits.py",
     "test_serve_openapi.py",
     "test_serve_ops.py",
+    "test_serve_trust.py",
     "test_sharing.py",
     "test_snapshot.py",
 }

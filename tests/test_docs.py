@@ -172,6 +172,7 @@ def _dictionary_blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", section, flags=re.DOTALL)
 
 
+@pytest.mark.slow
 def test_the_warehouse_recipes_read_the_same_history(tmp_path: Path) -> None:
     """docs/DATA_DICTIONARY.md's DuckDB, pyarrow and Polars reads of a table across
     snapshots, run as written on a store of two snapshots, give the same rows, with the
@@ -214,6 +215,7 @@ def _normalized(lines: list[str]) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_the_make_run_transcript_is_a_fresh_clone_s(tmp_path: Path) -> None:
     """README's `make run` transcript is what its two commands print on a fresh clone (the
     first run: every file parsed), timings aside (issue #28: it was a second run's)."""
@@ -237,6 +239,7 @@ def test_the_make_run_transcript_is_a_fresh_clone_s(tmp_path: Path) -> None:
     assert _normalized(printed) == _normalized(shown)
 
 
+@pytest.mark.slow
 def test_every_command_the_readme_shows_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
