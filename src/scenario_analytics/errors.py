@@ -94,3 +94,10 @@ class Interrupted(BaseException):
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (a library's message can run to a stack
+    trace), or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

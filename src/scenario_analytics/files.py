@@ -34,7 +34,9 @@ def current_umask() -> int:
 
 def object_mode() -> int:
     """0640 under the process's umask: the mode of the files a store holds (some hold
-    emails and names): group-readable for the job's readers, never others."""
+    emails and names): group-readable for the job's readers, never others. For `chmod`;
+    a file `os.open` creates with `OBJECT_MODE` gets it from the kernel, which applies
+    the umask itself."""
     return OBJECT_MODE & ~current_umask()
 
 
@@ -52,7 +54,7 @@ def write_atomically(
     itself survives a power loss."""
     tmp = temporary_name(path)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if private else os.O_TRUNC)
-    fd = os.open(tmp, flags, 0o600 if private else object_mode())
+    fd = os.open(tmp, flags, 0o600 if private else OBJECT_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

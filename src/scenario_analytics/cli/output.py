@@ -22,7 +22,7 @@ from scenario_analytics.cli import hints
 from scenario_analytics.cli.options import DEBUG
 from scenario_analytics.cli.progress import PREFIX, JsonLog, PlainLog, TerminalProgress
 from scenario_analytics.engine.spark.session import log_file as spark_log_file
-from scenario_analytics.errors import AnalyticsError, ExitCode, Interrupted
+from scenario_analytics.errors import AnalyticsError, ExitCode, Interrupted, first_line
 from scenario_analytics.events import Event, Report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +88,7 @@ def handle_errors(func: F) -> F:
             if debug:
                 traceback.print_exc()
             fail(
-                f"{_first_line(exc)} — check free space and permissions, then run again "
+                f"{first_line(exc)} — check free space and permissions, then run again "
                 "(--debug shows the traceback)",
                 int(ExitCode.FAILURE),
                 as_json,
@@ -101,18 +101,13 @@ def handle_errors(func: F) -> F:
             if debug:
                 traceback.print_exc()
             fail(
-                f"Spark failed: {_first_line(exc)} — Spark's own log has the rest (the run's "
+                f"Spark failed: {first_line(exc)} — Spark's own log has the rest (the run's "
                 '"engine spark: started" line names it); --debug shows the traceback',
                 int(ExitCode.FAILURE),
                 as_json,
             )
 
     return wrapper  # type: ignore[return-value]
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def interruptible(func: F) -> F:

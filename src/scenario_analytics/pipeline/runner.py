@@ -26,7 +26,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -81,7 +81,7 @@ class Published:
 
 @dataclass
 class Job:
-    """The resources of one job while it runs (make one with `Job.leased` or
+    """The resources of one job while it runs (make one with `Job.leased_by` or
     `Job.unleased`): the exports folder, the store, the SQL and scanned inputs, and, from
     the first `load`, the engine and the database connection."""
 
@@ -93,7 +93,6 @@ class Job:
     engine_settings: EngineSettings
     con: duckdb.DuckDBPyConnection | None = None
     loaded: LoadResult | None = None
-    published: list[Published] = field(default_factory=list)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -233,7 +232,6 @@ class Job:
         with interrupts.deferred():  # published and told, or not at all
             path = publish_day(self.store, build, manifest, began, self.report)
             done = Published(day, path, manifest, time.monotonic() - began)
-            self.published.append(done)
             if told is not None:
                 told(done)
         return done

@@ -81,7 +81,7 @@ def validate(
             tuple(ignore_globs),
             storage or StorageSettings(),
             store,
-        ) as job,  # fmt: skip
+        ) as job,
     ):
         loaded = job.stage()
         con = job.connection()

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from scenario_analytics.engine.database import connect, quote_ident
-from scenario_analytics.errors import AnalyticsError, InvalidUsageError, NotFoundError
+from scenario_analytics.errors import AnalyticsError, InvalidUsageError, NotFoundError, first_line
 from scenario_analytics.locations import Location
 from scenario_analytics.publish.manifest import Manifest
 from scenario_analytics.publish.snapshot import SUMMARY_FIGURES
@@ -342,9 +342,8 @@ def _load(con: duckdb.DuckDBPyConnection, name: str, side: SnapshotSide) -> None
             {"p": str(side.tables["scenarios"])},
         )
     except duckdb.Error as exc:
-        what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AnalyticsError(
-            f"cannot compare snapshot {side.path}: {what}",
+            f"cannot compare snapshot {side.path}: {first_line(exc)}",
             "compare snapshots written by scenario-analytics (summaries.parquet with "
             "scenario_id, request_key, the figures and body)",
         ) from exc

@@ -24,7 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from scenario_analytics.errors import UnreadableFileError
-from scenario_analytics.files import fsync_folder, object_mode, temporary_name, write_atomically
+from scenario_analytics.files import (
+    OBJECT_MODE,
+    fsync_folder,
+    object_mode,
+    temporary_name,
+    write_atomically,
+)
 from scenario_analytics.locations import Location
 from scenario_analytics.settings import StorageSettings
 from scenario_analytics.storage.base import (
@@ -234,7 +240,7 @@ class LocalStorage(Storage):
     def _cas(self) -> Iterator[None]:
         """The folder's compare-and-swap lock (held only around one comparison and write)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / CAS_LOCK, os.O_RDWR | os.O_CREAT, object_mode())
+        fd = os.open(self.root / CAS_LOCK, os.O_RDWR | os.O_CREAT, OBJECT_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -401,7 +407,7 @@ def _settle(path: Path) -> None:
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, object_mode())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()

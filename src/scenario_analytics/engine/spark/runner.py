@@ -35,7 +35,7 @@ import duckdb
 from scenario_analytics.engine.database import insertion_order_kept, quote_ident, quote_literal
 from scenario_analytics.engine.spark.translate import translate_files, translate_query
 from scenario_analytics.engine.sql_files import SqlFile, load_sql_files, run_sql_files
-from scenario_analytics.errors import AnalyticsError
+from scenario_analytics.errors import AnalyticsError, first_line
 from scenario_analytics.version import __version__
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class SparkEngine:
                     raise
                 except Exception as exc:  # pyspark's errors share no base class we can name
                     raise AnalyticsError(
-                        f"{sql_file.name} failed on Spark: {_first_line(exc)}"
+                        f"{sql_file.name} failed on Spark: {first_line(exc)}"
                     ) from exc
             self.on_spark.update(translated.makes)
             if not sql_file.creates:
@@ -157,10 +157,11 @@ class SparkEngine:
             raise AnalyticsError(
                 f"Spark's executors cannot run this package: {task_error(exc)}", hint
             ) from exc
-        if (version, digest) != executor_identity(0):
+        mine = executor_identity(0)
+        if (version, digest) != mine:
             raise AnalyticsError(
                 f"Spark's executors run scenario-analytics {version} (SQL {digest[:12]}), "
-                f"this driver {__version__} (SQL {executor_identity(0)[1][:12]})",
+                f"this driver {mine[0]} (SQL {mine[1][:12]})",
                 hint,
             )
 
@@ -171,7 +172,7 @@ class SparkEngine:
         try:
             return [tuple(row) for row in self.spark.sql(query).collect()]
         except Exception as exc:  # pyspark's errors share no base class we can name
-            raise AnalyticsError(f"a query failed on Spark: {_first_line(exc)}") from exc
+            raise AnalyticsError(f"a query failed on Spark: {first_line(exc)}") from exc
 
     def use_ledger(self, parts_by_table: dict[str, list[tuple[str, int]]]) -> None:
         """The staged tables are these Parquet parts, each with its file's `file_id`."""
@@ -336,9 +337,4 @@ def task_error(exc: Exception) -> str:
         found = pattern.findall(text)
         if found:
             return str(found[-1] if pattern is _TASK_ERRORS[1] else found[0]).strip()
-    return _first_line(exc)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)
