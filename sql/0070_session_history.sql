@@ -1,29 +1,27 @@
 -- Purpose: the sessions of every date, as each as-of date needs them: the graded ones
--- (accepted, de-duplicated, valid attempts, hence scored) in the order the snapshot's
--- session partitions list them (by UTC day of created_at, the partition, then scenario,
--- user, created_at and session id), and the number of accepted, de-duplicated sessions
--- per day (and the newest one's time) for the manifest's counts and the completeness
--- checks. Sorting 10M rows is most of the cost of writing the sessions; done once here,
--- each as-of date (0100) only filters, keeping this order, and each day's partition is
--- a contiguous range that the writer finds by zone maps. With these, no as-of file needs
--- the `sessions` table itself. Also graded_days: a content digest of each day's graded
--- sessions, which tells the writer which partitions equal a published snapshot's (and
--- can be shared with it); and day_digests: what each as-of day's snapshot is made of,
--- as running digests (the manifest's data_digest; see the statement below).
+-- (accepted, de-duplicated, valid attempts, hence scored), and the number of accepted,
+-- de-duplicated sessions per day (and the newest one's time) for the manifest's counts
+-- and the completeness checks. With these, no as-of file needs the `sessions` table
+-- itself. graded_history is not sorted: the snapshot's writer sorts each day's
+-- partition it writes (publish/snapshot.py), and most nights write one day and share the
+-- rest; sorting every session here was a third of a night's SQL at 10M sessions. Also
+-- graded_days: a content digest of each day's graded sessions, which tells the writer
+-- which partitions equal a published snapshot's (and can be shared with it); and
+-- day_digests: what each as-of day's snapshot is made of, as running digests (the
+-- manifest's data_digest; see the statement below).
 -- Grain: graded_history: one row per graded session, of any date; graded_days and
 -- sessions_per_day: one row per UTC day with at least one graded (accepted) session;
 -- day_digests: one row per UTC day with a session or a directory row entering the
 -- snapshot, and one for 0001-01-01 (rows of every snapshot).
 -- Phase: build
--- Order: kept (graded_history holds its rows in this order; 0100 and the snapshot keep it)
 CREATE OR REPLACE TABLE graded_history AS
 SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
 FROM sessions
-WHERE is_valid_attempt
-ORDER BY CAST(created_at AS DATE), scenario_id, user_id, created_at, session_id;
+WHERE is_valid_attempt;
 
 -- Two XORs of row hashes over every column a partition file holds, and the row count:
--- equal digests mean equal rows (publish/snapshot.py `write_sessions`).
+-- equal digests mean equal rows, which the writer puts in one order (publish/snapshot.py
+-- `write_sessions`).
 CREATE OR REPLACE TABLE graded_days AS
 SELECT CAST(created_at AS DATE) AS day,
        count(*) AS sessions,

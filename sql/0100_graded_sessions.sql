@@ -3,8 +3,7 @@
 -- Grain: one row per graded session.
 -- Phase: build
 -- A view of graded_history (0070), not a copy of its rows for every as-of date. A view
--- cannot hold a bound parameter, so the date is a session variable. Reading the view
--- keeps graded_history's row order, which the session partitions are written in.
+-- cannot hold a bound parameter, so the date is a session variable.
 SET VARIABLE as_of_end = $as_of_end;
 CREATE OR REPLACE VIEW graded_sessions AS
 SELECT session_id, scenario_id, user_id, created_at, score, duration_seconds
