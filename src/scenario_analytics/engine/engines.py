@@ -52,8 +52,11 @@ class SqlEngine(Protocol):
     def release(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         """Free tables no later step reads."""
 
-    def keep_compressed(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
-        """A big table many later steps read: hold it compressed if that helps."""
+    def keep_compressed(
+        self, con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None
+    ) -> None:
+        """A big table many later steps read: hold it compressed if that helps, its rows
+        laid out in `order_by`'s order if given (zone maps, runs that compress)."""
 
     def close(self) -> None:
         """Free what the engine holds for this job."""
@@ -88,8 +91,10 @@ class DuckDBEngine:
         for table in tables:
             con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
 
-    def keep_compressed(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
-        compress_table(con, table)
+    def keep_compressed(
+        self, con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None
+    ) -> None:
+        compress_table(con, table, order_by)
 
     def close(self) -> None:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.resources
 import os
@@ -87,6 +88,14 @@ class SqlFile:
     def macros(self) -> list[str]:
         """Its `CREATE MACRO` statements (they hold no rows)."""
         return [s for s in self.statements() if _CREATE_MACRO.match(_strip_comments(s))]
+
+    def without(self, table: str) -> SqlFile:
+        """The file without the statement that creates `table` (a table the job makes
+        another way, e.g. from state kept between runs), under the same name."""
+        kept = [s for s in self.statements() if table not in _CREATES.findall(_strip_comments(s))]
+        if len(kept) == len(self.statements()):
+            raise AnalyticsError(f"{self.name} does not create {table}")
+        return dataclasses.replace(self, text=";\n\n".join(kept) + ";\n")
 
     def statements(self) -> list[str]:
         """Statements end with `;` at the end of a line (the files' own convention)."""

@@ -9,6 +9,9 @@ the store like any other:
     DIR/.ledger/catalog.json                          which files the ledger holds
     DIR/.ledger/<table>/<sha256>.<entity>.<format>.parquet
                                                       one file's rows of one staged table
+    DIR/.ledger/repeats.json, repeats/<sha256>.parquet
+                                                      the session ids repeated among the
+                                                      files (`ingest/repeats.py`)
 
 `catalog.json` lists, for each export file of the last run, its relative path, entity,
 format, size, sha256 and row count, and for each staged table it has rows in, the part
@@ -25,8 +28,9 @@ the parts this run needs (the new ones too), joined to this run's file ids, and 
 tables the per-file SQL made are dropped. Reading the new rows back costs less than
 keeping them: at 10M sessions those tables hold 2.6 GB uncompressed, more than the
 default memory limit, so they sit in the spill folder; their Parquet is 314 MB. What
-follows (rejects, duplicates, summaries) always runs over all rows, so the result is
-the same as a run from scratch.
+follows (rejects, duplicates, summaries) runs over all rows, so the result is the same
+as a run from scratch; only which session ids repeat is carried from the run before
+when files were only added (`ingest/repeats.py`), and that is exact too.
 
 Each part is written once (`COPY ... TO` a local file, then uploaded: verified by size
 and sha256) and never rewritten while its file is unchanged; the parts of files that
@@ -69,6 +73,7 @@ import duckdb
 from scenario_analytics.engine.database import insertion_order_kept, quote_ident, quote_literal
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.ingest.entities import ExportFile
+from scenario_analytics.ingest.repeats import forget_state, state_names
 from scenario_analytics.layout import LEDGER_NAME
 from scenario_analytics.storage import ObjectMissing, Storage, StorageError, sha256_file
 
@@ -295,7 +300,9 @@ class Ledger:
             catalog = None
         if catalog is None:
             # Forget the old catalog before its parts go: no catalog names a missing part.
+            # The ids repeated among the old files go too (made from the same rows).
             storage.delete([CATALOG_KEY])
+            forget_state(storage)
         else:
             self.catalog = catalog
         self._remove_unnamed()
@@ -325,7 +332,7 @@ class Ledger:
         what killed or failed runs left (parts no catalog names). Returns how many
         objects were removed."""
         assert self.storage is not None
-        keep = {CATALOG_NAME, *self.catalog.paths()}
+        keep = {CATALOG_NAME, *self.catalog.paths(), *state_names(self.storage)}
         prefix = LEDGER_NAME + "/"
         doomed = [o.key for o in self.storage.objects(prefix) if o.key[len(prefix) :] not in keep]
         self.storage.delete(doomed)
@@ -619,8 +626,9 @@ def ledger_problems(storage: Storage) -> list[str]:
                 problems.append(f"{rel} has another size")
             elif sha256_file(storage.fetch(prefix + rel)) != part.sha256:
                 problems.append(f"{rel} has another sha256")
+    kept = state_names(storage)
     for rel in sizes:
-        if rel != CATALOG_NAME and rel not in named:
+        if rel != CATALOG_NAME and rel not in named and rel not in kept:
             problems.append(f"{rel} is not named by the catalog")
     return problems
 

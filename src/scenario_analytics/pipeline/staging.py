@@ -39,6 +39,7 @@ from scenario_analytics.errors import (
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.faults import checkpoint
 from scenario_analytics.filters import as_of_end
+from scenario_analytics.ingest import repeats
 from scenario_analytics.ingest.discover import ExportsFolder, check_accounted, discover
 from scenario_analytics.ingest.entities import ENTITY_FIELDS, ExportFile
 from scenario_analytics.ingest.ledger import (
@@ -52,6 +53,7 @@ from scenario_analytics.ingest.ledger import (
 )
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.ingest.readers import jsonl
+from scenario_analytics.ingest.repeats import SessionFile, repeated_ids_from_state
 from scenario_analytics.locations import Location
 from scenario_analytics.publish.fingerprint import (
     DayDigests,
@@ -63,6 +65,7 @@ from scenario_analytics.publish.manifest import (
     InputEntry,
 )
 from scenario_analytics.publish.materialize import create_filters_table
+from scenario_analytics.publish.snapshot import PARTITION_ORDER
 from scenario_analytics.settings import (
     EngineSettings,
     MaterializeSettings,
@@ -364,7 +367,19 @@ def stage_exports(
     engine.use_ledger(ledger.parts_by_table)
 
     started = time.monotonic()
-    run_sql(con, plan.all_files, {}, "validate", report, engine=engine)
+    files = plan.all_files
+    sessions = [
+        SessionFile(f.rel_path, f.sha256, f.file_id)
+        for f in inputs.files
+        if f.export.entity == "sessions"
+    ]
+    # The DuckDB engine keeps which session ids repeat between runs (ingest/repeats.py).
+    kept = ledger.storage if engine.name == DUCKDB.name else None
+    if kept and repeated_ids_from_state(con, kept, ledger.digest, sessions, report):
+        files = [f.without(repeats.TABLE) if f.name == repeats.SQL_FILE else f for f in files]
+    run_sql(con, files, {}, "validate", report, engine=engine)
+    if kept:
+        repeats.keep_state(con, kept, ledger.digest, sessions)
     digests = _day_digests(con, report)
     stats = _file_stats(con, inputs, engine)
     rejects = con.execute(
@@ -736,13 +751,17 @@ def release_sessions(con: duckdb.DuckDBPyConnection, engine: SqlEngine = DUCKDB)
 
 
 def compress_history(con: duckdb.DuckDBPyConnection, engine: SqlEngine = DUCKDB) -> None:
-    """Hold the graded sessions of all dates (`sql/0070`) compressed, for a backfill's days.
+    """Hold the graded sessions of all dates (`sql/0070`) compressed and sorted as the
+    session files are (by day first), for a backfill's days.
 
     Every day reads all of `graded_history`; uncompressed (~1 GB at 10M sessions) it
     left too little of the default memory limit for the day's summaries, which spilled:
     compressing it once costs ~2 s and saves ~0.6 s a day (`database.compress_table`).
+    Sorted, each day's `created_at <= as-of` skips the later days' row groups, sorted runs
+    compress better, and each day's session file is a range already in order (a night
+    builds one day, and keeps the history unsorted: sql/0070).
     """
-    engine.keep_compressed(con, "graded_history")
+    engine.keep_compressed(con, "graded_history", f"CAST(created_at AS DATE), {PARTITION_ORDER}")
 
 
 def check_reject_ratio(result: LoadResult, max_reject_ratio: float) -> None:
