@@ -12,11 +12,20 @@ from typing import Any
 
 import duckdb
 from click.testing import CliRunner, Result
-from conftest import CSV_SESSION_HEADER, csv_session, flat_session, session, write_exports
+from conftest import (
+    CSV_SESSION_HEADER,
+    FIXTURE_SKIPS,
+    csv_session,
+    flat_session,
+    session,
+    write_exports,
+)
 
 from scenario_analytics.cli import main
 from scenario_analytics.engine.database import connect
 from scenario_analytics.engine.sql_files import load_sql_files
+from scenario_analytics.events import Report, ignore
+from scenario_analytics.pipeline.run import RunOptions, RunResult, run
 from scenario_analytics.pipeline.staging import load_exports
 from scenario_analytics.publish.fingerprint import DayDigests
 from scenario_analytics.publish.store import Store
@@ -41,6 +50,24 @@ def cli_subprocess(
         text=True,
         env={**os.environ, **(env or {})},
         check=False,
+    )
+
+
+def run_base(
+    exports: Path, store: Path, *, full_refresh: bool = False, report: Report = ignore
+) -> RunResult:
+    """`run` of 2026-11-26 over a folder like `base_exports` (which has rejects: a reject
+    ratio up to 0.5; its sessions are old: the fixtures' skipped checks)."""
+    return run(
+        RunOptions(
+            exports=exports,
+            snapshots=store,
+            as_of=date(2026, 11, 26),
+            max_reject_ratio=0.5,
+            full_refresh=full_refresh,
+            skip_checks=FIXTURE_SKIPS,
+        ),
+        report,
     )
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import CSV_SESSION_HEADER, FIXTURE_SKIPS, csv_session, session, write_exports
-from helpers_ops import base_exports, cli, cli_subprocess, snapshot_content, snapshot_files
+from helpers_ops import (
+    base_exports,
+    cli,
+    cli_subprocess,
+    run_base,
+    snapshot_content,
+    snapshot_files,
+)
 
 from scenario_analytics.engine.sql_files import default_sql_dir
 from scenario_analytics.ingest.ledger import CATALOG_NAME, LEDGER_NAME, ledger_problems
@@ -25,16 +32,7 @@ AS_OF = date(2026, 11, 26)
 
 
 def _run(exports: Path, store: Path, full_refresh: bool = False) -> RunResult:
-    return run(
-        RunOptions(
-            exports=exports,
-            snapshots=store,
-            as_of=AS_OF,
-            max_reject_ratio=0.5,
-            full_refresh=full_refresh,
-            skip_checks=FIXTURE_SKIPS,
-        )
-    )
+    return run_base(exports, store, full_refresh=full_refresh)
 
 
 def _ledger_problems(store: Path) -> list[str]:

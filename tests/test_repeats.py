@@ -5,23 +5,20 @@ the same snapshot as a run from scratch; anything else finds them in full."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import FIXTURE_SKIPS, session, write_exports
-from helpers_ops import base_exports, snapshot_content
+from conftest import session, write_exports
+from helpers_ops import base_exports, run_base, snapshot_content
 
 from scenario_analytics.engine.sql_files import load_sql_files
 from scenario_analytics.events import Event
 from scenario_analytics.ingest.ledger import LEDGER_NAME, ledger_problems
 from scenario_analytics.ingest.repeats import STATE_NAME, TABLE
 from scenario_analytics.locations import Location
-from scenario_analytics.pipeline.run import RunOptions, RunResult, run
+from scenario_analytics.pipeline.run import RunResult
 from scenario_analytics.storage import open_storage
-
-AS_OF = date(2026, 11, 26)
 
 
 def _run(exports: Path, store: Path, full_refresh: bool = False) -> tuple[RunResult, str]:
@@ -32,17 +29,7 @@ def _run(exports: Path, store: Path, full_refresh: bool = False) -> tuple[RunRes
         if event.message.startswith("repeated session ids"):
             said.append(event.message)
 
-    result = run(
-        RunOptions(
-            exports=exports,
-            snapshots=store,
-            as_of=AS_OF,
-            max_reject_ratio=0.5,
-            full_refresh=full_refresh,
-            skip_checks=FIXTURE_SKIPS,
-        ),
-        report,
-    )
+    result = run_base(exports, store, full_refresh=full_refresh, report=report)
     assert len(said) == 1, said
     return result, said[0]
 

@@ -81,9 +81,8 @@ def quote_literal(value: str) -> str:
 COMPRESSED_CATALOG = "compressed"
 
 
-def compress_table(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> None:
-    """Keep a big table that later statements only read compressed, in the same row order
-    or sorted by `order_by` (SQL of an ORDER BY clause).
+def compress_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Keep a big table that later statements only read compressed, in the same row order.
 
     DuckDB holds the tables of an in-memory database uncompressed; an in-memory catalog
     attached with COMPRESS stores them compressed once it is checkpointed. The table moves
@@ -95,10 +94,7 @@ def compress_table(con: duckdb.DuckDBPyConnection, table: str, order_by: str | N
     name = quote_ident(table)
     con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {COMPRESSED_CATALOG} (COMPRESS)")
     with insertion_order_kept(con):
-        con.execute(
-            f"CREATE OR REPLACE TABLE {COMPRESSED_CATALOG}.{name} AS FROM {name}"
-            + (f" ORDER BY {order_by}" if order_by else "")
-        )
+        con.execute(f"CREATE OR REPLACE TABLE {COMPRESSED_CATALOG}.{name} AS FROM {name}")
     con.execute(f"DROP TABLE {name}")
     con.execute(f"CHECKPOINT {COMPRESSED_CATALOG}")
     con.execute(f"CREATE VIEW {name} AS FROM {COMPRESSED_CATALOG}.{name}")

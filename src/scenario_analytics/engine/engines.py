@@ -52,11 +52,8 @@ class SqlEngine(Protocol):
     def release(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         """Free tables no later step reads."""
 
-    def keep_compressed(
-        self, con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None
-    ) -> None:
-        """A big table many later steps read: hold it compressed if that helps, its rows
-        laid out in `order_by`'s order if given (zone maps, runs that compress)."""
+    def keep_compressed(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
+        """A big table many later steps read: hold it compressed if that helps."""
 
     def close(self) -> None:
         """Free what the engine holds for this job."""
@@ -91,10 +88,8 @@ class DuckDBEngine:
         for table in tables:
             con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
 
-    def keep_compressed(
-        self, con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None
-    ) -> None:
-        compress_table(con, table, order_by)
+    def keep_compressed(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
+        compress_table(con, table)
 
     def close(self) -> None:
         pass

@@ -190,9 +190,7 @@ class SparkEngine:
             shutil.rmtree(self.tables.pop(table), ignore_errors=True)
             self.on_spark.discard(table)
 
-    def keep_compressed(
-        self, con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None
-    ) -> None:
+    def keep_compressed(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
         pass  # the table is on Spark; DuckDB reads it from Parquet
 
     def close(self) -> None:
