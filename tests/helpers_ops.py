@@ -54,15 +54,20 @@ def cli_subprocess(
 
 
 def run_base(
-    exports: Path, store: Path, *, full_refresh: bool = False, report: Report = ignore
+    exports: Path,
+    store: Path,
+    *,
+    as_of: date = date(2026, 11, 26),
+    full_refresh: bool = False,
+    report: Report = ignore,
 ) -> RunResult:
-    """`run` of 2026-11-26 over a folder like `base_exports` (which has rejects: a reject
-    ratio up to 0.5; its sessions are old: the fixtures' skipped checks)."""
+    """`run` over a folder like `base_exports` (which has rejects: a reject ratio up to
+    0.5; its sessions are old: the fixtures' skipped checks)."""
     return run(
         RunOptions(
             exports=exports,
             snapshots=store,
-            as_of=date(2026, 11, 26),
+            as_of=as_of,
             max_reject_ratio=0.5,
             full_refresh=full_refresh,
             skip_checks=FIXTURE_SKIPS,

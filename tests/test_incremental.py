@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import CSV_SESSION_HEADER, FIXTURE_SKIPS, csv_session, session, write_exports
+from conftest import CSV_SESSION_HEADER, csv_session, session, write_exports
 from helpers_ops import (
     base_exports,
     cli,
@@ -25,10 +25,8 @@ from helpers_ops import (
 from scenario_analytics.engine.sql_files import default_sql_dir
 from scenario_analytics.ingest.ledger import CATALOG_NAME, LEDGER_NAME, ledger_problems
 from scenario_analytics.locations import Location
-from scenario_analytics.pipeline.run import RunOptions, RunResult, run
+from scenario_analytics.pipeline.run import RunResult
 from scenario_analytics.storage import open_storage
-
-AS_OF = date(2026, 11, 26)
 
 
 def _run(exports: Path, store: Path, full_refresh: bool = False) -> RunResult:
@@ -171,16 +169,7 @@ def test_a_sql_change_invalidates_the_ledger(
 
 def _events_run(exports: Path, store: Path) -> tuple[RunResult, list[str]]:
     events: list[str] = []
-    result = run(
-        RunOptions(
-            exports=exports,
-            snapshots=store,
-            as_of=AS_OF,
-            max_reject_ratio=0.5,
-            skip_checks=FIXTURE_SKIPS,
-        ),
-        lambda e: events.append(f"{e.kind}: {e.message}"),
-    )
+    result = run_base(exports, store, report=lambda e: events.append(f"{e.kind}: {e.message}"))
     return result, events
 
 
@@ -294,25 +283,9 @@ def test_a_run_killed_after_the_ledger_update_is_safe_to_rerun(tmp_path: Path) -
     )
     assert killed.returncode == -9
     assert not (store / "snapshot_date=2026-11-27").exists()
-    result = run(
-        RunOptions(
-            exports=exports,
-            snapshots=store,
-            as_of=date(2026, 11, 27),
-            max_reject_ratio=0.5,
-            skip_checks=FIXTURE_SKIPS,
-        )
-    )
+    result = run_base(exports, store, as_of=date(2026, 11, 27))
     assert (result.files_parsed, result.files_reused) == (0, 8)
-    fresh = run(
-        RunOptions(
-            exports=exports,
-            snapshots=tmp_path / "fresh",
-            as_of=date(2026, 11, 27),
-            max_reject_ratio=0.5,
-            skip_checks=FIXTURE_SKIPS,
-        )
-    )
+    fresh = run_base(exports, tmp_path / "fresh", as_of=date(2026, 11, 27))
     assert snapshot_content(result.path) == snapshot_content(fresh.path)
 
 

@@ -92,8 +92,9 @@ class SqlFile:
     def without(self, table: str) -> SqlFile:
         """The file without the statement that creates `table` (a table the job makes
         another way, e.g. from state kept between runs), under the same name."""
-        kept = [s for s in self.statements() if table not in _CREATES.findall(_strip_comments(s))]
-        if len(kept) == len(self.statements()):
+        statements = self.statements()
+        kept = [s for s in statements if table not in _CREATES.findall(_strip_comments(s))]
+        if len(kept) == len(statements):
             raise AnalyticsError(f"{self.name} does not create {table}")
         return dataclasses.replace(self, text=";\n\n".join(kept) + ";\n")
 

@@ -36,6 +36,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -43,6 +44,9 @@ from scenario_analytics.engine.database import quote_literal
 from scenario_analytics.events import Event, Report, ignore
 from scenario_analytics.layout import LEDGER_NAME
 from scenario_analytics.storage import ObjectMissing, Storage, StorageError
+
+if TYPE_CHECKING:  # the ledger imports this module
+    from scenario_analytics.ingest.ledger import InputFile
 
 STATE_NAME = "repeats.json"
 STATE_KEY = f"{LEDGER_NAME}/{STATE_NAME}"
@@ -52,13 +56,9 @@ TABLE = "repeated_ids"
 _PART = re.compile(r"^repeats/[0-9a-f]{64}\.parquet$")
 
 
-@dataclass(frozen=True)
-class SessionFile:
-    """A session export file of this run: its path, content and this run's file_id."""
-
-    rel_path: str
-    sha256: str
-    file_id: int
+def _sessions(files: Sequence[InputFile]) -> list[InputFile]:
+    """The session export files among a run's files."""
+    return [f for f in files if f.export.entity == "sessions"]
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,9 @@ class RepeatsState:
             raise ValueError(f"part {state.part!r}")
         return state
 
-    def covers(self, files: Sequence[SessionFile]) -> bool:
-        """Whether every file the state was made from is among `files`, unchanged."""
-        now = {f.rel_path: f.sha256 for f in files}
+    def covers(self, files: Sequence[InputFile]) -> bool:
+        """Whether every session file the state was made from is among `files`, unchanged."""
+        now = {f.rel_path: f.sha256 for f in _sessions(files)}
         return all(now.get(path) == sha256 for path, sha256 in self.files.items())
 
 
@@ -134,11 +134,11 @@ def repeated_ids_from_state(
     con: duckdb.DuckDBPyConnection,
     storage: Storage,
     digest: str,
-    files: Sequence[SessionFile],
+    files: Sequence[InputFile],
     report: Report = ignore,
 ) -> bool:
     """Make the `repeated_ids` table (what 0040 makes first) from the state and the new
-    files' rows (`staged_sessions` of this run), if the state holds for this run; returns
+    session files' rows (`staged_sessions` of this run), if the state holds for this run; returns
     whether it did (then the caller runs 0040 without that statement)."""
     state = read_state(storage)
     why = _unusable(state, digest, files)
@@ -152,7 +152,7 @@ def repeated_ids_from_state(
         report(Event("validate", "info", f"repeated session ids: found in full ({why})"))
         return False
     assert state is not None
-    new = sorted(f.file_id for f in files if f.rel_path not in state.files)
+    new = sorted(f.file_id for f in _sessions(files) if f.rel_path not in state.files)
     listed = ", ".join(str(i) for i in new) or "NULL"
     con.execute(
         f"""CREATE OR REPLACE TABLE {TABLE} AS
@@ -182,7 +182,7 @@ def repeated_ids_from_state(
     return True
 
 
-def _unusable(state: RepeatsState | None, digest: str, files: Sequence[SessionFile]) -> str | None:
+def _unusable(state: RepeatsState | None, digest: str, files: Sequence[InputFile]) -> str | None:
     if state is None:
         return "no state kept by an earlier run"
     if state.digest != digest:
@@ -196,12 +196,12 @@ def keep_state(
     con: duckdb.DuckDBPyConnection,
     storage: Storage,
     digest: str,
-    files: Sequence[SessionFile],
+    files: Sequence[InputFile],
 ) -> None:
     """Keep this run's `repeated_ids` as the state for the next run (unless the state
-    already describes exactly these files)."""
+    already describes exactly these session files)."""
     old = read_state(storage)
-    wanted = {f.rel_path: f.sha256 for f in files}
+    wanted = {f.rel_path: f.sha256 for f in _sessions(files)}
     if old is not None and old.digest == digest and old.files == wanted:
         return
     scratch = storage.scratch(f"repeats-{uuid.uuid4().hex}")

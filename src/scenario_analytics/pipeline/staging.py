@@ -53,7 +53,7 @@ from scenario_analytics.ingest.ledger import (
 )
 from scenario_analytics.ingest.loader import Loader
 from scenario_analytics.ingest.readers import jsonl
-from scenario_analytics.ingest.repeats import SessionFile, repeated_ids_from_state
+from scenario_analytics.ingest.repeats import repeated_ids_from_state
 from scenario_analytics.locations import Location
 from scenario_analytics.publish.fingerprint import (
     DayDigests,
@@ -367,18 +367,13 @@ def stage_exports(
 
     started = time.monotonic()
     files = plan.all_files
-    sessions = [
-        SessionFile(f.rel_path, f.sha256, f.file_id)
-        for f in inputs.files
-        if f.export.entity == "sessions"
-    ]
     # The DuckDB engine keeps which session ids repeat between runs (ingest/repeats.py).
     kept = ledger.storage if engine.name == DUCKDB.name else None
-    if kept and repeated_ids_from_state(con, kept, ledger.digest, sessions, report):
+    if kept and repeated_ids_from_state(con, kept, ledger.digest, inputs.files, report):
         files = [f.without(repeats.TABLE) if f.name == repeats.SQL_FILE else f for f in files]
     run_sql(con, files, {}, "validate", report, engine=engine)
     if kept:
-        repeats.keep_state(con, kept, ledger.digest, sessions)
+        repeats.keep_state(con, kept, ledger.digest, inputs.files)
     digests = _day_digests(con, report)
     stats = _file_stats(con, inputs, engine)
     rejects = con.execute(
